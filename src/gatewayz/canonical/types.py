@@ -1,0 +1,163 @@
+"""The canonical request, response and stream-event types every dialect and family translates
+to and from. Plain slotted dataclasses: built once at the edge, never re-validated inside.
+
+Vocabulary follows chat semantics: roles system|developer|user|assistant|tool; finish reasons
+stop|length|tool_calls|content_filter; tool-call arguments are JSON text; logprobs keep
+OpenAI's shape (a dict per choice) because no other provider family defines one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+
+
+@dataclass(slots=True)
+class ImagePart:
+    url: str  # http(s) URL or data: URL
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class OtherPart:
+    """A content part the gateway forwards without interpreting (input_audio, file, ...)."""
+
+    type: str
+    data: dict[str, Any]
+
+
+Part = TextPart | ImagePart | OtherPart
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as produced by the model
+
+
+@dataclass(slots=True)
+class Message:
+    role: str
+    content: str | list[Part] | None
+    name: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    reasoning: str | None = None
+    refusal: str | None = None
+
+    def text(self) -> str:
+        """All text of the message (content parts, tool-call arguments, reasoning)."""
+        out: list[str] = []
+        if isinstance(self.content, str):
+            out.append(self.content)
+        elif self.content:
+            out.extend(p.text for p in self.content if isinstance(p, TextPart))
+        if self.tool_calls:
+            for tc in self.tool_calls:
+                out.append(tc.name)
+                out.append(tc.arguments)
+        if self.reasoning:
+            out.append(self.reasoning)
+        return "".join(out)
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    include_usage: bool = False
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    n: int = 1
+    stop: list[str] | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    tools: list[Tool] | None = None
+    # "auto" | "none" | "required" | {"name": "<function>"}
+    tool_choice: str | dict[str, str] | None = None
+    parallel_tool_calls: bool | None = None
+    # {"type": "text"|"json_object"} or {"type": "json_schema", "json_schema": {...}}
+    response_format: dict[str, Any] | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    user: str | None = None
+    metadata: dict[str, str] | None = None
+    reasoning_effort: str | None = None
+    # Parameters the dialect accepted but the canonical model does not name; forwarded to
+    # providers of the same family only.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    estimated: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class Choice:
+    index: int
+    message: Message
+    finish_reason: str | None
+    logprobs: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    choices: list[Choice]
+    usage: Usage | None = None
+    upstream_id: str | None = None
+    upstream_model: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCallDelta:
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+
+
+@dataclass(slots=True)
+class ChoiceDelta:
+    index: int
+    role: str | None = None
+    content: str | None = None
+    reasoning: str | None = None
+    refusal: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    finish_reason: str | None = None
+    logprobs: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One stream event: deltas for some choices, and/or the final usage."""
+
+    choices: list[ChoiceDelta]
+    usage: Usage | None = None

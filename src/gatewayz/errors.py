@@ -1,0 +1,121 @@
+"""One error tree. Each error knows its HTTP status, its OpenAI-style type and code, and whether
+it is retryable or may fail over to another provider. Dialects render it at the edge."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status: int = 500
+    type: str = "api_error"
+    code: str | None = None
+    retryable: bool = False
+    failover: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
+        provider: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.param = param
+        self.headers = headers or {}
+        self.provider = provider
+
+
+class InvalidRequest(GatewayError):
+    status, type, code = 400, "invalid_request_error", "invalid_request"
+
+
+class Unauthorized(GatewayError):
+    status, type, code = 401, "authentication_error", "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status, type, code = 403, "permission_error", "permission_denied"
+
+
+class NotFound(GatewayError):
+    status, type, code = 404, "not_found_error", "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class RateLimited(GatewayError):
+    status, type, code, retryable = 429, "rate_limit_error", "rate_limit_exceeded", True
+
+
+class UpstreamError(GatewayError):
+    """A provider failed. `upstream_status` is what the provider said (None: no HTTP answer)."""
+
+    status, type, code = 502, "upstream_error", "upstream_error"
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.upstream_status = upstream_status
+
+
+class UpstreamTimeout(UpstreamError):
+    status, code, retryable, failover = 504, "upstream_timeout", True, True
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Connect errors, dropped connections, 5xx: another provider may serve the request."""
+
+    status, code, retryable, failover = 502, "upstream_unavailable", True, True
+
+
+# Upstream status -> (error class, status we answer with, failover?) per SPEC.md §5:
+# 401/402/403/404/502/503/504 fail over; 400 is the caller's error; 429 is retried, not failed over.
+_UPSTREAM_MAP: dict[int, tuple[type[GatewayError], int, bool]] = {
+    400: (InvalidRequest, 400, False),
+    401: (UpstreamError, 502, True),
+    402: (UpstreamError, 502, True),
+    403: (UpstreamError, 502, True),
+    404: (ModelNotFound, 404, True),
+    408: (UpstreamTimeout, 504, True),
+    413: (PayloadTooLarge, 413, False),
+    422: (InvalidRequest, 400, False),
+    429: (RateLimited, 429, False),
+    502: (UpstreamUnavailable, 502, True),
+    503: (UpstreamUnavailable, 503, True),
+    504: (UpstreamTimeout, 504, True),
+}
+
+
+def from_upstream_status(
+    upstream_status: int, message: str, provider: str, retry_after: str | None = None
+) -> GatewayError:
+    """Map a provider's HTTP error to the error we answer with."""
+    cls, status, failover = _UPSTREAM_MAP.get(
+        upstream_status,
+        (UpstreamUnavailable, 502, True) if upstream_status >= 500 else (InvalidRequest, 400, False),
+    )
+    headers = {"Retry-After": retry_after} if retry_after else None
+    if cls in (InvalidRequest, ModelNotFound, PayloadTooLarge, RateLimited):
+        err: GatewayError = cls(message, status=status, headers=headers, provider=provider)
+    else:
+        err = cls(
+            f"provider {provider} answered {upstream_status}: {message}",
+            upstream_status=upstream_status,
+            status=status,
+            provider=provider,
+        )
+    err.failover = failover
+    err.upstream_status = upstream_status  # type: ignore[attr-defined]
+    return err

@@ -1,0 +1,164 @@
+"""All configuration. Nothing else in Gatewayz reads the environment.
+
+Settings come from `GATEWAYZ_*` variables (pydantic-settings). Provider endpoints and keys come
+from `GATEWAYZ_PROVIDER_<SLUG>_{BASE_URL,API_KEY,MODELS}` and from each provider's conventional
+key variable (`OPENAI_API_KEY`, ...), as named in the providers file. Unknown `GATEWAYZ_*`
+variables are errors: a typo must fail loudly at startup, not be silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROVIDERS_FILE = Path(__file__).parent / "providers" / "providers.toml"
+_PROVIDER_VAR = re.compile(r"^GATEWAYZ_PROVIDER_([A-Z0-9_]+)_(BASE_URL|API_KEY|MODELS)$")
+
+
+class ConfigError(ValueError):
+    """Bad configuration; raised at startup."""
+
+
+class ProviderEnv(dict[str, str]):
+    """Per-provider values read from the environment: base_url, api_key, models, and vars."""
+
+
+def provider_env_var(slug: str, field: str) -> str:
+    return f"GATEWAYZ_PROVIDER_{slug.upper().replace('-', '_')}_{field}"
+
+
+def _provider_file_entries(path: Path) -> dict[str, dict[str, Any]]:
+    with path.open("rb") as f:
+        return tomllib.load(f)["providers"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAYZ_", extra="forbid", frozen=True)
+
+    env: Literal["live", "test", "staging", "dev"] = "live"
+    data_dir: Path = Path(".gatewayz")
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_key_prefix: str = "gw:"
+    fernet_key: SecretStr | None = None
+    hmac_key: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+
+    max_body_bytes: int = 10 * 1024 * 1024
+    upstream_connect_timeout_s: float = 10.0
+    upstream_read_timeout_s: float = 300.0
+    upstream_max_connections: int = 512
+    auth_cache_ttl_s: float = 300.0
+    auth_negative_cache_ttl_s: float = 5.0
+    request_log_batch: int = 500
+    request_log_flush_s: float = 0.5
+    request_log_queue_max: int = 100_000
+    chars_per_token: int = 4
+    simulated_provider: bool = True
+    state_fallback_retry_s: float = 5.0
+    providers_file: Path = PROVIDERS_FILE
+
+    # Filled from the environment by `from_env`; tests pass it explicitly.
+    provider_env: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, **_sources):  # type: ignore[no-untyped-def,override]
+        # Only explicit values: `from_env` is the one place that reads the environment.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.workers < 1:
+            raise ConfigError("GATEWAYZ_WORKERS must be >= 1")
+        if self.database_url and not self.database_url.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
+            raise ConfigError(
+                "GATEWAYZ_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return self
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the process environment, with provider variables collected."""
+        env = dict(os.environ if environ is None else environ)
+        path = Path(
+            overrides.get("providers_file") or env.get("GATEWAYZ_PROVIDERS_FILE") or PROVIDERS_FILE
+        )
+        entries = _provider_file_entries(path)
+        slugs = {s.upper().replace("-", "_"): s for s in entries}
+        known = {f"GATEWAYZ_{name.upper()}" for name in cls.model_fields}
+        unknown = []
+        collected: dict[str, dict[str, str]] = {}
+        for name, value in env.items():
+            if not name.startswith("GATEWAYZ_") or name in known:
+                continue
+            m = _PROVIDER_VAR.match(name)
+            if m and m.group(1) in slugs:
+                collected.setdefault(slugs[m.group(1)], {})[m.group(2).lower()] = value
+            else:
+                unknown.append(name)
+        if unknown:
+            raise ConfigError(f"unknown configuration variables: {', '.join(sorted(unknown))}")
+        for slug, entry in entries.items():
+            for var in [entry.get("key_env", ""), *entry.get("url_vars", [])]:
+                if var and env.get(var):
+                    collected.setdefault(slug, {}).setdefault(f"var:{var}", env[var])
+        values = {
+            k[len("GATEWAYZ_") :].lower(): v
+            for k, v in env.items()
+            if k in known and k != "GATEWAYZ_PROVIDER_ENV"
+        }
+        values.update(overrides)
+        values["provider_env"] = {**collected, **overrides.get("provider_env", {})}
+        return cls(**values)
+
+    # ---- derived values -------------------------------------------------------------
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gatewayz.db').resolve()}"
+
+    @cached_property
+    def secrets(self) -> tuple[bytes, bytes]:
+        """(fernet_key, hmac_key): from settings, else generated once into the data dir (0600)."""
+        if self.fernet_key and self.hmac_key:
+            fernet = self.fernet_key.get_secret_value().encode()
+            Fernet(fernet)  # validates the key
+            return fernet, self.hmac_key.get_secret_value().encode()
+        if self.fernet_key or self.hmac_key:
+            raise ConfigError("set both GATEWAYZ_FERNET_KEY and GATEWAYZ_HMAC_KEY, or neither")
+        return _data_dir_secrets(self.data_dir)
+
+
+def _data_dir_secrets(data_dir: Path) -> tuple[bytes, bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secrets.toml"
+    if not path.exists():
+        body = (
+            f'fernet_key = "{Fernet.generate_key().decode()}"\n'
+            f'hmac_key = "{secrets.token_urlsafe(48)}"\n'
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, body.encode())
+        finally:
+            os.close(fd)
+    os.chmod(path, 0o600)
+    with path.open("rb") as f:
+        data = tomllib.load(f)
+    return data["fernet_key"].encode(), data["hmac_key"].encode()
