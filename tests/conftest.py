@@ -36,24 +36,24 @@ def _require(service: str, host: str, port: int) -> None:
     pytest.skip(msg)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh PostgreSQL database for this test run, dropped afterwards."""
-    _require("PostgreSQL", PG_HOST, PG_PORT)
+async def _pg_admin(sql: str) -> None:
     import asyncpg
 
-    name = f"gatewayz_test_{RUN_ID}"
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database="postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    _require("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"gatewayz_test_{RUN_ID}_{secrets.token_hex(3)}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +78,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated-from-scratch database URL on each backend."""
+    """An empty database URL (not yet migrated) on each backend."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'gatewayz.db'}"
     base: str = request.getfixturevalue("postgres_url")
