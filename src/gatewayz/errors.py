@@ -104,7 +104,9 @@ def from_upstream_status(
     """Map a provider's HTTP error to the error we answer with."""
     cls, status, failover = _UPSTREAM_MAP.get(
         upstream_status,
-        (UpstreamUnavailable, 502, True) if upstream_status >= 500 else (InvalidRequest, 400, False),
+        (UpstreamUnavailable, 502, True)
+        if upstream_status >= 500
+        else (InvalidRequest, 400, False),
     )
     headers = {"Retry-After": retry_after} if retry_after else None
     if cls in (InvalidRequest, ModelNotFound, PayloadTooLarge, RateLimited):

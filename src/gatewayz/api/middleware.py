@@ -1,0 +1,49 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs every request and breaks streaming).
+
+Every HTTP response gets `X-Request-ID` (the caller's, when it sent a sane one) and
+`X-Gatewayz-Overhead-Ms`: time spent in the gateway until the response headers, minus the time
+spent waiting for upstream providers (handlers add that to `scope["gw"].upstream_s`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from time import perf_counter
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gatewayz.context import RequestContext
+
+_SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = perf_counter()
+        rid = b""
+        for k, v in scope["headers"]:
+            if k == b"x-request-id":
+                rid = v
+                break
+        if not _SANE_ID.match(rid):
+            rid = uuid.uuid4().hex.encode()
+        ctx = RequestContext(rid.decode(), t0)
+        scope["gw"] = ctx
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers: list[Any] = list(message.get("headers", ()))
+                headers.append((b"x-request-id", rid))
+                headers.append((b"x-gatewayz-overhead-ms", b"%.3f" % ctx.overhead_ms()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

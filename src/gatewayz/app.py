@@ -1,0 +1,91 @@
+"""`create_app(settings)` → the Gatewayz FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from gatewayz import __version__
+from gatewayz.api import health
+from gatewayz.api.middleware import RequestContextMiddleware
+from gatewayz.api.openai_routes import ChatCompletions, Models
+from gatewayz.errors import GatewayError, InvalidRequest, NotFound
+from gatewayz.services import Services
+from gatewayz.settings import Settings
+from gatewayz.wire.openai_chat import render_error
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    services = Services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(
+        title="Gatewayz",
+        version=__version__,
+        summary="One API key, every AI model, one bill.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    # The hot paths are raw ASGI endpoints (see api/openai_routes.py).
+    models = Models(services)
+    app.router.routes += [
+        Route("/v1/chat/completions", ChatCompletions(services), methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", models, methods=["GET"]),
+    ]
+    app.include_router(health.router)
+    _error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _error_response(err: GatewayError) -> Response:
+    return Response(
+        render_error(err),
+        status_code=err.status,
+        media_type="application/json",
+        headers=err.headers,
+    )
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error, on every route, in OpenAI's error shape; never a bare 500 page."""
+
+    @app.exception_handler(GatewayError)
+    async def gateway_error(_r: Request, exc: GatewayError) -> Response:
+        return _error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(r: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            err: GatewayError = NotFound(f"Unknown path: {r.method} {r.url.path}")
+        else:
+            err = GatewayError(str(exc.detail), status=exc.status_code, code="http_error")
+            err.type = "invalid_request_error" if exc.status_code < 500 else "api_error"
+        err.headers = dict(exc.headers or {})
+        return _error_response(err)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_r: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error_response(InvalidRequest(f"Invalid '{loc}': {first.get('msg')}", param=loc))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_r: Request, _exc: Exception) -> Response:
+        return _error_response(GatewayError("The server had an error processing your request."))

@@ -1,0 +1,54 @@
+"""`gatewayz db ...`, and the helpers the other command groups share: settings loading and
+running async work with operator-facing errors (a message on stderr and exit code 1, never a
+traceback)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from gatewayz.settings import Settings
+from gatewayz.storage.db import upgrade
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except (ValueError, OSError) as exc:  # ConfigError, ValidationError, unreadable files
+        fail(f"configuration: {exc}")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` with expected failures turned into a clean exit."""
+    try:
+        return asyncio.run(coro)
+    except ValueError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+    except CommandError as exc:
+        fail(f"migration: {exc}")
+    except OSError as exc:
+        fail(f"database: {exc}")
+
+
+@app.command("upgrade")
+def upgrade_command() -> None:
+    """Migrate the database to the latest schema (safe to repeat)."""
+    settings = load_settings()
+    revision = run(upgrade(settings.resolved_database_url))
+    typer.echo(f"database at revision {revision}")

@@ -1,0 +1,50 @@
+"""`gatewayz keys ...`: issue API keys for existing users."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from gatewayz.cli.db import load_settings, run
+from gatewayz.security.keys import KeyRing
+from gatewayz.settings import Settings
+from gatewayz.storage import repo
+from gatewayz.storage.db import Database, upgrade
+
+app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+
+async def _create(settings: Settings, email: str, name: str) -> tuple[dict[str, Any], str]:
+    url = settings.resolved_database_url
+    keyring = KeyRing(*settings.secrets)
+    await upgrade(url)
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        async with db.begin() as conn:
+            user = await repo.get_user_by_email(conn, email)
+            if user is None:
+                raise ValueError(f"no user with email {email.strip().lower()}")
+            return await repo.create_api_key(conn, keyring, user["id"], settings.env, name=name)
+    finally:
+        await db.dispose()
+
+
+@app.command("create")
+def create(
+    email: Annotated[str, typer.Option("--email", help="Email of an existing user.")],
+    name: Annotated[str, typer.Option("--name", help="A label for the key.")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Create another API key for an existing user. The key is shown only now."""
+    settings = load_settings()
+    row, key = run(_create(settings, email, name))
+    if as_json:
+        typer.echo(json.dumps({"user_id": row["user_id"], "api_key_id": row["id"], "api_key": key}))
+        return
+    typer.echo(f"user_id:     {row['user_id']}")
+    typer.echo(f"api_key_id:  {row['id']}")
+    typer.echo(f"name:        {row['name']}")
+    typer.echo(f"api_key:     {key}")
+    typer.echo("Store this key now: it will not be shown again.")

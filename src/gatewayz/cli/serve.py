@@ -1,0 +1,81 @@
+"""`gatewayz serve`: migrate, make sure an admin exists, and serve."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+
+import typer
+import uvicorn
+
+from gatewayz.security.keys import KeyRing
+from gatewayz.settings import Settings
+from gatewayz.storage import repo
+from gatewayz.storage.db import Database, upgrade
+
+ADMIN_EMAIL = "admin@localhost"
+
+
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default 8000)."),
+    workers: int = typer.Option(None, help="Worker processes sharing the database and Redis."),
+) -> None:
+    """Serve the gateway (migrates the database first)."""
+    # Workers are separate processes that build their own settings from the environment.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"GATEWAYZ_{name}"] = str(value)
+    settings = Settings.from_env()
+    asyncio.run(_prepare(settings))
+    uvicorn.run(
+        "gatewayz.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        server_header=False,
+    )
+
+
+async def _prepare(settings: Settings) -> None:
+    url = settings.resolved_database_url
+    await upgrade(url)
+    db = Database(url)
+    try:
+        async with db.begin() as conn:
+            if await repo.count_users(conn) > 0:
+                return
+            user = await repo.create_user(conn, ADMIN_EMAIL, role="admin", plan="enterprise")
+            _, key = await repo.create_api_key(
+                conn, KeyRing(*settings.secrets), user["id"], settings.env, "admin", is_primary=True
+            )
+    finally:
+        await db.dispose()
+    base = f"http://{settings.host}:{settings.port}/v1"
+    typer.echo(
+        f"""
+Gatewayz: first run. Created the admin account {ADMIN_EMAIL}.
+Its API key, shown only this once (store it now):
+
+    {key}
+
+Try it with the official OpenAI SDK (pip install openai):
+
+    from openai import OpenAI
+    client = OpenAI(base_url="{base}", api_key="{key}")
+    r = client.chat.completions.create(
+        model="simulated/echo", messages=[{{"role": "user", "content": "Hello!"}}]
+    )
+    print(r.choices[0].message.content)
+
+`simulated/*` models are answered by a built-in simulator (no real model). Put a provider key
+in the environment (e.g. OPENAI_API_KEY) to serve real models; `gatewayz providers list` shows
+which are served.
+"""
+    )

@@ -1,0 +1,77 @@
+"""`gatewayz users ...`: create users (each with a primary API key)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import typer
+
+from gatewayz.cli.db import fail, load_settings, run
+from gatewayz.money import format_usd, usd_to_nanos
+from gatewayz.security.keys import KeyRing
+from gatewayz.settings import Settings
+from gatewayz.storage import repo
+from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.tables import ROLES
+
+app = typer.Typer(help="Users.", no_args_is_help=True)
+
+
+def parse_credits(text: str) -> Decimal:
+    try:
+        amount = Decimal(text.strip().removeprefix("$"))
+    except InvalidOperation:
+        fail(f"--credits must be a USD amount, got {text!r}")
+    if not amount.is_finite() or amount < 0:
+        fail(f"--credits must be a non-negative USD amount, got {text!r}")
+    try:
+        usd_to_nanos(amount)
+    except ValueError:
+        fail(f"--credits has more precision than one nano-dollar: {text!r}")
+    return amount
+
+
+async def _create(
+    settings: Settings, email: str, role: str, credits_usd: Decimal
+) -> tuple[dict[str, Any], str]:
+    url = settings.resolved_database_url
+    keyring = KeyRing(*settings.secrets)
+    await upgrade(url)
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        async with db.begin() as conn:
+            user = await repo.create_user(conn, email, role=role, credits_usd=credits_usd)
+            _, key = await repo.create_api_key(
+                conn, keyring, user["id"], settings.env, name="default", is_primary=True
+            )
+    finally:
+        await db.dispose()
+    return user, key
+
+
+@app.command("create")
+def create(
+    email: Annotated[str, typer.Option("--email", help="The user's email address.")],
+    role: Annotated[str, typer.Option("--role", help=f"One of {'|'.join(ROLES)}.")] = "free",
+    credits: Annotated[
+        str, typer.Option("--credits", help="Starting credits in USD, e.g. 10 or 2.50.")
+    ] = "0",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Create a user and its primary API key. The key is shown only now."""
+    if role not in ROLES:
+        fail(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    amount = parse_credits(credits)
+    settings = load_settings()
+    user, key = run(_create(settings, email, role, amount))
+    if as_json:
+        typer.echo(json.dumps({"user_id": user["id"], "api_key": key}))
+        return
+    typer.echo(f"user_id:  {user['id']}")
+    typer.echo(f"email:    {user['email']}")
+    typer.echo(f"role:     {user['role']}")
+    typer.echo(f"credits:  {format_usd(user['credits_nanos'])}")
+    typer.echo(f"api_key:  {key}")
+    typer.echo("Store this key now: it will not be shown again.")

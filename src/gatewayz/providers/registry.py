@@ -1,0 +1,158 @@
+"""The provider registry: providers.toml + environment → providers with their adapters.
+
+A provider is served when its wire format is implemented and it is configured: a key in the
+environment (or, for self-hosted ones, a base URL). One pooled HTTP client per provider.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.providers.families.openai import OpenAICompatAdapter
+from gatewayz.providers.transport import HttpPool
+from gatewayz.settings import Settings, provider_env_var
+
+IMPLEMENTED_FAMILIES = frozenset({"openai"})
+_URL_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
+
+
+class Adapter(Protocol):
+    """What every wire-format family implements (CM-18.3)."""
+
+    family: str
+
+    async def send(self, req: ChatRequest, native_model: str) -> ChatResponse: ...
+
+    async def stream(self, req: ChatRequest, native_model: str) -> Any: ...
+
+    async def list_models(self) -> list[str]: ...
+
+
+@dataclass(slots=True, eq=False)
+class Provider:
+    slug: str
+    name: str
+    family: str
+    base_url: str
+    auth: str = "bearer"
+    key_env: str = ""
+    api_key: str | None = None
+    local: bool = False
+    orgs: tuple[str, ...] = ()
+    model_patterns: tuple[str, ...] = ()
+    serves_any: bool = False
+    stream_usage: bool = True
+    native_ids: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    models: tuple[str, ...] = ()  # explicitly configured model names (GATEWAYZ_PROVIDER_X_MODELS)
+    enabled: bool = False
+    reason: str = ""
+    adapter: Adapter | None = None
+
+    def serves_bare(self, model: str) -> bool:
+        return model in self.models or any(
+            fnmatch.fnmatchcase(model, p) for p in self.model_patterns
+        )
+
+    def native_id(self, canonical: str) -> str:
+        """The provider's own id for a canonical `{org}/{model}` id."""
+        if canonical in self.native_ids:
+            return self.native_ids[canonical]
+        org, sep, rest = canonical.partition("/")
+        if sep and org in self.orgs:
+            return rest
+        return canonical
+
+
+class Registry:
+    def __init__(self, providers: dict[str, Provider]) -> None:
+        self.providers = providers
+        self.enabled = [p for p in providers.values() if p.enabled]
+
+    def get(self, slug: str) -> Provider | None:
+        return self.providers.get(slug)
+
+    async def close(self) -> None:
+        for p in self.enabled:
+            pool = getattr(p.adapter, "pool", None)
+            if pool is not None:
+                await pool.close()
+
+
+def load_registry(settings: Settings, simulated_base_url: str | None = None) -> Registry:
+    with settings.providers_file.open("rb") as f:
+        entries: dict[str, dict[str, Any]] = tomllib.load(f)["providers"]
+    providers = {}
+    for slug, e in entries.items():
+        env = settings.provider_env.get(slug, {})
+        base_url = env.get("base_url") or e.get("base_url", "")
+        if slug == "simulated":
+            base_url = simulated_base_url or ""
+        base_url = _URL_VAR.sub(
+            lambda m, env=env: env.get(f"var:{m.group(1)}", m.group(0)), base_url
+        )
+        key_env = e.get("key_env", "")
+        api_key = env.get("api_key") or env.get(f"var:{key_env}") or None
+        p = Provider(
+            slug=slug,
+            name=e.get("name", slug),
+            family=e["family"],
+            base_url=base_url,
+            auth=e.get("auth", "bearer"),
+            key_env=key_env,
+            api_key=api_key,
+            local=e.get("local", False),
+            orgs=tuple(e.get("orgs", ())),
+            model_patterns=tuple(e.get("model_patterns", ())),
+            serves_any=e.get("serves_any", False),
+            stream_usage=e.get("stream_usage", True),
+            native_ids=dict(e.get("native_ids", {})),
+            headers=dict(e.get("headers", {})),
+            models=tuple(m.strip() for m in env.get("models", "").split(",") if m.strip()),
+        )
+        p.enabled, p.reason = _availability(p, settings, "base_url" in env)
+        providers[slug] = p
+    for p in providers.values():
+        if p.enabled:
+            p.adapter = _build_adapter(p, settings)
+    return Registry(providers)
+
+
+def _availability(p: Provider, settings: Settings, url_from_env: bool) -> tuple[bool, str]:
+    if p.family not in IMPLEMENTED_FAMILIES:
+        return False, f"wire format '{p.family}' is not supported in this version"
+    if p.slug == "simulated":
+        if not settings.simulated_provider:
+            return False, "disabled (GATEWAYZ_SIMULATED_PROVIDER=false)"
+        return bool(p.base_url), "built-in simulator" if p.base_url else "simulator not running"
+    if _URL_VAR.search(p.base_url):
+        return False, f"base URL needs {', '.join(_URL_VAR.findall(p.base_url))}"
+    if not p.base_url:
+        return False, f"set {_env_name(p.slug, 'BASE_URL')}"
+    if p.local:
+        if url_from_env:
+            return True, "self-hosted"
+        return False, f"self-hosted: set {_env_name(p.slug, 'BASE_URL')}"
+    if not p.api_key:
+        names = " or ".join(filter(None, [p.key_env, _env_name(p.slug, "API_KEY")]))
+        return False, f"no key: set {names}"
+    return True, "key configured"
+
+
+def _env_name(slug: str, field_name: str) -> str:
+    return provider_env_var(slug, field_name)
+
+
+def _build_adapter(p: Provider, settings: Settings) -> Adapter:
+    pool = HttpPool(
+        p.base_url,
+        max_connections=settings.upstream_max_connections,
+        connect_timeout=settings.upstream_connect_timeout_s,
+        read_timeout=settings.upstream_read_timeout_s,
+    )
+    return OpenAICompatAdapter(p, pool)

@@ -1,0 +1,57 @@
+"""Which providers serve a model name, and under which native id.
+
+Order: `{provider}/{model}` names a served provider explicitly (unless the prefix is also a model
+organisation, as `openai/` is) → providers that list the bare name (configured models,
+patterns) or serve the `{org}/` natively → aggregators that serve any `{org}/{model}`.
+Nobody serving it is a 404 `model_not_found`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gatewayz.errors import ModelNotFound
+from gatewayz.providers.registry import Provider, Registry
+
+
+@dataclass(slots=True, frozen=True)
+class Route:
+    provider: Provider
+    native_id: str
+    model: str  # the id reported back to the client
+
+
+class Resolver:
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._cache: dict[str, tuple[Route, ...]] = {}
+
+    def resolve(self, model: str) -> tuple[Route, ...]:
+        routes = self._cache.get(model)
+        if routes is None:
+            routes = self._resolve(model)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[model] = routes
+        if not routes:
+            raise ModelNotFound(
+                f"The model '{model}' does not exist or no configured provider serves it.",
+                param="model",
+            )
+        return routes
+
+    def _resolve(self, model: str) -> tuple[Route, ...]:
+        enabled = self.registry.enabled
+        head, sep, rest = model.partition("/")
+        explicit = self.registry.get(head) if sep else None
+        if explicit is not None and explicit.enabled and head not in explicit.orgs:
+            # `groq/llama-3.3-70b-versatile`: that provider only, with its own id.
+            native = model if explicit.slug == "simulated" else rest
+            return (Route(explicit, native, model),)
+        found: list[Route] = []
+        for p in enabled:
+            if p.serves_bare(model) or (sep and head in p.orgs):
+                found.append(Route(p, p.native_id(model), model))
+        if sep:
+            found += [Route(p, p.native_id(model), model) for p in enabled if p.serves_any]
+        return tuple(dict.fromkeys(found))

@@ -1,0 +1,112 @@
+"""API-key authentication: HMAC lookup, with a short-TTL in-process cache before the database.
+
+The cache is keyed by the key's HMAC (never the key itself). Unknown keys are cached briefly too
+(bounded), so a flood of bad keys does not become a flood of database queries.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gatewayz.errors import Unauthorized
+from gatewayz.security.keys import KeyRing, key_env
+from gatewayz.storage import repo
+from gatewayz.storage.db import Database
+
+_NEGATIVE_MAX = 10_000
+
+
+@dataclass(slots=True, frozen=True)
+class Principal:
+    api_key_id: str
+    user_id: str
+    env: str
+    role: str
+    plan: str
+    expires_at: float | None  # unix time
+    record: dict[str, Any]
+
+
+def bearer_token(authorization: bytes | None, x_api_key: bytes | None) -> str | None:
+    """The API key from `Authorization: Bearer <key>` or `x-api-key: <key>`."""
+    if authorization:
+        scheme, _, value = authorization.partition(b" ")
+        if scheme.lower() == b"bearer" and value.strip():
+            return value.strip().decode("latin-1")
+    if x_api_key and x_api_key.strip():
+        return x_api_key.strip().decode("latin-1")
+    return None
+
+
+class Authenticator:
+    def __init__(
+        self, db: Database, keyring: KeyRing, *, ttl_s: float, negative_ttl_s: float
+    ) -> None:
+        self._db = db
+        self._keyring = keyring
+        self._ttl = ttl_s
+        self._negative_ttl = negative_ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._negative: OrderedDict[str, float] = OrderedDict()
+        self.db_lookups = 0
+
+    async def authenticate(self, key: str | None) -> Principal:
+        if not key:
+            raise Unauthorized(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
+            )
+        if key_env(key) is None:
+            raise Unauthorized("Incorrect API key provided.")
+        digest = self._keyring.hash(key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            principal = hit[1]
+        else:
+            neg = self._negative.get(digest)
+            if neg is not None and neg > now:
+                raise Unauthorized("Incorrect API key provided.")
+            principal = await self._load(key, digest, now)
+        if principal.expires_at is not None and principal.expires_at <= time.time():
+            raise Unauthorized("This API key has expired.")
+        return principal
+
+    async def _load(self, key: str, digest: str, now: float) -> Principal:
+        self.db_lookups += 1
+        async with self._db.begin() as conn:
+            row = await repo.find_key(conn, digest)
+        if row is None or not row["is_active"] or not self._keyring.verify(key, row["key_hash"]):
+            self._negative[digest] = now + self._negative_ttl
+            if len(self._negative) > _NEGATIVE_MAX:
+                self._negative.popitem(last=False)
+            raise Unauthorized("Incorrect API key provided.")
+        expires = row.get("expires_at")
+        principal = Principal(
+            api_key_id=row["api_key_id"],
+            user_id=row["user_id"],
+            env=row["env"],
+            role=row["role"],
+            plan=row["plan"],
+            expires_at=_timestamp(expires),
+            record=row,
+        )
+        self._cache[digest] = (now + self._ttl, principal)
+        return principal
+
+    def invalidate(self, key_hash: str | None = None) -> None:
+        if key_hash is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(key_hash, None)
+
+
+def _timestamp(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()

@@ -1,0 +1,105 @@
+"""Everything a running gateway holds, built once at startup and closed at shutdown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gatewayz.observability.request_log import RequestLog
+from gatewayz.pipeline.chat import ChatPipeline
+from gatewayz.providers.registry import Registry, load_registry
+from gatewayz.routing.resolve import Resolver
+from gatewayz.security.auth import Authenticator
+from gatewayz.security.keys import KeyRing
+from gatewayz.settings import Settings
+from gatewayz.simulators import Simulator
+from gatewayz.state import StateBackend, build_state
+from gatewayz.storage.db import Database
+
+log = logging.getLogger("gatewayz")
+
+SIMULATED_DESCRIPTION = (
+    "Built-in simulated provider: deterministic text from a local simulator, no real model. "
+    "For trying Gatewayz without provider keys."
+)
+
+
+class Services:
+    settings: Settings
+    db: Database
+    keyring: KeyRing
+    auth: Authenticator
+    registry: Registry
+    resolver: Resolver
+    pipeline: ChatPipeline
+    request_log: RequestLog
+    state: StateBackend
+    simulator: Simulator | None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.simulator = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.db = Database(s.resolved_database_url)
+        self.keyring = KeyRing(*s.secrets)
+        self.state = build_state(s.redis_url, s.redis_key_prefix)
+        if s.simulated_provider:
+            self.simulator = Simulator()
+            await self.simulator.start()
+        self.registry = load_registry(s, self.simulator.base_url if self.simulator else None)
+        self.resolver = Resolver(self.registry)
+        self.pipeline = ChatPipeline(self.resolver, s.chars_per_token)
+        self.auth = Authenticator(
+            self.db,
+            self.keyring,
+            ttl_s=s.auth_cache_ttl_s,
+            negative_ttl_s=s.auth_negative_cache_ttl_s,
+        )
+        self.request_log = RequestLog(
+            self.db,
+            batch=s.request_log_batch,
+            flush_s=s.request_log_flush_s,
+            max_queued=s.request_log_queue_max,
+        )
+        self.request_log.start()
+        served = ", ".join(p.slug for p in self.registry.enabled) or "none"
+        log.info("providers served: %s", served)
+
+    async def stop(self) -> None:
+        await self.request_log.stop()
+        await self.registry.close()
+        if self.simulator is not None:
+            await self.simulator.stop()
+        await self.state.close()
+        await self.db.dispose()
+
+    def model_list(self) -> list[dict[str, Any]]:
+        """Models this gateway can serve by exact name, in OpenAI's model-object shape."""
+        out: list[dict[str, Any]] = []
+        if self.simulator is not None and self.registry.providers["simulated"].enabled:
+            for mid in self.simulator.models:
+                out.append(
+                    {
+                        "id": mid,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": "gatewayz-simulated",
+                        "provider": "simulated",
+                        "simulated": True,
+                        "description": SIMULATED_DESCRIPTION,
+                    }
+                )
+        for p in self.registry.enabled:
+            for mid in p.models:
+                out.append(
+                    {
+                        "id": mid,
+                        "object": "model",
+                        "created": 0,
+                        "owned_by": p.slug,
+                        "provider": p.slug,
+                    }
+                )
+        return out

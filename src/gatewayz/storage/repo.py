@@ -1,0 +1,297 @@
+"""Queries, as SQLAlchemy Core on an `AsyncConnection` the caller owns (and commits).
+
+Rows come back as plain dicts. Validation errors (unknown role, duplicate email, ...) are
+`ValueError`s with a message fit for an operator.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatewayz.money import usd_to_nanos
+from gatewayz.security.keys import KeyRing, display_prefix, last_four
+from gatewayz.storage.tables import (
+    ROLES,
+    api_keys,
+    credit_transactions,
+    request_logs,
+    users,
+    utcnow,
+)
+
+_MAX_EMAIL = 320
+_MAX_KEY_NAME = 100  # api_keys.name is String(100)
+
+
+def new_user_id() -> str:
+    return f"usr_{secrets.token_hex(16)}"
+
+
+def new_key_id() -> str:
+    return f"key_{secrets.token_hex(16)}"
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed, lower-cased email; `ValueError` unless it looks like `local@domain`."""
+    value = email.strip().lower()
+    local, at, domain = value.rpartition("@")
+    if (
+        not at
+        or not local
+        or not domain
+        or len(value) > _MAX_EMAIL
+        or any(ch.isspace() for ch in value)
+    ):
+        raise ValueError(f"invalid email address: {email!r}")
+    return value
+
+
+# ---- users ------------------------------------------------------------------------------
+
+
+async def create_user(
+    conn: AsyncConnection,
+    email: str,
+    role: str = "free",
+    plan: str = "trial",
+    credits_usd: Decimal | int | str = Decimal(0),
+) -> dict[str, Any]:
+    """Insert a user; starting credits (if any) are recorded as a `grant` transaction."""
+    address = normalize_email(email)
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if not plan:
+        raise ValueError("plan must not be empty")
+    nanos = usd_to_nanos(credits_usd)
+    if nanos < 0:
+        raise ValueError("starting credits must not be negative")
+    if await get_user_by_email(conn, address) is not None:
+        raise ValueError(f"a user with email {address} already exists")
+    now = utcnow()
+    row: dict[str, Any] = {
+        "id": new_user_id(),
+        "email": address,
+        "role": role,
+        "plan": plan,
+        "is_active": True,
+        "credits_nanos": nanos,
+        "referred_by_code": None,
+        "trial_ends_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        await conn.execute(insert(users), row)
+    except IntegrityError as exc:  # lost a race with a concurrent insert of the same email
+        raise ValueError(f"a user with email {address} already exists") from exc
+    if nanos > 0:
+        await conn.execute(
+            insert(credit_transactions),
+            {
+                "user_id": row["id"],
+                "type": "grant",
+                "amount_nanos": nanos,
+                "balance_after_nanos": nanos,
+                "request_id": None,
+                "description": "starting credits",
+                "created_at": now,
+            },
+        )
+    return row
+
+
+async def get_user(conn: AsyncConnection, user_id: str) -> dict[str, Any] | None:
+    result = await conn.execute(select(users).where(users.c.id == user_id))
+    found = result.mappings().first()
+    return dict(found) if found is not None else None
+
+
+async def get_user_by_email(conn: AsyncConnection, email: str) -> dict[str, Any] | None:
+    address = email.strip().lower()
+    result = await conn.execute(select(users).where(users.c.email == address))
+    found = result.mappings().first()
+    return dict(found) if found is not None else None
+
+
+async def count_users(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+
+
+async def user_balance_nanos(conn: AsyncConnection, user_id: str) -> int:
+    """The user's purchased-credit balance in nano-dollars; `ValueError` for an unknown user."""
+    result = await conn.execute(select(users.c.credits_nanos).where(users.c.id == user_id))
+    balance = result.scalar_one_or_none()
+    if balance is None:
+        raise ValueError(f"unknown user {user_id!r}")
+    return int(balance)
+
+
+# ---- API keys ---------------------------------------------------------------------------
+
+_KEY_COLUMNS = [c for c in api_keys.c if c.name != "encrypted_key"]
+
+
+async def create_api_key(
+    conn: AsyncConnection,
+    keyring: KeyRing,
+    user_id: str,
+    env: str,
+    name: str = "default",
+    is_primary: bool = False,
+    *,
+    scopes: Sequence[str] | None = None,
+    ip_allowlist: Sequence[str] | None = None,
+    domain_allowlist: Sequence[str] | None = None,
+    limits: Mapping[str, int] | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[dict[str, Any], str]:
+    """A new key for the user: (its row without `encrypted_key`, the plaintext key).
+
+    The plaintext exists only in the return value; store nothing but what is returned here.
+    A new primary key demotes the user's previous primary key.
+    """
+    key = keyring.generate(env)  # ValueError for an unknown env
+    if not name or len(name) > _MAX_KEY_NAME:
+        raise ValueError(f"key name must be 1-{_MAX_KEY_NAME} characters")
+    exists = await conn.execute(select(users.c.id).where(users.c.id == user_id))
+    if exists.scalar_one_or_none() is None:
+        raise ValueError(f"unknown user {user_id!r}")
+    if is_primary:
+        await conn.execute(
+            update(api_keys)
+            .where(api_keys.c.user_id == user_id, api_keys.c.is_primary.is_(True))
+            .values(is_primary=False)
+        )
+    row: dict[str, Any] = {
+        "id": new_key_id(),
+        "user_id": user_id,
+        "name": name,
+        "env": env,
+        "key_hash": keyring.hash(key),
+        "prefix": display_prefix(key),
+        "last_four": last_four(key),
+        "is_active": True,
+        "is_primary": is_primary,
+        "scopes": list(scopes) if scopes is not None else None,
+        "ip_allowlist": list(ip_allowlist) if ip_allowlist is not None else None,
+        "domain_allowlist": list(domain_allowlist) if domain_allowlist is not None else None,
+        "limits": dict(limits) if limits is not None else None,
+        "created_at": utcnow(),
+        "expires_at": expires_at,
+        "last_used_at": None,
+        "revoked_at": None,
+    }
+    await conn.execute(insert(api_keys), {**row, "encrypted_key": keyring.encrypt(key)})
+    return row, key
+
+
+# One indexed lookup on key_hash joined to the owner; encrypted_key is never selected.
+_FIND_KEY = (
+    select(
+        api_keys.c.id.label("api_key_id"),
+        api_keys.c.user_id,
+        api_keys.c.env,
+        api_keys.c.is_active.label("key_active"),
+        api_keys.c.revoked_at,
+        api_keys.c.expires_at,
+        users.c.is_active.label("user_active"),
+        users.c.role,
+        users.c.plan,
+        api_keys.c.key_hash,
+        api_keys.c.scopes,
+        api_keys.c.ip_allowlist,
+        api_keys.c.domain_allowlist,
+        api_keys.c.limits,
+    )
+    .select_from(api_keys.join(users, users.c.id == api_keys.c.user_id))
+    .where(api_keys.c.key_hash == bindparam("key_hash"))
+)
+
+
+async def find_key(
+    conn: AsyncConnection, key_hash: str, *, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """The key with this hash and its owner's role and plan, or None.
+
+    `is_active` is true only if the key and its user are both active and the key is neither
+    revoked nor expired (at `now`, default the current time). `expires_at` is returned so a
+    cache can re-check expiry later.
+    """
+    result = await conn.execute(_FIND_KEY, {"key_hash": key_hash})
+    found = result.mappings().first()
+    if found is None:
+        return None
+    moment = now or utcnow()
+    expires_at = found["expires_at"]
+    active = bool(
+        found["key_active"]
+        and found["user_active"]
+        and found["revoked_at"] is None
+        and (expires_at is None or expires_at > moment)
+    )
+    return {
+        "api_key_id": found["api_key_id"],
+        "user_id": found["user_id"],
+        "env": found["env"],
+        "is_active": active,
+        "role": found["role"],
+        "plan": found["plan"],
+        "key_hash": found["key_hash"],
+        "scopes": found["scopes"],
+        "ip_allowlist": found["ip_allowlist"],
+        "domain_allowlist": found["domain_allowlist"],
+        "limits": found["limits"],
+        "expires_at": expires_at,
+    }
+
+
+# ---- request logs -----------------------------------------------------------------------
+
+_LOG_COLUMNS = frozenset(c.name for c in request_logs.c) - {"id"}
+_LOG_REQUIRED = frozenset({"request_id", "endpoint", "model", "status_code"})
+_LOG_DEFAULTS: dict[str, Any] = {
+    "user_id": None,
+    "api_key_id": None,
+    "provider": None,
+    "native_model": None,
+    "stream": False,
+    "error_code": None,
+    "prompt_tokens": 0,
+    "completion_tokens": 0,
+    "total_tokens": 0,
+    "usage_estimated": False,
+    "latency_ms": 0.0,
+    "upstream_ms": 0.0,
+    "overhead_ms": 0.0,
+    "ttft_ms": None,
+}
+
+
+async def insert_request_logs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert a batch of request-log rows with one executemany.
+
+    Each row needs request_id, endpoint, model and status_code; other columns default.
+    Unknown keys are a `ValueError` (a typo must not silently drop data).
+    """
+    if not rows:
+        return
+    now = utcnow()
+    params: list[dict[str, Any]] = []
+    for row in rows:
+        keys = row.keys()
+        unknown = keys - _LOG_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown request_logs columns: {', '.join(sorted(unknown))}")
+        missing = _LOG_REQUIRED - keys
+        if missing:
+            raise ValueError(f"request_logs row lacks: {', '.join(sorted(missing))}")
+        params.append({**_LOG_DEFAULTS, "created_at": now, **row})
+    await conn.execute(insert(request_logs), params)

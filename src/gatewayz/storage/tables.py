@@ -1,0 +1,206 @@
+"""The schema, as SQLAlchemy Core tables (no ORM on the hot path).
+
+Identical on SQLite and PostgreSQL. Ids are prefixed strings (`usr_<hex>`, `key_<hex>`), except
+the two append-only tables, which use 64-bit integers (plain INTEGER on SQLite so it is the
+rowid). Money is integer nano-dollars. Timestamps are timezone-aware UTC on both backends: see
+`UTCDateTime`. The migration in `migrations/versions` creates exactly these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    text,
+    true,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES: tuple[str, ...] = ("admin", "team", "dev", "free")
+CREDIT_TYPES: tuple[str, ...] = (
+    "grant",
+    "purchase",
+    "usage",
+    "refund",
+    "reset",
+    "adjustment",
+    "hold",
+    "release",
+)
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """`DateTime(timezone=True)` that always binds and returns aware UTC datetimes.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so values are normalised to UTC
+    before storage and tagged UTC when read. A naive datetime is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# 64-bit autoincrement ids; SQLite only auto-assigns an "INTEGER PRIMARY KEY" (the rowid).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# JSON columns store SQL NULL (not the JSON literal `null`) for Python None.
+NullableJSON = JSON(none_as_null=True)
+
+
+def _created_at() -> Column[datetime]:
+    return Column(
+        "created_at", UTCDateTime(), nullable=False, default=utcnow, server_default=func.now()
+    )
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False, default="free", server_default="free"),
+    Column("plan", String(32), nullable=False, default="trial", server_default="trial"),
+    Column("is_active", Boolean(), nullable=False, default=True, server_default=true()),
+    Column("credits_nanos", BigInteger(), nullable=False, default=0, server_default=text("0")),
+    Column("referred_by_code", String(64), nullable=True),
+    Column("trial_ends_at", UTCDateTime(), nullable=True),
+    _created_at(),
+    Column(
+        "updated_at",
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        onupdate=utcnow,
+        server_default=func.now(),
+    ),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "user_id",
+        String(40),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(100), nullable=False, default="default", server_default="default"),
+    Column("env", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("encrypted_key", Text(), nullable=False),
+    Column("prefix", String(32), nullable=False),
+    Column("last_four", String(4), nullable=False),
+    Column("is_active", Boolean(), nullable=False, default=True, server_default=true()),
+    Column("is_primary", Boolean(), nullable=False, default=False, server_default=false()),
+    Column("scopes", NullableJSON, nullable=True),
+    Column("ip_allowlist", NullableJSON, nullable=True),
+    Column("domain_allowlist", NullableJSON, nullable=True),
+    Column("limits", NullableJSON, nullable=True),
+    _created_at(),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index(None, "key_hash", unique=True),
+)
+
+credit_transactions = Table(
+    "credit_transactions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "user_id",
+        String(40),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("type", String(16), nullable=False),
+    Column("amount_nanos", BigInteger(), nullable=False),
+    Column("balance_after_nanos", BigInteger(), nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("description", Text(), nullable=True),
+    _created_at(),
+    # Idempotency: one charge (or refund, ...) per request. NULL request ids never collide.
+    UniqueConstraint("request_id", "type"),
+)
+
+request_logs = Table(
+    "request_logs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    # No foreign keys: logs are written in bulk off the request path and outlive their users.
+    Column("user_id", String(40), nullable=True),
+    Column("api_key_id", String(40), nullable=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("provider", String(64), nullable=True),
+    Column("native_model", String(200), nullable=True),
+    Column("stream", Boolean(), nullable=False, default=False, server_default=false()),
+    Column("status_code", Integer(), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("prompt_tokens", Integer(), nullable=False, default=0, server_default=text("0")),
+    Column("completion_tokens", Integer(), nullable=False, default=0, server_default=text("0")),
+    Column("total_tokens", Integer(), nullable=False, default=0, server_default=text("0")),
+    Column("usage_estimated", Boolean(), nullable=False, default=False, server_default=false()),
+    Column("latency_ms", Float(), nullable=False, default=0.0, server_default=text("0")),
+    Column("upstream_ms", Float(), nullable=False, default=0.0, server_default=text("0")),
+    Column("overhead_ms", Float(), nullable=False, default=0.0, server_default=text("0")),
+    Column("ttft_ms", Float(), nullable=True),
+    Column(
+        "created_at",
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        server_default=func.now(),
+        index=True,
+    ),
+)

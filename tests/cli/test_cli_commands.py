@@ -1,0 +1,150 @@
+"""`gatewayz db|users|keys` through the real command tree, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from gatewayz.cli.main import app
+from gatewayz.security.keys import KeyRing
+from gatewayz.settings import Settings
+from gatewayz.storage import repo
+from gatewayz.storage.db import Database
+
+KEY_RE = re.compile(r"^gw_test_[A-Za-z0-9_-]{43,}$")
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> str:
+    """A clean GATEWAYZ_* environment: a fresh data dir, env=test, the backend under test."""
+    for name in list(os.environ):
+        if name.startswith("GATEWAYZ_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("GATEWAYZ_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GATEWAYZ_ENV", "test")
+    monkeypatch.setenv("GATEWAYZ_DATABASE_URL", db_url)
+    return db_url
+
+
+async def _lookup(email: str, key: str) -> tuple[dict | None, dict | None, int]:
+    settings = Settings.from_env()
+    ring = KeyRing(*settings.secrets)
+    db = Database(settings.resolved_database_url)
+    try:
+        async with db.begin() as conn:
+            user = await repo.get_user_by_email(conn, email)
+            found = await repo.find_key(conn, ring.hash(key))
+            balance = await repo.user_balance_nanos(conn, user["id"]) if user else -1
+    finally:
+        await db.dispose()
+    return user, found, balance
+
+
+def test_db_upgrade_is_repeatable(runner: CliRunner, cli_env: str) -> None:
+    for _ in range(2):
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == "database at revision 0001"
+
+
+def test_users_create_json_then_keys_create(runner: CliRunner, cli_env: str) -> None:
+    result = runner.invoke(
+        app,
+        ["users", "create", "--email", "Ops@Example.com", "--role", "admin", "--credits", "12.5"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") > 1  # human output on a fresh database (no upgrade first)
+    result = runner.invoke(
+        app, ["users", "create", "--email", "dev@example.com", "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    created = json.loads(lines[0])
+    assert set(created) == {"user_id", "api_key"}
+    assert created["user_id"].startswith("usr_")
+    assert KEY_RE.match(created["api_key"])
+
+    user, found, balance = asyncio.run(_lookup("dev@example.com", created["api_key"]))
+    assert user is not None and user["id"] == created["user_id"] and user["role"] == "free"
+    assert found is not None and found["user_id"] == created["user_id"] and found["is_active"]
+    assert balance == 0
+    admin, _, admin_balance = asyncio.run(_lookup("ops@example.com", created["api_key"]))
+    assert admin is not None and admin["role"] == "admin"
+    assert admin_balance == 12_500_000_000
+
+    result = runner.invoke(
+        app, ["keys", "create", "--email", "DEV@example.com", "--name", "ci", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    [line] = result.stdout.splitlines()
+    issued = json.loads(line)
+    assert set(issued) == {"user_id", "api_key_id", "api_key"}
+    assert issued["user_id"] == created["user_id"]
+    assert issued["api_key_id"].startswith("key_")
+    assert KEY_RE.match(issued["api_key"]) and issued["api_key"] != created["api_key"]
+    _, found, _ = asyncio.run(_lookup("dev@example.com", issued["api_key"]))
+    assert found is not None and found["api_key_id"] == issued["api_key_id"]
+
+
+def test_human_output_shows_the_key_once(runner: CliRunner, cli_env: str) -> None:
+    result = runner.invoke(app, ["users", "create", "--email", "h@example.com", "--credits", "3"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"api_key:\s+gw_test_\S{43,}", result.stdout)
+    assert "$3.00" in result.stdout
+    result = runner.invoke(app, ["keys", "create", "--email", "h@example.com"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"api_key:\s+gw_test_\S{43,}", result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["users", "create", "--email", "x@example.com", "--role", "root"], "unknown role"),
+        (["users", "create", "--email", "x@example.com", "--credits", "abc"], "USD amount"),
+        (["users", "create", "--email", "x@example.com", "--credits", "-5"], "non-negative"),
+        (["users", "create", "--email", "nope"], "invalid email"),
+        (["keys", "create", "--email", "ghost@example.com"], "no user"),
+    ],
+)
+def test_errors_exit_1_without_traceback(
+    runner: CliRunner, cli_env: str, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.output
+
+
+def test_duplicate_email_exits_1(runner: CliRunner, cli_env: str) -> None:
+    first = runner.invoke(app, ["users", "create", "--email", "twice@example.com", "--json"])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["users", "create", "--email", "TWICE@example.com", "--json"])
+    assert again.exit_code == 1
+    assert again.stdout == ""
+    assert "already exists" in again.stderr
+    assert "Traceback" not in again.output
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_unknown_setting_is_a_clean_error(
+    runner: CliRunner, cli_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAYZ_DATABSE_URL", "typo")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 1
+    assert "GATEWAYZ_DATABSE_URL" in result.stderr
+    assert "Traceback" not in result.output
