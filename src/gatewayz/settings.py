@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROVIDERS_FILE = Path(__file__).parent / "providers" / "providers.toml"
@@ -89,6 +89,13 @@ class Settings(BaseSettings):
             raise ConfigError(
                 "GATEWAYZ_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
+        if self.fernet_key is not None:
+            try:
+                Fernet(self.fernet_key.get_secret_value().encode())
+            except ValueError:
+                raise ConfigError(
+                    "GATEWAYZ_FERNET_KEY is not a valid Fernet key (32 url-safe base64 bytes)"
+                ) from None
         return self
 
     @classmethod
@@ -100,7 +107,9 @@ class Settings(BaseSettings):
         )
         entries = _provider_file_entries(path)
         slugs = {s.upper().replace("-", "_"): s for s in entries}
-        known = {f"GATEWAYZ_{name.upper()}" for name in cls.model_fields}
+        known = {f"GATEWAYZ_{name.upper()}" for name in cls.model_fields} - {
+            "GATEWAYZ_PROVIDER_ENV"
+        }
         unknown = []
         collected: dict[str, dict[str, str]] = {}
         for name, value in env.items():
@@ -117,14 +126,17 @@ class Settings(BaseSettings):
             for var in [entry.get("key_env", ""), *entry.get("url_vars", [])]:
                 if var and env.get(var):
                     collected.setdefault(slug, {}).setdefault(f"var:{var}", env[var])
-        values = {
-            k[len("GATEWAYZ_") :].lower(): v
-            for k, v in env.items()
-            if k in known and k != "GATEWAYZ_PROVIDER_ENV"
-        }
+        values = {k[len("GATEWAYZ_") :].lower(): v for k, v in env.items() if k in known}
         values.update(overrides)
         values["provider_env"] = {**collected, **overrides.get("provider_env", {})}
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"GATEWAYZ_{'_'.join(map(str, e['loc'])).upper() or '?'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise ConfigError(f"invalid configuration: {problems}") from None
 
     # ---- derived values -------------------------------------------------------------
     @cached_property
@@ -137,9 +149,10 @@ class Settings(BaseSettings):
     def secrets(self) -> tuple[bytes, bytes]:
         """(fernet_key, hmac_key): from settings, else generated once into the data dir (0600)."""
         if self.fernet_key and self.hmac_key:
-            fernet = self.fernet_key.get_secret_value().encode()
-            Fernet(fernet)  # validates the key
-            return fernet, self.hmac_key.get_secret_value().encode()
+            return (
+                self.fernet_key.get_secret_value().encode(),
+                self.hmac_key.get_secret_value().encode(),
+            )
         if self.fernet_key or self.hmac_key:
             raise ConfigError("set both GATEWAYZ_FERNET_KEY and GATEWAYZ_HMAC_KEY, or neither")
         return _data_dir_secrets(self.data_dir)
@@ -149,15 +162,25 @@ def _data_dir_secrets(data_dir: Path) -> tuple[bytes, bytes]:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "secrets.toml"
     if not path.exists():
+        # Written whole to a private temp file, then linked into place: workers starting
+        # together never read a half-written file, and exactly one set of secrets wins.
         body = (
             f'fernet_key = "{Fernet.generate_key().decode()}"\n'
             f'hmac_key = "{secrets.token_urlsafe(48)}"\n'
         )
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = data_dir / f".secrets.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, body.encode())
+            os.fsync(fd)
         finally:
             os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race; use its secrets
+        finally:
+            tmp.unlink()
     os.chmod(path, 0o600)
     with path.open("rb") as f:
         data = tomllib.load(f)

@@ -225,10 +225,11 @@ def test_max_tokens_truncates_with_length(client: openai.OpenAI) -> None:
 
 
 def test_provider_key_and_native_id_sent_upstream(client: openai.OpenAI, gateway: Gateway) -> None:
-    r = client.chat.completions.create(model="openai/gpt-4o-mini", messages=MSG)
+    r = client.chat.completions.create(model="openai/gpt-4o-mini", messages=MSG, max_tokens=4)
     assert r.model == "openai/gpt-4o-mini"
     seen = gateway.upstream.requests[-1]
     assert seen.json["model"] == "gpt-4o-mini"
+    assert seen.json["max_completion_tokens"] == 4 and "max_tokens" not in seen.json
     assert seen.headers["authorization"] == f"Bearer {UPSTREAM_KEY}"
 
 

@@ -20,7 +20,7 @@ from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError, ModelNotFound
 from gatewayz.pipeline.chat import Call, StreamSession
 from gatewayz.security.auth import Principal, bearer_token
-from gatewayz.wire import openai_chat
+from gatewayz.wire import openai_chat, openai_request
 
 if TYPE_CHECKING:
     from gatewayz.services import Services
@@ -59,7 +59,7 @@ class ChatCompletions:
         call = Call(ctx, principal, "/v1/chat/completions")
         try:
             body = await read_body(scope, receive, s.settings.max_body_bytes)
-            req = openai_chat.parse_request(body)
+            req = openai_request.parse_request(body)
             if req.stream:
                 session = await s.pipeline.stream(call, req)
                 await self._stream(call, session, receive, send)

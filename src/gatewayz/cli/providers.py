@@ -6,8 +6,8 @@ import json
 
 import typer
 
+from gatewayz.cli.db import load_settings
 from gatewayz.providers.registry import load_registry
-from gatewayz.settings import Settings
 
 app = typer.Typer(help="Providers and whether they are served.", no_args_is_help=True)
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="Providers and whether they are served.", no_args_is_help
 @app.command("list")
 def list_providers(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every known provider: wire format, whether it is served, and why (not)."""
-    settings = Settings.from_env()
+    settings = load_settings()
     registry = load_registry(settings, simulated_base_url="http://127.0.0.1:0/v1")
     rows = [
         {

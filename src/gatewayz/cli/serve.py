@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 
 import typer
 import uvicorn
 
+from gatewayz.cli.db import load_settings, run
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import repo
@@ -27,8 +27,8 @@ def serve(
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"GATEWAYZ_{name}"] = str(value)
-    settings = Settings.from_env()
-    asyncio.run(_prepare(settings))
+    settings = load_settings()
+    run(_prepare(settings))
     uvicorn.run(
         "gatewayz.app:create_app",
         factory=True,

@@ -47,6 +47,7 @@ class Provider:
     model_patterns: tuple[str, ...] = ()
     serves_any: bool = False
     stream_usage: bool = True
+    max_tokens_param: str = "max_tokens"
     native_ids: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()  # explicitly configured model names (GATEWAYZ_PROVIDER_X_MODELS)
@@ -111,6 +112,7 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
             model_patterns=tuple(e.get("model_patterns", ())),
             serves_any=e.get("serves_any", False),
             stream_usage=e.get("stream_usage", True),
+            max_tokens_param=e.get("max_tokens_param", "max_tokens"),
             native_ids=dict(e.get("native_ids", {})),
             headers=dict(e.get("headers", {})),
             models=tuple(m.strip() for m in env.get("models", "").split(",") if m.strip()),

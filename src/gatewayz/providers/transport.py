@@ -51,6 +51,7 @@ class _Conn(asyncio.Protocol):
         "_waiter",
         "headers",
         "idle_since",
+        "keep_alive",
         "parser",
         "received_any",
         "status",
@@ -76,6 +77,7 @@ class _Conn(asyncio.Protocol):
         self._paused = False
         self._body_mode = b""  # b"length", b"chunked" or b"" (until the connection closes)
         self.received_any = False
+        self.keep_alive = False
 
     # ---- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -124,6 +126,8 @@ class _Conn(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        # Ask now: once the message is complete the parser resets and always answers False.
+        self.keep_alive = self.parser.should_keep_alive()
         self._complete = True
         self._wake()
 
@@ -239,7 +243,7 @@ class UpstreamResponse:
     def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            reuse = conn._complete and conn.usable and conn.parser.should_keep_alive()
+            reuse = conn._complete and conn.usable and conn.keep_alive
             self._pool._done(conn, reuse=reuse)
 
     async def __aenter__(self) -> UpstreamResponse:

@@ -41,17 +41,23 @@ class Resolver:
         return routes
 
     def _resolve(self, model: str) -> tuple[Route, ...]:
-        enabled = self.registry.enabled
         head, sep, rest = model.partition("/")
         explicit = self.registry.get(head) if sep else None
-        if explicit is not None and explicit.enabled and head not in explicit.orgs:
+        if explicit is not None and head not in explicit.orgs:
             # `groq/llama-3.3-70b-versatile`: that provider only, with its own id.
+            if not explicit.enabled:
+                raise ModelNotFound(
+                    f"The model '{model}' names the provider '{head}', which is not served: "
+                    f"{explicit.reason}.",
+                    param="model",
+                )
             native = model if explicit.slug == "simulated" else rest
             return (Route(explicit, native, model),)
-        found: list[Route] = []
-        for p in enabled:
-            if p.serves_bare(model) or (sep and head in p.orgs):
-                found.append(Route(p, p.native_id(model), model))
-        if sep:
-            found += [Route(p, p.native_id(model), model) for p in enabled if p.serves_any]
-        return tuple(dict.fromkeys(found))
+        enabled = self.registry.enabled
+        # Providers that serve the name or its organisation natively, then providers whose
+        # mapping table knows the canonical id, then aggregators.
+        native = [p for p in enabled if p.serves_bare(model) or (sep and head in p.orgs)]
+        mapped = [p for p in enabled if model in p.native_ids]
+        anyone = [p for p in enabled if p.serves_any] if sep else []
+        providers = dict.fromkeys([*native, *mapped, *anyone])
+        return tuple(Route(p, p.native_id(model), model) for p in providers)

@@ -7,12 +7,18 @@ class SSEDecoder:
     """Feed raw bytes as they arrive; get back the complete events as (event, data) pairs.
     `event` is None when the event has no `event:` line; comment lines are skipped."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("_buf", "_cr")
 
     def __init__(self) -> None:
         self._buf = b""
+        self._cr = False  # the last feed ended with CR: a leading LF now completes that CRLF
 
     def feed(self, data: bytes) -> list[tuple[bytes | None, bytes]]:
+        if self._cr and data[:1] == b"\n":
+            data = data[1:]
+            self._cr = False
+        if data:
+            self._cr = data[-1:] == b"\r"
         buf = self._buf + data if self._buf else data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")

@@ -16,7 +16,7 @@ from gatewayz.errors import (
     from_upstream_status,
 )
 from gatewayz.providers.transport import HttpPool, ReadTimeout, UpstreamResponse
-from gatewayz.wire import openai_chat
+from gatewayz.wire import openai_chat, openai_request
 from gatewayz.wire.sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -118,7 +118,9 @@ class OpenAICompatAdapter:
         return resp
 
     async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
-        body = openai_chat.render_request(req, native_model)
+        body = openai_request.render_request(
+            req, native_model, max_tokens_param=self.provider.max_tokens_param
+        )
         resp = await self._open(body)
         try:
             data = await resp.read()
@@ -129,8 +131,11 @@ class OpenAICompatAdapter:
         return openai_chat.parse_response(data, self.provider.slug)
 
     async def stream(self, req: ChatRequest, native_model: str) -> ChunkStream:
-        body = openai_chat.render_request(
-            req, native_model, stream_usage=self.provider.stream_usage
+        body = openai_request.render_request(
+            req,
+            native_model,
+            stream_usage=self.provider.stream_usage,
+            max_tokens_param=self.provider.max_tokens_param,
         )
         return ChunkStream(await self._open(body), self.provider.slug)
 
