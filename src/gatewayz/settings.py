@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
+    # asyncio: fair under overload (p99 stays near p50). uvloop: ~15% more requests/s below
+    # saturation, but starves in-flight requests once saturated (p99 of seconds). See README.
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     max_body_bytes: int = 10 * 1024 * 1024
     upstream_connect_timeout_s: float = 10.0

@@ -92,7 +92,7 @@ def start_gateway(settings: Settings, upstream: Simulator) -> Gateway:
         app,
         host="127.0.0.1",
         port=port,
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         lifespan="on",
         access_log=False,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import typer
@@ -35,7 +34,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        loop=settings.event_loop,
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
