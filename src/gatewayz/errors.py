@@ -20,9 +20,11 @@ class GatewayError(Exception):
         param: str | None = None,
         headers: dict[str, str] | None = None,
         provider: str | None = None,
+        upstream_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.upstream_status = upstream_status  # what the provider answered, if it did
         if status is not None:
             self.status = status
         if code is not None:
@@ -61,13 +63,9 @@ class RateLimited(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """A provider failed. `upstream_status` is what the provider said (None: no HTTP answer)."""
+    """A provider failed (`upstream_status` None: it gave no HTTP answer at all)."""
 
     status, type, code = 502, "upstream_error", "upstream_error"
-
-    def __init__(self, message: str, *, upstream_status: int | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.upstream_status = upstream_status
 
 
 class UpstreamTimeout(UpstreamError):
@@ -109,15 +107,12 @@ def from_upstream_status(
         else (InvalidRequest, 400, False),
     )
     headers = {"Retry-After": retry_after} if retry_after else None
-    if cls in (InvalidRequest, ModelNotFound, PayloadTooLarge, RateLimited):
-        err: GatewayError = cls(message, status=status, headers=headers, provider=provider)
+    if not issubclass(cls, UpstreamError):  # the caller's problem: pass the message through
+        text = message
     else:
-        err = cls(
-            f"provider {provider} answered {upstream_status}: {message}",
-            upstream_status=upstream_status,
-            status=status,
-            provider=provider,
-        )
+        text = f"provider {provider} answered {upstream_status}: {message}"
+    err = cls(
+        text, status=status, headers=headers, provider=provider, upstream_status=upstream_status
+    )
     err.failover = failover
-    err.upstream_status = upstream_status  # type: ignore[attr-defined]
     return err

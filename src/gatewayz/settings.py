@@ -162,7 +162,7 @@ class Settings(BaseSettings):
 
 
 def _data_dir_secrets(data_dir: Path) -> tuple[bytes, bytes]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: secrets and the database
     path = data_dir / "secrets.toml"
     if not path.exists():
         # Written whole to a private temp file, then linked into place: workers starting
