@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         if unknown:
             raise ConfigError(f"unknown configuration variables: {', '.join(sorted(unknown))}")
         for slug, entry in entries.items():
-            for var in [entry.get("key_env", ""), *entry.get("url_vars", [])]:
+            for var in [entry.get("key_env", ""), *entry.get("env_vars", [])]:
                 if var and env.get(var):
                     collected.setdefault(slug, {}).setdefault(f"var:{var}", env[var])
         values = {k[len("GATEWAYZ_") :].lower(): v for k, v in env.items() if k in known}

@@ -45,7 +45,7 @@ def provider_env_vars() -> set[str]:
     for entry in entries.values():
         if entry.get("key_env"):
             names.add(entry["key_env"])
-        names.update(entry.get("url_vars", []))
+        names.update(entry.get("env_vars", []))
     return names
 
 

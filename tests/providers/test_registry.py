@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gatewayz.errors import ModelNotFound
-from gatewayz.providers.families.openai import OpenAICompatAdapter
+from gatewayz.providers.families.openai import Adapter as OpenAICompatAdapter
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.providers.transport import HttpPool
 from gatewayz.routing.resolve import Resolver

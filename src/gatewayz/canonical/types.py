@@ -2,8 +2,10 @@
 to and from. Plain slotted dataclasses: built once at the edge, never re-validated inside.
 
 Vocabulary follows chat semantics: roles system|developer|user|assistant|tool; finish reasons
-stop|length|tool_calls|content_filter; tool-call arguments are JSON text; logprobs keep
-OpenAI's shape (a dict per choice) because no other provider family defines one.
+stop|length|tool_calls|content_filter (with `stop_sequence` set when a stop sequence ended the
+turn); tool-call arguments are JSON text; logprobs keep OpenAI's shape (a dict per choice)
+because no other provider family defines one. Reasoning ("thinking") is text plus, where the
+provider signs it, a signature that must be sent back unchanged on the next turn.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ class ImagePart:
 
 
 @dataclass(slots=True)
+class DocumentPart:
+    """A document (PDF or plain text): `data` is base64 (or the text itself for text/plain),
+    or `url` points to it."""
+
+    media_type: str
+    data: str | None = None
+    url: str | None = None
+    title: str | None = None
+
+
+@dataclass(slots=True)
 class OtherPart:
     """A content part the gateway forwards without interpreting (input_audio, file, ...)."""
 
@@ -31,7 +44,7 @@ class OtherPart:
     data: dict[str, Any]
 
 
-Part = TextPart | ImagePart | OtherPart
+Part = TextPart | ImagePart | DocumentPart | OtherPart
 
 
 @dataclass(slots=True)
@@ -49,7 +62,9 @@ class Message:
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     reasoning: str | None = None
+    reasoning_signature: str | None = None
     refusal: str | None = None
+    is_error: bool = False  # a tool result that reports a failure
 
     def text(self) -> str:
         """All text of the message (content parts, tool-call arguments, reasoning)."""
@@ -85,6 +100,7 @@ class ChatRequest:
     temperature: float | None = None
     top_p: float | None = None
     n: int = 1
+    top_k: int | None = None
     stop: list[str] | None = None
     seed: int | None = None
     presence_penalty: float | None = None
@@ -101,6 +117,8 @@ class ChatRequest:
     user: str | None = None
     metadata: dict[str, str] | None = None
     reasoning_effort: str | None = None
+    # Extended thinking: {"type": "enabled", "budget_tokens": N} (Anthropic's shape).
+    thinking: dict[str, Any] | None = None
     # Parameters the dialect accepted but the canonical model does not name; forwarded to
     # providers of the same family only.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +128,8 @@ class ChatRequest:
 class Usage:
     prompt_tokens: int
     completion_tokens: int
-    cached_tokens: int | None = None
+    cached_tokens: int | None = None  # prompt tokens read from the provider's cache
+    cache_write_tokens: int | None = None  # prompt tokens written to it
     reasoning_tokens: int | None = None
     estimated: bool = False
 
@@ -125,6 +144,7 @@ class Choice:
     message: Message
     finish_reason: str | None
     logprobs: dict[str, Any] | None = None
+    stop_sequence: str | None = None
 
 
 @dataclass(slots=True)
@@ -149,10 +169,12 @@ class ChoiceDelta:
     role: str | None = None
     content: str | None = None
     reasoning: str | None = None
+    reasoning_signature: str | None = None
     refusal: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
     finish_reason: str | None = None
     logprobs: dict[str, Any] | None = None
+    stop_sequence: str | None = None
 
 
 @dataclass(slots=True)

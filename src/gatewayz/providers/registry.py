@@ -7,17 +7,23 @@ environment (or, for self-hosted ones, a base URL). One pooled HTTP client per p
 from __future__ import annotations
 
 import fnmatch
+import importlib
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.providers.families.openai import OpenAICompatAdapter
 from gatewayz.providers.transport import HttpPool
 from gatewayz.settings import Settings, provider_env_var
 
-IMPLEMENTED_FAMILIES = frozenset({"openai"})
+
+def family_implemented(family: str) -> bool:
+    """A family is implemented when `providers/families/<family>.py` exists."""
+    return importlib.util.find_spec(f"gatewayz.providers.families.{family}") is not None
+
+
 _URL_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
 
 
@@ -51,6 +57,9 @@ class Provider:
     native_ids: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ()  # explicitly configured model names (GATEWAYZ_PROVIDER_X_MODELS)
+    # Values of the variables the providers file names in `env_vars` (account ids, regions,
+    # secondary credentials), for families that need more than one key.
+    env: dict[str, str] = field(default_factory=dict)
     enabled: bool = False
     reason: str = ""
     adapter: Adapter | None = None
@@ -116,6 +125,7 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
             native_ids=dict(e.get("native_ids", {})),
             headers=dict(e.get("headers", {})),
             models=tuple(m.strip() for m in env.get("models", "").split(",") if m.strip()),
+            env={var: env[f"var:{var}"] for var in e.get("env_vars", ()) if f"var:{var}" in env},
         )
         p.enabled, p.reason = _availability(p, settings, "base_url" in env)
         providers[slug] = p
@@ -126,7 +136,7 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
 
 
 def _availability(p: Provider, settings: Settings, url_from_env: bool) -> tuple[bool, str]:
-    if p.family not in IMPLEMENTED_FAMILIES:
+    if not family_implemented(p.family):
         return False, f"wire format '{p.family}' is not supported in this version"
     if p.slug == "simulated":
         if not settings.simulated_provider:
@@ -157,4 +167,6 @@ def _build_adapter(p: Provider, settings: Settings) -> Adapter:
         connect_timeout=settings.upstream_connect_timeout_s,
         read_timeout=settings.upstream_read_timeout_s,
     )
-    return OpenAICompatAdapter(p, pool)
+    module = importlib.import_module(f"gatewayz.providers.families.{p.family}")
+    adapter: Adapter = module.Adapter(p, pool)
+    return adapter

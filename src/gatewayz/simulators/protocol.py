@@ -44,6 +44,7 @@ class Request:
     body: bytes
     keep_alive: bool
     version: str
+    query: str = ""
 
 
 @dataclass(slots=True)
@@ -213,11 +214,13 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         parser = self._parser
-        path = unquote(self._url.split(b"?", 1)[0].decode("latin-1"))
+        raw_path, _, raw_query = self._url.partition(b"?")
+        path = unquote(raw_path.decode("latin-1"))
         self._queue.append(
             Request(
                 method=parser.get_method().decode("latin-1"),
                 path=path,
+                query=raw_query.decode("latin-1"),
                 headers=self._headers,
                 body=b"".join(self._body),
                 keep_alive=parser.should_keep_alive(),

@@ -4,14 +4,18 @@ faults, for tests, benchmarks and the zero-key ``simulated`` provider."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
+import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
 
-from . import wire
+from . import formats, wire
 from .chat import ChatResponder
 from .faults import Fault
 from .protocol import JSON_CONTENT_TYPE, Connection, Reply, Request, response
@@ -22,6 +26,21 @@ MODELS_PATHS = frozenset({"/v1/models", "/models"})
 FAULTS_PATH = "/__sim/faults"
 REQUESTS_PATH = "/__sim/requests"
 _MAX_BODY = 64 * 1024 * 1024
+
+# A wire format other than OpenAI's plugs in as a module of `simulators/formats/` exporting
+# ROUTES: [(method, path regex, handler)], handler(sim, request, parsed_json, match) -> Reply.
+# Handlers check their own auth (`sim.api_key`) and take their fault with `sim.take_fault()`.
+FormatHandler = Callable[["Simulator", Request, Any, "re.Match[str]"], Reply]
+
+
+def _format_routes() -> list[tuple[str, re.Pattern[str], FormatHandler]]:
+    routes = []
+    for info in sorted(pkgutil.iter_modules(formats.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{formats.__name__}.{info.name}")
+        routes += [(m, re.compile(p), h) for m, p, h in module.ROUTES]
+    return routes
+
+
 _MAX_RECORDED = 10_000
 
 
@@ -68,6 +87,7 @@ class Simulator:
         self._requests: deque[RecordedRequest] = deque(maxlen=max_recorded)
         self._record = max_recorded != 0
         self._chat = ChatResponder()
+        self._format_routes = _format_routes()
         self._conns: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -212,6 +232,12 @@ class Simulator:
                 return _json(200, orjson.dumps(wire.model_object(model_id)), keep)
             msg = f"The model '{model_id}' does not exist"
             return _json(404, wire.error_body(msg, param="model", code="model_not_found"), keep)
+        for route_method, pattern, handler in self._format_routes:
+            match = pattern.fullmatch(path)
+            if match:
+                if method != route_method:
+                    return _not_allowed(req, route_method)
+                return handler(self, req, parsed, match)
         msg = f"Invalid URL ({method} {path})"
         return _json(404, wire.error_body(msg), keep)
 
@@ -264,6 +290,10 @@ class Simulator:
                 return _json(200, b"[]", keep)
             return _not_allowed(req, "GET, DELETE")
         return _json(404, wire.error_body(f"Invalid URL ({req.method} {req.path})"), keep)
+
+    def take_fault(self) -> Fault | None:
+        """The next queued fault, if any (each is consumed by one inference request)."""
+        return self._take_fault()
 
     def _take_fault(self) -> Fault | None:
         if not self._faults:  # unlocked peek: the common no-fault path stays lock-free

@@ -1,0 +1,114 @@
+"""What every provider family shares: opening an upstream request with errors mapped to our
+error tree, and turning an upstream byte stream into batches of canonical chunks.
+
+A family module (`providers/families/<family>.py`) exports `Adapter(provider, pool)` with
+`send`, `stream` and `list_models` (see `registry.Adapter`); the registry finds it by the
+provider's `family` name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+from gatewayz.canonical.types import StreamChunk
+from gatewayz.errors import (
+    GatewayError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    from_upstream_status,
+)
+from gatewayz.providers.transport import HttpPool, ReadTimeout, UpstreamResponse
+
+ERROR_BODY_LIMIT = 64 << 10
+
+
+class StreamDecoder(Protocol):
+    """Turns upstream body bytes, as they arrive, into canonical chunks. Raises a GatewayError
+    for an error event or a malformed one."""
+
+    def feed(self, data: bytes) -> list[StreamChunk]: ...
+
+    def finish(self) -> list[StreamChunk]:
+        """Called once at the end of the body: whatever the decoder still holds."""
+        ...
+
+
+class EventStream:
+    """An open upstream stream: iterate for batches of canonical chunks (one batch per network
+    read, so the edge can write them in one go); `abort()` drops the connection."""
+
+    def __init__(self, resp: UpstreamResponse, provider: str, decoder: StreamDecoder) -> None:
+        self._resp = resp
+        self._provider = provider
+        self._decoder = decoder
+
+    async def __aiter__(self) -> AsyncIterator[list[StreamChunk]]:
+        decoder = self._decoder
+        try:
+            async for data in self._resp.chunks():
+                batch = decoder.feed(data)
+                if batch:
+                    yield batch
+            batch = decoder.finish()
+            if batch:
+                yield batch
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise transport_error(exc, self._provider) from None
+
+    def abort(self) -> None:
+        self._resp.abort()
+
+    def release(self) -> None:
+        self._resp.release()
+
+
+def transport_error(exc: Exception, provider: str) -> GatewayError:
+    if isinstance(exc, ReadTimeout):
+        return UpstreamTimeout(f"provider {provider} timed out: {exc}", provider=provider)
+    return UpstreamUnavailable(f"provider {provider} is unreachable: {exc}", provider=provider)
+
+
+async def open_upstream(
+    pool: HttpPool,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    provider: str,
+    error_message: Callable[[bytes], str],
+) -> UpstreamResponse:
+    """Send the request; an HTTP error answer becomes the matching GatewayError (its message
+    extracted from the provider's error body by `error_message`)."""
+    try:
+        resp = await pool.request(method, path, headers, body)
+    except Exception as exc:
+        raise transport_error(exc, provider) from None
+    if resp.status >= 400:
+        try:
+            detail = await resp.read(ERROR_BODY_LIMIT)
+        except Exception:
+            detail = b""
+        finally:
+            resp.release()
+        retry_after = resp.header(b"retry-after")
+        raise from_upstream_status(
+            resp.status,
+            error_message(detail),
+            provider,
+            retry_after.decode() if retry_after else None,
+        )
+    return resp
+
+
+async def read_body(resp: UpstreamResponse, provider: str) -> bytes:
+    """The whole body of a successful answer (the connection goes back to the pool)."""
+    try:
+        data = await resp.read()
+    except Exception as exc:
+        resp.abort()
+        raise transport_error(exc, provider) from None
+    resp.release()
+    return data
