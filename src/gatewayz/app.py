@@ -13,8 +13,9 @@ from starlette.routing import Route
 
 from gatewayz import __version__
 from gatewayz.api import health
+from gatewayz.api.chat_endpoint import ChatEndpoint
 from gatewayz.api.middleware import RequestContextMiddleware
-from gatewayz.api.openai_routes import ChatCompletions, Models
+from gatewayz.api.openai_routes import OPENAI, Models
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
 from gatewayz.services import Services
 from gatewayz.settings import Settings
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The hot paths are raw ASGI endpoints (see api/openai_routes.py).
     models = Models(services)
     app.router.routes += [
-        Route("/v1/chat/completions", ChatCompletions(services), methods=["POST"]),
+        Route("/v1/chat/completions", ChatEndpoint(services, OPENAI), methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models, methods=["GET"]),
     ]

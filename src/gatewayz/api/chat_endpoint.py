@@ -1,0 +1,155 @@
+"""One chat endpoint for every inbound dialect: authenticate → read body → parse into the
+canonical request → pipeline → render in the caller's dialect, streaming or not.
+
+A dialect (OpenAI's, Anthropic's) supplies only parsing and rendering (`Dialect`). Everything
+else — auth, body limits, the request log, client-disconnect handling, the error event when a
+provider fails mid-stream — is written once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Protocol
+
+from starlette.types import Receive, Scope, Send
+
+from gatewayz.api.asgi import header, read_body, send_bytes
+from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
+from gatewayz.context import RequestContext
+from gatewayz.errors import GatewayError
+from gatewayz.pipeline.chat import Call, StreamSession
+from gatewayz.security.auth import Principal, bearer_token
+
+if TYPE_CHECKING:
+    from gatewayz.services import Services
+
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class StreamWriter(Protocol):
+    """Renders one response stream in a dialect (stateful: a dialect may need to open and
+    close blocks)."""
+
+    def start(self) -> bytes: ...
+
+    def feed(self, chunk: StreamChunk) -> bytes: ...
+
+    def finish(self, usage: Usage) -> bytes: ...
+
+    def error(self, err: GatewayError) -> bytes: ...
+
+
+class Dialect(Protocol):
+    endpoint: str
+
+    def parse(self, body: bytes) -> ChatRequest: ...
+
+    def render(self, resp: ChatResponse, call: Call) -> bytes: ...
+
+    def stream_writer(self, call: Call) -> StreamWriter: ...
+
+    def render_error(self, err: GatewayError) -> bytes: ...
+
+
+async def authenticate(services: Services, scope: Scope) -> Principal:
+    key = bearer_token(header(scope, b"authorization"), header(scope, b"x-api-key"))
+    return await services.auth.authenticate(key)
+
+
+async def send_error(send: Send, dialect: Dialect, err: GatewayError) -> None:
+    headers = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+    await send_bytes(send, err.status, dialect.render_error(err), headers=headers)
+
+
+class ChatEndpoint:
+    """A raw ASGI endpoint (the hot path: no per-request framework objects)."""
+
+    def __init__(self, services: Services, dialect: Dialect) -> None:
+        self.s = services
+        self.dialect = dialect
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ctx: RequestContext = scope["gw"]
+        s, dialect = self.s, self.dialect
+        try:
+            principal = await authenticate(s, scope)
+        except GatewayError as err:
+            await send_error(send, dialect, err)
+            return
+        call = Call(ctx, principal, dialect.endpoint)
+        try:
+            body = await read_body(scope, receive, s.settings.max_body_bytes)
+            req = dialect.parse(body)
+            if req.stream:
+                session = await s.pipeline.stream(call, req)
+                await self._stream(call, session, receive, send)
+            else:
+                resp = await s.pipeline.complete(call, req)
+                await send_bytes(send, 200, dialect.render(resp, call), headers=_meta(call))
+        except GatewayError as err:
+            call.fail(err)
+            await send_error(send, dialect, err)
+        finally:
+            call.finish(s.request_log)
+
+    async def _stream(
+        self, call: Call, session: StreamSession, receive: Receive, send: Send
+    ) -> None:
+        writer = self.dialect.stream_writer(call)
+        gone = False
+
+        async def watch_disconnect() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            session.abort()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *_meta(call)]}
+        )
+        ok = False
+        try:
+            first = writer.start()
+            if first:
+                await send({"type": "http.response.body", "body": first, "more_body": True})
+            out: list[bytes] = []
+            async for batch in session.batches():
+                for chunk in batch:
+                    if chunk.choices:
+                        out.append(writer.feed(chunk))
+                    elif chunk.usage is not None:  # the pipeline's final usage chunk
+                        out.append(writer.finish(chunk.usage))
+                data = b"".join(out)
+                out.clear()
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            ok = True
+            await send({"type": "http.response.body", "body": b""})
+        except GatewayError as err:
+            session.settle_partial()
+            if gone:
+                call.row["status_code"], call.row["error_code"] = 499, "client_disconnected"
+            else:
+                # The status line is gone: the error becomes an event in the dialect's shape.
+                call.fail(err)
+                await send({"type": "http.response.body", "body": writer.error(err)})
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            if ok:
+                session.release()
+            else:
+                session.abort()
+
+
+def _meta(call: Call) -> list[tuple[bytes, bytes]]:
+    assert call.route is not None
+    return [(b"x-gatewayz-provider", call.route.provider.slug.encode())]
