@@ -13,13 +13,13 @@ from starlette.routing import Route
 
 from gatewayz import __version__
 from gatewayz.api import health
-from gatewayz.api.chat_endpoint import ChatEndpoint
+from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
+from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
 from gatewayz.services import Services
 from gatewayz.settings import Settings
-from gatewayz.wire.openai_chat import render_error
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/v1/chat/completions", ChatEndpoint(services, OPENAI), methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models, methods=["GET"]),
+        Route("/v1/messages", ChatEndpoint(services, ANTHROPIC), methods=["POST"]),
+        Route("/v1/messages/count_tokens", CountTokens(services), methods=["POST"]),
     ]
     app.include_router(health.router)
     _error_handlers(app)
@@ -55,9 +57,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _error_response(err: GatewayError) -> Response:
+def _dialect(request: Request) -> Dialect:
+    """Errors outside the endpoints speak the dialect of the path the caller used."""
+    return ANTHROPIC if request.url.path.startswith("/v1/messages") else OPENAI
+
+
+def _error_response(err: GatewayError, request: Request) -> Response:
     return Response(
-        render_error(err),
+        _dialect(request).render_error(err),
         status_code=err.status,
         media_type="application/json",
         headers=err.headers,
@@ -65,11 +72,11 @@ def _error_response(err: GatewayError) -> Response:
 
 
 def _error_handlers(app: FastAPI) -> None:
-    """Every error, on every route, in OpenAI's error shape; never a bare 500 page."""
+    """Every error, on every route, in the caller's dialect; never a bare 500 page."""
 
     @app.exception_handler(GatewayError)
-    async def gateway_error(_r: Request, exc: GatewayError) -> Response:
-        return _error_response(exc)
+    async def gateway_error(r: Request, exc: GatewayError) -> Response:
+        return _error_response(exc, r)
 
     @app.exception_handler(HTTPException)
     async def http_error(r: Request, exc: HTTPException) -> Response:
@@ -79,14 +86,14 @@ def _error_handlers(app: FastAPI) -> None:
             err = GatewayError(str(exc.detail), status=exc.status_code, code="http_error")
             err.type = "invalid_request_error" if exc.status_code < 500 else "api_error"
         err.headers = dict(exc.headers or {})
-        return _error_response(err)
+        return _error_response(err, r)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_r: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(r: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return _error_response(InvalidRequest(f"Invalid '{loc}': {first.get('msg')}", param=loc))
+        return _error_response(InvalidRequest(f"Invalid '{loc}': {first.get('msg')}", param=loc), r)
 
     @app.exception_handler(Exception)
-    async def unexpected(_r: Request, _exc: Exception) -> Response:
-        return _error_response(GatewayError("The server had an error processing your request."))
+    async def unexpected(r: Request, _exc: Exception) -> Response:
+        return _error_response(GatewayError("The server had an error processing your request."), r)

@@ -13,6 +13,7 @@ from typing import Any
 
 import uvicorn
 from cryptography.fernet import Fernet
+from sqlalchemy import select
 
 from gatewayz.app import create_app
 from gatewayz.security.keys import KeyRing
@@ -21,6 +22,7 @@ from gatewayz.settings import Settings
 from gatewayz.simulators import Simulator
 from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.tables import request_logs
 
 UPSTREAM_KEY = "sk-upstream-test"
 
@@ -61,8 +63,9 @@ def gateway_settings(data_dir: Path, upstream: Simulator, **overrides: Any) -> S
         "provider_env": {
             # A self-hosted OpenAI-compatible provider serving one named model...
             "vllm": {"base_url": upstream.base_url, "models": "test-model,other-model"},
-            # ...and "OpenAI" itself, pointed at the simulator with a key.
+            # ...and "OpenAI" and "Anthropic" themselves, pointed at the simulator with a key.
             "openai": {"base_url": upstream.base_url, "api_key": UPSTREAM_KEY},
+            "anthropic": {"base_url": f"http://127.0.0.1:{upstream.port}", "api_key": UPSTREAM_KEY},
         },
     }
     values.update(overrides)
@@ -116,3 +119,27 @@ def start_gateway(settings: Settings, upstream: Simulator) -> Gateway:
         server=server,
         thread=thread,
     )
+
+
+def request_log_rows(
+    gateway: Gateway, request_id: str, wait_s: float = 5.0
+) -> list[dict[str, Any]]:
+    """The request-log rows of one request id (written off the request path: waits for them)."""
+
+    async def query() -> list[dict[str, Any]]:
+        db = Database(gateway.settings.resolved_database_url)
+        try:
+            async with db.begin() as conn:
+                rows = await conn.execute(
+                    select(request_logs).where(request_logs.c.request_id == request_id)
+                )
+                return [dict(r._mapping) for r in rows]
+        finally:
+            await db.dispose()
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        rows = asyncio.run(query())
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
-import time
 
 import openai
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from gatewayz.app import create_app
 from gatewayz.settings import Settings
 from gatewayz.simulators import Fault
-from gatewayz.storage.tables import request_logs
-from tests.e2e.harness import Gateway
+from tests.e2e.harness import Gateway, request_log_rows
 
 MSG = [{"role": "user", "content": "x" * 400}]
 
@@ -54,34 +50,12 @@ def test_cm_14_3_real_usage_preferred_over_estimation(
     assert r.usage.model_extra.get("estimated") is None
 
 
-def _logs(gateway: Gateway, request_id: str) -> list[dict]:
-    async def q() -> list[dict]:
-        from gatewayz.storage.db import Database
-
-        db = Database(gateway.settings.resolved_database_url)
-        try:
-            async with db.begin() as conn:
-                rows = await conn.execute(
-                    select(request_logs).where(request_logs.c.request_id == request_id)
-                )
-                return [dict(r._mapping) for r in rows]
-        finally:
-            await db.dispose()
-
-    deadline = time.monotonic() + 5
-    while True:
-        rows = asyncio.run(q())
-        if rows or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
-
-
 def test_every_request_leaves_a_request_log(client: openai.OpenAI, gateway: Gateway) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="test-model", messages=MSG, extra_headers={"X-Request-ID": "log-ok-1"}
     )
     assert raw.headers["x-request-id"] == "log-ok-1"
-    (row,) = _logs(gateway, "log-ok-1")
+    (row,) = request_log_rows(gateway, "log-ok-1")
     assert row["model"] == "test-model" and row["provider"] == "vllm"
     assert row["status_code"] == 200 and row["user_id"] == gateway.user_id
     assert row["prompt_tokens"] > 0 and row["total_tokens"] > row["prompt_tokens"]
@@ -91,7 +65,7 @@ def test_every_request_leaves_a_request_log(client: openai.OpenAI, gateway: Gate
         client.chat.completions.create(
             model="test-model", messages=MSG, extra_headers={"X-Request-ID": "log-fail-1"}
         )
-    (row,) = _logs(gateway, "log-fail-1")
+    (row,) = request_log_rows(gateway, "log-fail-1")
     assert row["status_code"] == 503 and row["error_code"] == "upstream_unavailable"
 
 
@@ -101,7 +75,7 @@ def test_stream_log_has_ttft_and_usage(client: openai.OpenAI, gateway: Gateway) 
             model="test-model", messages=MSG, stream=True, extra_headers={"X-Request-ID": "log-s-1"}
         )
     )
-    (row,) = _logs(gateway, "log-s-1")
+    (row,) = request_log_rows(gateway, "log-s-1")
     assert row["stream"] is True or row["stream"] == 1
     assert row["ttft_ms"] is not None and row["completion_tokens"] > 0
 
@@ -123,7 +97,7 @@ def test_client_disconnect_mid_stream_is_logged_and_upstream_dropped(gateway: Ga
             assert data, "stream ended early"
             seen += data
         assert seen.startswith(b"HTTP/1.1 200")
-    (row,) = _logs(gateway, "log-gone-1")
+    (row,) = request_log_rows(gateway, "log-gone-1")
     assert row["status_code"] == 499 and row["error_code"] == "client_disconnected"
     assert row["completion_tokens"] >= 1  # what was produced is still counted
 

@@ -529,6 +529,7 @@ def test_render_chunk_usage_key_only_when_include_usage() -> None:
         "completion_tokens": 4,
         "total_tokens": 7,
         "prompt_tokens_details": {"cached_tokens": 1},
+        "completion_tokens_details": {"reasoning_tokens": 0},  # always present, as OpenAI's
     }
 
 
@@ -614,6 +615,7 @@ def test_render_response_shape() -> None:
             "prompt_tokens": 10,
             "completion_tokens": 5,
             "total_tokens": 15,
+            "prompt_tokens_details": {"cached_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 2},
             "estimated": True,
         },
@@ -694,7 +696,13 @@ def test_cm_10_3_2_provider_specific_fields_stripped() -> None:
         "content": "Hello!",
         "refusal": None,
     }
-    assert out["usage"] == {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+    assert out["usage"] == {
+        "prompt_tokens": 9,
+        "completion_tokens": 3,
+        "total_tokens": 12,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
 
     # the same for stream chunks
     upstream_chunk = {
@@ -729,3 +737,13 @@ def test_upstream_error_message_shapes() -> None:
     assert oc.upstream_error_message(b'{"error": "plain"}') == "plain"
     assert oc.upstream_error_message(b"<html>502</html>") == "<html>502</html>"
     assert oc.upstream_error_message(b"") == "no details"
+
+
+def test_other_dialects_extras_never_reach_openai_compatible_providers() -> None:
+    req = oreq.parse_request(_req())
+    req.extra = {"server_tools": [{"type": "web_search"}], "output_config": {"x": 1}}
+    req.extra_dialect = "anthropic"
+    body = orjson.loads(oreq.render_request(req, "m"))
+    assert "server_tools" not in body and "output_config" not in body
+    req.extra_dialect = "openai"
+    assert orjson.loads(oreq.render_request(req, "m"))["output_config"] == {"x": 1}

@@ -119,9 +119,10 @@ class ChatRequest:
     reasoning_effort: str | None = None
     # Extended thinking: {"type": "enabled", "budget_tokens": N} (Anthropic's shape).
     thinking: dict[str, Any] | None = None
-    # Parameters the dialect accepted but the canonical model does not name; forwarded to
-    # providers of the same family only.
+    # Parameters the dialect accepted but the canonical model does not name, and the dialect
+    # they came in ("openai" | "anthropic"): forwarded only to providers of that same format.
     extra: dict[str, Any] = field(default_factory=dict)
+    extra_dialect: str = "openai"
 
 
 @dataclass(slots=True)

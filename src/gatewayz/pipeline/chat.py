@@ -76,7 +76,9 @@ class ChatPipeline:
         call.req = req
         call.row["model"] = req.model
         call.row["stream"] = req.stream
-        route = self.resolver.resolve(req.model)[0]
+        # The explicit provider override is ours, never forwarded upstream.
+        override = req.extra.pop("provider", None)
+        route = self.resolver.resolve(req.model, override)[0]
         call.route = route
         call.row["provider"] = route.provider.slug
         call.row["native_model"] = route.native_id

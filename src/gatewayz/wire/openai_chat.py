@@ -118,15 +118,15 @@ def parse_chunk(raw: dict[str, Any]) -> StreamChunk:
 
 # ---------------------------------------------------------------- edge: response out
 def render_usage(u: Usage) -> dict[str, Any]:
+    """OpenAI's usage object; the detail objects are always present (as OpenAI sends them),
+    with 0 where the provider did not say, so responses have one shape whoever served them."""
     out: dict[str, Any] = {
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens or 0},
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens or 0},
     }
-    if u.cached_tokens is not None:
-        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
-    if u.reasoning_tokens is not None:
-        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
     if u.estimated:
         out["estimated"] = True
     return out

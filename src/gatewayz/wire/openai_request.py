@@ -188,8 +188,9 @@ def render_request(
     if req.tool_choice is not None:
         tc = req.tool_choice
         body["tool_choice"] = tc if isinstance(tc, str) else {"type": "function", "function": tc}
-    for k, v in req.extra.items():
-        body.setdefault(k, v)
+    if req.extra_dialect == "openai":  # never another dialect's parameters
+        for k, v in req.extra.items():
+            body.setdefault(k, v)
     return orjson.dumps(body)
 
 
@@ -207,7 +208,12 @@ def _tool_out(t: Tool) -> dict[str, Any]:
 def _message_out(m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m.role}
     if isinstance(m.content, list):
-        out["content"] = [_part_out(p) for p in m.content]
+        if all(isinstance(p, TextPart) for p in m.content):
+            # Text-only content as one string: every OpenAI-compatible server accepts that,
+            # while some refuse arrays (notably for system messages).
+            out["content"] = "\n".join(p.text for p in m.content)  # type: ignore[union-attr]
+        else:
+            out["content"] = [_part_out(p) for p in m.content]
     else:
         out["content"] = m.content
     if m.name is not None:

@@ -1,0 +1,74 @@
+"""The Anthropic dialect: `POST /v1/messages` and `POST /v1/messages/count_tokens`.
+
+Authenticated by `x-api-key` or `Authorization: Bearer`; `anthropic-version` is accepted (the
+translation follows the 2023-06-01 Messages API). Errors use Anthropic's error shape.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from gatewayz.api.asgi import read_body, send_bytes
+from gatewayz.api.chat_endpoint import authenticate, send_error
+from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.errors import GatewayError
+from gatewayz.pipeline.chat import Call
+from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
+from gatewayz.wire import anthropic_request, anthropic_response
+
+if TYPE_CHECKING:
+    from gatewayz.services import Services
+
+
+class AnthropicDialect:
+    endpoint = "/v1/messages"
+
+    def parse(self, body: bytes) -> ChatRequest:
+        return anthropic_request.parse_request(body)
+
+    def render(self, resp: ChatResponse, call: Call) -> bytes:
+        assert call.route is not None
+        return anthropic_response.render_response(resp, _message_id(), call.route.model)
+
+    def stream_writer(self, call: Call) -> anthropic_response.StreamRenderer:
+        assert call.route is not None and call.req is not None
+        return anthropic_response.StreamRenderer(
+            _message_id(), call.route.model, estimate_tokens(prompt_chars(call.req))
+        )
+
+    def render_error(self, err: GatewayError) -> bytes:
+        return anthropic_response.render_error(err)
+
+
+def _message_id() -> str:
+    return "msg_" + secrets.token_hex(12)
+
+
+ANTHROPIC = AnthropicDialect()
+
+
+class CountTokens:
+    """POST /v1/messages/count_tokens: the prompt's size in tokens, estimated locally (about
+    4 characters per token) — no provider is called and nothing is charged."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await authenticate(self.s, scope)
+            body = await read_body(scope, receive, self.s.settings.max_body_bytes)
+            req = anthropic_request.count_tokens_request(body)
+            self.s.resolver.resolve(req.model)  # unknown models are a 404, as for /v1/messages
+            chars = prompt_chars(req) + sum(
+                len(t.name) + len(t.description or "") + len(orjson.dumps(t.parameters or {}))
+                for t in req.tools or ()
+            )
+            tokens = estimate_tokens(chars, self.s.settings.chars_per_token)
+            await send_bytes(send, 200, orjson.dumps({"input_tokens": tokens}))
+        except GatewayError as err:
+            await send_error(send, ANTHROPIC, err)

@@ -1,0 +1,125 @@
+"""The AWS Bedrock family: Converse and ConverseStream on bedrock-runtime, signed with SigV4.
+
+Credentials: the provider key is the access key id (AWS_ACCESS_KEY_ID); AWS_SECRET_ACCESS_KEY,
+AWS_SESSION_TOKEN (optional) and AWS_REGION come from the provider's env_vars. The region is
+AWS_REGION, else the one in a `bedrock-runtime.{region}.amazonaws.com` base URL.
+
+`list_models` does not call AWS: the model catalogue (ListFoundationModels) lives on another
+host (`bedrock.{region}.amazonaws.com`, not bedrock-runtime) and lists models the account may
+not have access to, so it returns the models this provider is configured with (native ids
+from providers.toml and GATEWAYZ_PROVIDER_AWS_BEDROCK_MODELS).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.errors import UpstreamUnavailable
+from gatewayz.providers import sigv4
+from gatewayz.providers.families.base import (
+    ERROR_BODY_LIMIT,
+    EventStream,
+    read_body,
+    transport_error,
+)
+from gatewayz.providers.transport import HttpPool, UpstreamResponse
+from gatewayz.wire import bedrock
+from gatewayz.wire.bedrock_stream import ConverseStreamDecoder
+
+if TYPE_CHECKING:
+    from gatewayz.providers.registry import Provider
+
+SERVICE = "bedrock"
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+_HOST_REGION = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+def region_for(provider: Provider, host: str) -> str:
+    region = provider.env.get("AWS_REGION")
+    if region:
+        return region
+    m = _HOST_REGION.search(host)
+    return m.group(1) if m else "us-east-1"
+
+
+class Adapter:
+    """send / stream / list_models for one Bedrock account and region."""
+
+    family = "bedrock"
+
+    def __init__(self, provider: Provider, pool: HttpPool) -> None:
+        self.provider = provider
+        self.pool = pool
+        env = provider.env
+        self.region = region_for(provider, pool.host)
+        self._creds = sigv4.Credentials(
+            provider.api_key or "",
+            env.get("AWS_SECRET_ACCESS_KEY", ""),
+            env.get("AWS_SESSION_TOKEN") or None,
+        )
+        self._host = pool.host_header.decode()
+        self._extra = [(b"user-agent", b"gatewayz/0.1")] + [
+            (k.lower().encode(), v.encode()) for k, v in provider.headers.items()
+        ]
+
+    def signed_headers(self, path: str, body: bytes, accept: str) -> list[tuple[bytes, bytes]]:
+        """The request headers for `path` (as passed to the pool), SigV4-signed."""
+        if not self._creds.secret_key:
+            raise UpstreamUnavailable(
+                f"provider {self.provider.slug} is not usable: set AWS_SECRET_ACCESS_KEY",
+                provider=self.provider.slug,
+            )
+        own = [("content-type", "application/json"), ("accept", accept)]
+        added = sigv4.sign(
+            self._creds,
+            self.region,
+            SERVICE,
+            "POST",
+            self._host,
+            self.pool.base_path + path,
+            own,
+            body,
+        )
+        return [(k.encode(), v.encode()) for k, v in own + added] + self._extra
+
+    async def _open(self, native_model: str, req: ChatRequest, stream: bool) -> UpstreamResponse:
+        slug = self.provider.slug
+        path = bedrock.model_path(native_model, stream)
+        body = bedrock.render_request(req, native_model)
+        headers = self.signed_headers(path, body, EVENT_STREAM if stream else "application/json")
+        try:
+            resp = await self.pool.request("POST", path, headers, body)
+        except Exception as exc:
+            raise transport_error(exc, slug) from None
+        if resp.status >= 400:
+            try:
+                detail = await resp.read(ERROR_BODY_LIMIT)
+            except Exception:
+                detail = b""
+            finally:
+                resp.release()
+            kind = bedrock.error_type((resp.header(b"x-amzn-errortype") or b"").decode())
+            retry_after = resp.header(b"retry-after")
+            raise bedrock.upstream_error(
+                resp.status, detail, kind, slug, retry_after.decode() if retry_after else None
+            )
+        return resp
+
+    async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
+        slug = self.provider.slug
+        resp = await self._open(native_model, req, stream=False)
+        request_id = resp.header(b"x-amzn-requestid")
+        data = await read_body(resp, slug)
+        return bedrock.parse_response(
+            data, slug, native_model, request_id.decode() if request_id else None
+        )
+
+    async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
+        slug = self.provider.slug
+        resp = await self._open(native_model, req, stream=True)
+        return EventStream(resp, slug, ConverseStreamDecoder(slug))
+
+    async def list_models(self) -> list[str]:
+        return list(dict.fromkeys([*self.provider.models, *self.provider.native_ids.values()]))

@@ -1,0 +1,151 @@
+"""The Gemini family: Google AI Studio's `generateContent` API (key in `x-goog-api-key`).
+
+`POST {base}/v1beta/models/{model}:generateContent`, and `:streamGenerateContent?alt=sse` for
+streams (SSE events of whole GenerateContentResponse objects). Vertex AI speaks the same
+bodies under another path and with OAuth (`families/vertex.py` builds on this adapter).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import orjson
+
+from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
+from gatewayz.errors import UpstreamError, UpstreamUnavailable
+from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.transport import HttpPool, UpstreamResponse
+from gatewayz.wire import gemini, gemini_response
+from gatewayz.wire.sse import SSEDecoder
+
+if TYPE_CHECKING:
+    from gatewayz.providers.registry import Provider
+
+
+class GeminiStreamDecoder:
+    """SSE `data:` events of GenerateContentResponse objects → canonical chunks."""
+
+    def __init__(self, provider: str) -> None:
+        self._sse = SSEDecoder()
+        self._provider = provider
+        self._calls_seen: dict[int, int] = {}
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        batch = []
+        for _event, payload in self._sse.feed(data):
+            try:
+                raw = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                raise self._malformed() from None
+            err = gemini_response.error_of(raw)
+            if err is not None:
+                raise UpstreamError(
+                    f"provider {self._provider} failed mid-stream: {err.get('message') or err}",
+                    provider=self._provider,
+                )
+            try:
+                batch.append(gemini_response.parse_chunk(raw, self._calls_seen))
+            except (KeyError, TypeError, AttributeError, ValueError):
+                raise self._malformed() from None
+        return batch
+
+    def finish(self) -> list[StreamChunk]:
+        if self._sse.pending.strip():
+            raise self._malformed()
+        return []
+
+    def _malformed(self) -> UpstreamUnavailable:
+        return UpstreamUnavailable(
+            f"provider {self._provider} sent a malformed stream event", provider=self._provider
+        )
+
+
+def model_path(model: str) -> str:
+    """`gemini-2.5-flash` → `models/gemini-2.5-flash`; `tunedModels/x` stays as it is."""
+    return model if "/" in model else "models/" + quote(model, safe="-._~@")
+
+
+class Adapter:
+    """send / stream / list_models for Google AI Studio (the Gemini API)."""
+
+    family = "gemini"
+    api_prefix = "/v1beta"
+
+    def __init__(self, provider: Provider, pool: HttpPool) -> None:
+        self.provider = provider
+        self.pool = pool
+        headers = [(b"content-type", b"application/json"), (b"user-agent", b"gatewayz/0.1")]
+        if provider.api_key:
+            headers.append((b"x-goog-api-key", provider.api_key.encode()))
+        for k, v in provider.headers.items():
+            headers.append((k.lower().encode(), v.encode()))
+        self._headers = headers
+
+    # Hooks Vertex overrides: the request headers (its OAuth token) and the model's path.
+    async def headers(self) -> list[tuple[bytes, bytes]]:
+        return self._headers
+
+    def model_url(self, native_model: str) -> str:
+        return f"{self.api_prefix}/{model_path(native_model)}"
+
+    def on_unauthorized(self) -> None:
+        """The upstream answered 401."""
+
+    async def _open(self, method: str, path: str, body: bytes) -> UpstreamResponse:
+        try:
+            return await open_upstream(
+                self.pool,
+                method,
+                path,
+                await self.headers(),
+                body,
+                self.provider.slug,
+                gemini_response.upstream_error_message,
+            )
+        except UpstreamError as exc:
+            if exc.upstream_status == 401:
+                self.on_unauthorized()
+            raise
+
+    async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
+        body = gemini.render_request(req, native_model)
+        resp = await self._open("POST", self.model_url(native_model) + ":generateContent", body)
+        slug = self.provider.slug
+        return gemini_response.parse_response(await read_body(resp, slug), slug)
+
+    async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
+        body = gemini.render_request(req, native_model)
+        path = self.model_url(native_model) + ":streamGenerateContent?alt=sse"
+        resp = await self._open("POST", path, body)
+        return EventStream(resp, self.provider.slug, GeminiStreamDecoder(self.provider.slug))
+
+    async def list_models(self) -> list[str]:
+        """Every model of the account (`models/gemini-...` names, prefix stripped), all pages."""
+        names: list[str] = []
+        token = ""
+        for _ in range(50):
+            path = f"{self.api_prefix}/models?pageSize=1000"
+            if token:
+                path += "&pageToken=" + quote(token, safe="")
+            page = await self._get_json(path)
+            try:
+                names += [m["name"].removeprefix("models/") for m in page.get("models") or ()]
+            except (KeyError, TypeError, AttributeError) as exc:
+                raise gemini_response.bad_upstream(self.provider.slug, exc) from None
+            token = page.get("nextPageToken") or ""
+            if not token:
+                break
+        return names
+
+    async def _get_json(self, path: str) -> dict:  # type: ignore[type-arg]
+        slug = self.provider.slug
+        resp = await self._open("GET", path, b"")
+        data = await read_body(resp, slug)
+        try:
+            page = orjson.loads(data)
+            if not isinstance(page, dict):
+                raise TypeError("not an object")
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            raise gemini_response.bad_upstream(slug, exc) from None
+        return page
