@@ -79,9 +79,11 @@ async def open_upstream(
     body: bytes,
     provider: str,
     error_message: Callable[[bytes], str],
+    map_error: Callable[[UpstreamResponse, bytes], GatewayError] | None = None,
 ) -> UpstreamResponse:
-    """Send the request; an HTTP error answer becomes the matching GatewayError (its message
-    extracted from the provider's error body by `error_message`)."""
+    """Send the request; an HTTP error answer becomes the matching GatewayError: by status,
+    with the message `error_message` extracts from the body — or, for providers whose errors
+    need more than that (headers), whatever `map_error(response, body)` returns."""
     try:
         resp = await pool.request(method, path, headers, body)
     except Exception as exc:
@@ -93,6 +95,8 @@ async def open_upstream(
             detail = b""
         finally:
             resp.release()
+        if map_error is not None:
+            raise map_error(resp, detail)
         retry_after = resp.header(b"retry-after")
         raise from_upstream_status(
             resp.status,

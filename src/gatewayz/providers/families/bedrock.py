@@ -16,14 +16,9 @@ import re
 from typing import TYPE_CHECKING
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.errors import UpstreamUnavailable
+from gatewayz.errors import GatewayError, UpstreamUnavailable
 from gatewayz.providers import sigv4
-from gatewayz.providers.families.base import (
-    ERROR_BODY_LIMIT,
-    EventStream,
-    read_body,
-    transport_error,
-)
+from gatewayz.providers.families.base import EventStream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import bedrock
 from gatewayz.wire.bedrock_stream import ConverseStreamDecoder
@@ -89,23 +84,21 @@ class Adapter:
         path = bedrock.model_path(native_model, stream)
         body = bedrock.render_request(req, native_model)
         headers = self.signed_headers(path, body, EVENT_STREAM if stream else "application/json")
-        try:
-            resp = await self.pool.request("POST", path, headers, body)
-        except Exception as exc:
-            raise transport_error(exc, slug) from None
-        if resp.status >= 400:
-            try:
-                detail = await resp.read(ERROR_BODY_LIMIT)
-            except Exception:
-                detail = b""
-            finally:
-                resp.release()
-            kind = bedrock.error_type((resp.header(b"x-amzn-errortype") or b"").decode())
-            retry_after = resp.header(b"retry-after")
-            raise bedrock.upstream_error(
-                resp.status, detail, kind, slug, retry_after.decode() if retry_after else None
-            )
-        return resp
+        return await open_upstream(
+            self.pool, "POST", path, headers, body, slug, bedrock.error_message, self._map_error
+        )
+
+    def _map_error(self, resp: UpstreamResponse, detail: bytes) -> GatewayError:
+        """Bedrock names the error in the x-amzn-ErrorType header as much as in the body."""
+        kind = bedrock.error_type((resp.header(b"x-amzn-errortype") or b"").decode())
+        retry_after = resp.header(b"retry-after")
+        return bedrock.upstream_error(
+            resp.status,
+            detail,
+            kind,
+            self.provider.slug,
+            retry_after.decode() if retry_after else None,
+        )
 
     async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
         slug = self.provider.slug

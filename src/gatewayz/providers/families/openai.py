@@ -9,7 +9,7 @@ import orjson
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamError, UpstreamUnavailable
 from gatewayz.providers.families.base import EventStream, open_upstream, read_body
-from gatewayz.providers.transport import HttpPool
+from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import openai_chat, openai_request
 from gatewayz.wire.sse import SSEDecoder
 
@@ -77,31 +77,25 @@ class Adapter:
             max_tokens_param=self.provider.max_tokens_param,
         )
 
-    async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
-        slug = self.provider.slug
-        resp = await open_upstream(
+    async def _open(self, req: ChatRequest, native_model: str) -> UpstreamResponse:
+        return await open_upstream(
             self.pool,
             "POST",
             "/chat/completions",
             self._headers,
             self._body(req, native_model),
-            slug,
+            self.provider.slug,
             openai_chat.upstream_error_message,
         )
+
+    async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
+        slug = self.provider.slug
+        resp = await self._open(req, native_model)
         return openai_chat.parse_response(await read_body(resp, slug), slug)
 
     async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
         slug = self.provider.slug
-        resp = await open_upstream(
-            self.pool,
-            "POST",
-            "/chat/completions",
-            self._headers,
-            self._body(req, native_model),
-            slug,
-            openai_chat.upstream_error_message,
-        )
-        return EventStream(resp, slug, OpenAIStreamDecoder(slug))
+        return EventStream(await self._open(req, native_model), slug, OpenAIStreamDecoder(slug))
 
     async def list_models(self) -> list[str]:
         slug = self.provider.slug
