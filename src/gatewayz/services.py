@@ -45,7 +45,13 @@ class Services:
         s = self.settings
         self.db = Database(s.resolved_database_url)
         self.keyring = KeyRing(*s.secrets)
-        self.state = build_state(s.redis_url, s.redis_key_prefix)
+        self.state = build_state(
+            s.redis_url,
+            s.redis_key_prefix,
+            fallback_max_entries=s.fallback_max_entries,
+            fallback_ttl_s=s.fallback_ttl_s,
+            retry_after_s=s.state_fallback_retry_s,
+        )
         if s.simulated_provider:
             self.simulator = Simulator()
             await self.simulator.start()

@@ -74,6 +74,29 @@ class Settings(BaseSettings):
     state_fallback_retry_s: float = 5.0
     providers_file: Path = PROVIDERS_FILE
 
+    # ---- identity and protection ---------------------------------------------------
+    # Privy login: the app id is the token audience; the key is the ES256 public key (PEM).
+    privy_app_id: str | None = None
+    privy_verification_key: SecretStr | None = None
+    privy_issuer: str = "privy.io"
+    # Client IPs come from the socket unless the peer is one of these proxies (comma-separated
+    # IPs or CIDRs); then from the right-most X-Forwarded-For hop that is not a trusted proxy.
+    trusted_proxies: str = ""
+    # IP layer (before authentication), per IP per minute; velocity mode tightens it.
+    ip_rate_limit_rpm: int = 300
+    velocity_min_requests: int = 100
+    velocity_error_ratio: float = 0.25
+    velocity_factor: float = 0.5
+    velocity_cooldown_s: float = 180.0
+    # Auth endpoints, per IP.
+    login_rate_limit: int = 10
+    login_rate_window_s: float = 900.0
+    register_rate_limit: int = 3
+    register_rate_window_s: float = 3600.0
+    # In-memory fallback when Redis is down: LRU entries and TTL.
+    fallback_max_entries: int = 500
+    fallback_ttl_s: float = 900.0
+
     # Filled from the environment by `from_env`; tests pass it explicitly.
     provider_env: dict[str, dict[str, str]] = Field(default_factory=dict)
 

@@ -7,13 +7,24 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from gatewayz.storage.db import Database, current_revision, make_engine, upgrade
+from gatewayz.storage.db import Database, alembic_config, current_revision, make_engine, upgrade
 from gatewayz.storage.tables import metadata
 
-TABLES = {"users", "api_keys", "credit_transactions", "request_logs"}
+TABLES = {
+    "users",
+    "api_keys",
+    "credit_transactions",
+    "request_logs",
+    "audit_logs",
+    "partner_trials",
+}
+
+# The newest revision, from the migration scripts themselves.
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _table_names(conn: Connection) -> set[str]:
@@ -27,23 +38,23 @@ def _schema_diff(conn: Connection) -> list[object]:
 
 async def test_upgrade_from_empty_twice(db_url: str) -> None:
     assert await current_revision(db_url) is None
-    assert await upgrade(db_url) == "0001"
-    assert await upgrade(db_url) == "0001"  # already at head: a no-op
-    assert await current_revision(db_url) == "0001"
+    assert await upgrade(db_url) == HEAD
+    assert await upgrade(db_url) == HEAD  # already at head: a no-op
+    assert await current_revision(db_url) == HEAD
     engine = make_engine(db_url, pooled=False)
     try:
         async with engine.connect() as conn:
             names = await conn.run_sync(_table_names)
             assert TABLES | {"alembic_version"} <= names
             versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
-            assert [tuple(v) for v in versions] == [("0001",)]
+            assert [tuple(v) for v in versions] == [(HEAD,)]
     finally:
         await engine.dispose()
 
 
 async def test_concurrent_upgrades_are_serialised(db_url: str) -> None:
     # Several workers starting at once: one migrates, the others find the schema at head.
-    assert await asyncio.gather(*(upgrade(db_url) for _ in range(4))) == ["0001"] * 4
+    assert await asyncio.gather(*(upgrade(db_url) for _ in range(4))) == [HEAD] * 4
 
 
 async def test_migration_matches_table_definitions(db_url: str) -> None:

@@ -110,6 +110,8 @@ users = Table(
     Column("credits_nanos", BigInteger(), nullable=False, default=0, server_default=text("0")),
     Column("referred_by_code", String(64), nullable=True),
     Column("trial_ends_at", UTCDateTime(), nullable=True),
+    Column("tier", String(32), nullable=True),
+    Column("privy_user_id", String(128), nullable=True),
     _created_at(),
     Column(
         "updated_at",
@@ -119,6 +121,7 @@ users = Table(
         onupdate=utcnow,
         server_default=func.now(),
     ),
+    Index(None, "privy_user_id", unique=True),
 )
 
 api_keys = Table(
@@ -203,4 +206,36 @@ request_logs = Table(
         server_default=func.now(),
         index=True,
     ),
+)
+
+audit_logs = Table(
+    "audit_logs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("event", String(64), nullable=False, index=True),
+    Column("severity", String(16), nullable=False, default="info", server_default="info"),
+    Column("user_id", String(40), nullable=True),
+    Column("api_key_id", String(40), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("path", String(256), nullable=True),
+    Column("detail", NullableJSON, nullable=True),
+    Column(
+        "created_at",
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        server_default=func.now(),
+        index=True,
+    ),
+)
+
+# Partner trials are data rows (SPEC §7): a sign-up code selects a longer or larger trial.
+partner_trials = Table(
+    "partner_trials",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("trial_days", Integer(), nullable=False),
+    Column("credits_nanos", BigInteger(), nullable=False),
+    Column("plan", String(32), nullable=False, default="trial", server_default="trial"),
+    Column("is_active", Boolean(), nullable=False, default=True, server_default=true()),
 )

@@ -1,0 +1,1 @@
+"""Plans, pricing and credits."""
