@@ -12,12 +12,14 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from gatewayz import __version__
-from gatewayz.api import health
+from gatewayz.api import admin_routes, health, keys_routes
 from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
+from gatewayz.api.auth_routes import auth_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
+from gatewayz.ratelimit.ip_layer import IPRateLimitMiddleware
 from gatewayz.services import Services
 from gatewayz.settings import Settings
 
@@ -51,8 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/v1/messages", ChatEndpoint(services, ANTHROPIC), methods=["POST"]),
         Route("/v1/messages/count_tokens", CountTokens(services), methods=["POST"]),
     ]
+    app.router.routes += auth_routes(services)  # accounts: POST /auth, POST /auth/register
     app.include_router(health.router)
+    app.include_router(keys_routes.router)  # users: /user/api-keys
+    app.include_router(admin_routes.router)  # admin: /admin/* (permission-guarded, audited)
     _error_handlers(app)
+    # The IP rate-limit layer runs before authentication; the request context stays outermost
+    # (the last added) so that even its 429s carry X-Request-ID.
+    app.add_middleware(IPRateLimitMiddleware, services=services)
     app.add_middleware(RequestContextMiddleware)
     return app
 

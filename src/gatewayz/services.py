@@ -6,11 +6,14 @@ import gc
 import logging
 from typing import Any
 
+from gatewayz.observability.audit import AuditLog
 from gatewayz.observability.request_log import RequestLog
 from gatewayz.pipeline.chat import ChatPipeline
 from gatewayz.providers.registry import Registry, load_registry
+from gatewayz.ratelimit import LimiterMetrics, RateLimiter
 from gatewayz.routing.resolve import Resolver
 from gatewayz.security.auth import Authenticator
+from gatewayz.security.invalidation import AuthSync
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.simulators import Simulator
@@ -34,7 +37,10 @@ class Services:
     resolver: Resolver
     pipeline: ChatPipeline
     request_log: RequestLog
+    audit: AuditLog
+    auth_sync: AuthSync
     state: StateBackend
+    limiter: RateLimiter
     simulator: Simulator | None
 
     def __init__(self, settings: Settings) -> None:
@@ -45,13 +51,16 @@ class Services:
         s = self.settings
         self.db = Database(s.resolved_database_url)
         self.keyring = KeyRing(*s.secrets)
+        limiter_metrics = LimiterMetrics()
         self.state = build_state(
             s.redis_url,
             s.redis_key_prefix,
             fallback_max_entries=s.fallback_max_entries,
             fallback_ttl_s=s.fallback_ttl_s,
             retry_after_s=s.state_fallback_retry_s,
+            on_fallback=limiter_metrics.on_state_fallback,
         )
+        self.limiter = RateLimiter(self.state, metrics=limiter_metrics)
         if s.simulated_provider:
             self.simulator = Simulator()
             await self.simulator.start()
@@ -71,6 +80,17 @@ class Services:
             max_queued=s.request_log_queue_max,
         )
         self.request_log.start()
+        self.audit = AuditLog(
+            self.db,
+            batch=s.request_log_batch,
+            flush_s=s.request_log_flush_s,
+            max_queued=s.request_log_queue_max,
+        )
+        self.audit.start()
+        self.auth_sync = AuthSync(
+            self.auth, self.state, poll_s=s.auth_invalidation_poll_s, workers=s.workers
+        )
+        self.auth_sync.start()
         served = ", ".join(p.slug for p in self.registry.enabled) or "none"
         log.info("providers served: %s", served)
         # Everything built so far lives as long as the process: keep it out of the garbage
@@ -79,6 +99,8 @@ class Services:
         gc.freeze()
 
     async def stop(self) -> None:
+        await self.auth_sync.stop()
+        await self.audit.stop()
         await self.request_log.stop()
         await self.registry.close()
         if self.simulator is not None:

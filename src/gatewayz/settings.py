@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     upstream_max_connections: int = 512
     auth_cache_ttl_s: float = 300.0
     auth_negative_cache_ttl_s: float = 5.0
+    # How often each worker checks for key changes made elsewhere (revocation, rotation, ...).
+    auth_invalidation_poll_s: float = 0.25
     request_log_batch: int = 500
     request_log_flush_s: float = 0.5
     request_log_queue_max: int = 100_000

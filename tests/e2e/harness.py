@@ -79,8 +79,15 @@ async def _provision(settings: Settings) -> tuple[str, str]:
     try:
         async with db.begin() as conn:
             user = await repo.create_user(conn, "e2e@example.com", role="dev")
+            # The suites share this key: no per-minute limit worth the name (CM-2 tests make
+            # their own limited keys).
             _, key = await repo.create_api_key(
-                conn, KeyRing(*settings.secrets), user["id"], settings.env, "e2e"
+                conn,
+                KeyRing(*settings.secrets),
+                user["id"],
+                settings.env,
+                "e2e",
+                limits={"rpm": 1_000_000},
             )
     finally:
         await db.dispose()
@@ -100,6 +107,7 @@ def start_gateway(settings: Settings, upstream: Simulator) -> Gateway:
         lifespan="on",
         access_log=False,
         log_level="warning",
+        proxy_headers=False,  # as `gatewayz serve`: client IPs come from security/client_ip.py
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="gateway")

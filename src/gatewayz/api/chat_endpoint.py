@@ -19,6 +19,9 @@ from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usa
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
 from gatewayz.pipeline.chat import Call, StreamSession
+from gatewayz.ratelimit import ANONYMOUS
+from gatewayz.ratelimit.endpoint import admit, presents_key
+from gatewayz.security.access import authorize
 from gatewayz.security.auth import Principal, bearer_token
 
 if TYPE_CHECKING:
@@ -58,11 +61,15 @@ class Dialect(Protocol):
 
 async def authenticate(services: Services, scope: Scope) -> Principal:
     key = bearer_token(header(scope, b"authorization"), header(scope, b"x-api-key"))
-    return await services.auth.authenticate(key)
+    # Failures are audited; the key's IP/domain allowlists are enforced (403, audited).
+    return await authorize(services, scope, key, permission="chat")
 
 
-async def send_error(send: Send, dialect: Dialect, err: GatewayError) -> None:
+async def send_error(
+    send: Send, dialect: Dialect, err: GatewayError, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [(k.lower().encode(), v.encode()) for k, v in err.headers.items()]
+    headers += extra or ()
     await send_bytes(send, err.status, dialect.render_error(err), headers=headers)
 
 
@@ -77,28 +84,38 @@ class ChatEndpoint:
         ctx: RequestContext = scope["gw"]
         s, dialect = self.s, self.dialect
         try:
-            principal = await authenticate(s, scope)
+            # No key at all: anonymous, for `:free` models only (ratelimit.endpoint.admit).
+            principal = await authenticate(s, scope) if presents_key(scope) else ANONYMOUS
         except GatewayError as err:
             await send_error(send, dialect, err)
             return
         call = Call(ctx, principal, dialect.endpoint)
+        limits: list[tuple[bytes, bytes]] = []  # X-RateLimit-* once the call is counted
         try:
             body = await read_body(scope, receive, s.settings.max_body_bytes)
             req = dialect.parse(body)
+            limits = await admit(s, scope, principal, call, req)
             if req.stream:
                 session = await s.pipeline.stream(call, req)
-                await self._stream(call, session, receive, send)
+                await self._stream(call, session, receive, send, limits)
             else:
                 resp = await s.pipeline.complete(call, req)
-                await send_bytes(send, 200, dialect.render(resp, call), headers=_meta(call))
+                headers = [*_meta(call), *limits]
+                await send_bytes(send, 200, dialect.render(resp, call), headers=headers)
         except GatewayError as err:
             call.fail(err)
-            await send_error(send, dialect, err)
+            await send_error(send, dialect, err, limits)
         finally:
             call.finish(s.request_log)
+            await s.limiter.record_tokens(principal, call.row["total_tokens"])
 
     async def _stream(
-        self, call: Call, session: StreamSession, receive: Receive, send: Send
+        self,
+        call: Call,
+        session: StreamSession,
+        receive: Receive,
+        send: Send,
+        limits: list[tuple[bytes, bytes]],
     ) -> None:
         writer = self.dialect.stream_writer(call)
         gone = False
@@ -112,7 +129,11 @@ class ChatEndpoint:
 
         watcher = asyncio.create_task(watch_disconnect())
         await send(
-            {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *_meta(call)]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*SSE_HEADERS, *_meta(call), *limits],
+            }
         )
         ok = False
         try:

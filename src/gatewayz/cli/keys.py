@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from gatewayz.cli.db import load_settings, run
+from gatewayz.cli.limits import LimitOptions, key_limits
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import repo
@@ -16,7 +17,9 @@ from gatewayz.storage.db import Database, upgrade
 app = typer.Typer(help="API keys.", no_args_is_help=True)
 
 
-async def _create(settings: Settings, email: str, name: str) -> tuple[dict[str, Any], str]:
+async def _create(
+    settings: Settings, email: str, name: str, limits: dict[str, int] | None
+) -> tuple[dict[str, Any], str]:
     url = settings.resolved_database_url
     keyring = KeyRing(*settings.secrets)
     await upgrade(url)
@@ -26,7 +29,9 @@ async def _create(settings: Settings, email: str, name: str) -> tuple[dict[str, 
             user = await repo.get_user_by_email(conn, email)
             if user is None:
                 raise ValueError(f"no user with email {email.strip().lower()}")
-            return await repo.create_api_key(conn, keyring, user["id"], settings.env, name=name)
+            return await repo.create_api_key(
+                conn, keyring, user["id"], settings.env, name=name, limits=limits
+            )
     finally:
         await db.dispose()
 
@@ -35,11 +40,15 @@ async def _create(settings: Settings, email: str, name: str) -> tuple[dict[str, 
 def create(
     email: Annotated[str, typer.Option("--email", help="Email of an existing user.")],
     name: Annotated[str, typer.Option("--name", help="A label for the key.")] = "default",
+    rpm_limit: LimitOptions.rpm = None,
+    tokens_per_day: LimitOptions.tpd = None,
+    tokens_per_month: LimitOptions.tpm = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
     """Create another API key for an existing user. The key is shown only now."""
+    limits = key_limits(rpm_limit, tokens_per_day, tokens_per_month)
     settings = load_settings()
-    row, key = run(_create(settings, email, name))
+    row, key = run(_create(settings, email, name, limits))
     if as_json:
         typer.echo(json.dumps({"user_id": row["user_id"], "api_key_id": row["id"], "api_key": key}))
         return

@@ -39,6 +39,9 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
+        # The client IP is ours to derive (security/client_ip.py, GATEWAYZ_TRUSTED_PROXIES):
+        # uvicorn's default would rewrite the socket peer from X-Forwarded-For for 127.0.0.1.
+        proxy_headers=False,
     )
 
 

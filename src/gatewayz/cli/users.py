@@ -8,7 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from gatewayz.billing.plans import load_plans
 from gatewayz.cli.db import fail, load_settings, run
+from gatewayz.cli.limits import LimitOptions, key_limits
 from gatewayz.money import format_usd, usd_to_nanos
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
@@ -34,7 +36,12 @@ def parse_credits(text: str) -> Decimal:
 
 
 async def _create(
-    settings: Settings, email: str, role: str, credits_usd: Decimal
+    settings: Settings,
+    email: str,
+    role: str,
+    plan: str,
+    credits_usd: Decimal,
+    limits: dict[str, int] | None,
 ) -> tuple[dict[str, Any], str]:
     url = settings.resolved_database_url
     keyring = KeyRing(*settings.secrets)
@@ -42,9 +49,17 @@ async def _create(
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.begin() as conn:
-            user = await repo.create_user(conn, email, role=role, credits_usd=credits_usd)
+            user = await repo.create_user(
+                conn, email, role=role, plan=plan, credits_usd=credits_usd
+            )
             _, key = await repo.create_api_key(
-                conn, keyring, user["id"], settings.env, name="default", is_primary=True
+                conn,
+                keyring,
+                user["id"],
+                settings.env,
+                name="default",
+                is_primary=True,
+                limits=limits,
             )
     finally:
         await db.dispose()
@@ -58,20 +73,31 @@ def create(
     credits: Annotated[
         str, typer.Option("--credits", help="Starting credits in USD, e.g. 10 or 2.50.")
     ] = "0",
+    plan: Annotated[
+        str, typer.Option("--plan", help="Plan tier: trial|dev|team|enterprise.")
+    ] = "trial",
+    rpm_limit: LimitOptions.rpm = None,
+    tokens_per_day: LimitOptions.tpd = None,
+    tokens_per_month: LimitOptions.tpm = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
     """Create a user and its primary API key. The key is shown only now."""
     if role not in ROLES:
         fail(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    tiers = load_plans().tiers
+    if plan not in tiers:
+        fail(f"unknown plan {plan!r}; expected one of {', '.join(tiers)}")
     amount = parse_credits(credits)
+    limits = key_limits(rpm_limit, tokens_per_day, tokens_per_month)
     settings = load_settings()
-    user, key = run(_create(settings, email, role, amount))
+    user, key = run(_create(settings, email, role, plan, amount, limits))
     if as_json:
         typer.echo(json.dumps({"user_id": user["id"], "api_key": key}))
         return
     typer.echo(f"user_id:  {user['id']}")
     typer.echo(f"email:    {user['email']}")
     typer.echo(f"role:     {user['role']}")
+    typer.echo(f"plan:     {user['plan']}")
     typer.echo(f"credits:  {format_usd(user['credits_nanos'])}")
     typer.echo(f"api_key:  {key}")
     typer.echo("Store this key now: it will not be shown again.")

@@ -53,6 +53,9 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._negative: OrderedDict[str, float] = OrderedDict()
         self.db_lookups = 0
+        # Bumped by every invalidation: a lookup that started before one must not cache what it
+        # read, or a key revoked while its row was being read would stay cached for the TTL.
+        self._generation = 0
 
     async def authenticate(self, key: str | None) -> Principal:
         if not key:
@@ -77,6 +80,7 @@ class Authenticator:
 
     async def _load(self, key: str, digest: str, now: float) -> Principal:
         self.db_lookups += 1
+        generation = self._generation
         async with self._db.begin() as conn:
             row = await repo.find_key(conn, digest)
         if row is None or not row["is_active"] or not self._keyring.verify(key, row["key_hash"]):
@@ -94,10 +98,14 @@ class Authenticator:
             expires_at=_timestamp(expires),
             record=row,
         )
-        self._cache[digest] = (now + self._ttl, principal)
+        if generation == self._generation:
+            self._cache[digest] = (now + self._ttl, principal)
         return principal
 
     def invalidate(self, key_hash: str | None = None) -> None:
+        """Forget one key (by its HMAC) or, with None, every cached key. Cross-process
+        propagation is `security.invalidation.AuthSync`'s job."""
+        self._generation += 1
         if key_hash is None:
             self._cache.clear()
         else:

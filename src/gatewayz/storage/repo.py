@@ -21,6 +21,7 @@ from gatewayz.security.keys import KeyRing, display_prefix, last_four
 from gatewayz.storage.tables import (
     ROLES,
     api_keys,
+    audit_logs,
     credit_transactions,
     request_logs,
     users,
@@ -295,3 +296,152 @@ async def insert_request_logs(conn: AsyncConnection, rows: Sequence[Mapping[str,
             raise ValueError(f"request_logs row lacks: {', '.join(sorted(missing))}")
         params.append({**_LOG_DEFAULTS, "created_at": now, **row})
     await conn.execute(insert(request_logs), params)
+
+
+# ---- key management (users' own keys) ----------------------------------------------------
+
+# What a key listing may show: never the encrypted key, never the lookup hash.
+_PUBLIC_KEY_COLUMNS = [c for c in api_keys.c if c.name not in ("encrypted_key", "key_hash")]
+
+
+async def list_user_keys(conn: AsyncConnection, user_id: str) -> list[dict[str, Any]]:
+    """The user's keys that are not revoked, oldest first, without secrets or hashes."""
+    result = await conn.execute(
+        select(*_PUBLIC_KEY_COLUMNS)
+        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    return [dict(r) for r in result.mappings()]
+
+
+async def get_user_key(conn: AsyncConnection, user_id: str, key_id: str) -> dict[str, Any] | None:
+    """One of the user's own keys that is not revoked (with `key_hash`, for invalidation), or
+    None — also for another user's key, so ids of others' keys reveal nothing."""
+    result = await conn.execute(
+        select(*_PUBLIC_KEY_COLUMNS, api_keys.c.key_hash).where(
+            api_keys.c.id == key_id,
+            api_keys.c.user_id == user_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+    )
+    found = result.mappings().first()
+    return dict(found) if found is not None else None
+
+
+_UPDATABLE_KEY_FIELDS = frozenset(
+    {"name", "ip_allowlist", "domain_allowlist", "limits", "expires_at"}
+)
+
+
+async def update_api_key(conn: AsyncConnection, key_id: str, values: Mapping[str, Any]) -> None:
+    """Set some of name, ip_allowlist, domain_allowlist, limits, expires_at on a key."""
+    unknown = values.keys() - _UPDATABLE_KEY_FIELDS
+    if unknown:
+        raise ValueError(f"api key fields not updatable: {', '.join(sorted(unknown))}")
+    name = values.get("name")
+    if "name" in values and (not name or len(name) > _MAX_KEY_NAME):
+        raise ValueError(f"key name must be 1-{_MAX_KEY_NAME} characters")
+    if values:
+        await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))
+
+
+async def rotate_api_key(
+    conn: AsyncConnection, keyring: KeyRing, key_id: str, env: str
+) -> tuple[str, str]:
+    """A new secret for the same key id: (the new plaintext key, its hash). The old secret's
+    hash is replaced, so the old key no longer finds any row."""
+    key = keyring.generate(env)
+    digest = keyring.hash(key)
+    await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id)
+        .values(
+            key_hash=digest,
+            encrypted_key=keyring.encrypt(key),
+            prefix=display_prefix(key),
+            last_four=last_four(key),
+        )
+    )
+    return key, digest
+
+
+async def revoke_api_key(conn: AsyncConnection, key_id: str) -> None:
+    await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id)
+        .values(is_active=False, is_primary=False, revoked_at=utcnow())
+    )
+
+
+# ---- users (admin) -----------------------------------------------------------------------
+
+
+async def list_users(
+    conn: AsyncConnection, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of users (oldest first) and the total count."""
+    result = await conn.execute(
+        select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+    )
+    return [dict(r) for r in result.mappings()], await count_users(conn)
+
+
+async def set_user_role(conn: AsyncConnection, user_id: str, role: str) -> str | None:
+    """Change a user's role; the previous role, or None for an unknown user."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    result = await conn.execute(select(users.c.role).where(users.c.id == user_id))
+    previous = result.scalar_one_or_none()
+    if previous is not None:
+        await conn.execute(
+            update(users).where(users.c.id == user_id).values(role=role, updated_at=utcnow())
+        )
+    return previous
+
+
+# ---- audit log ---------------------------------------------------------------------------
+
+_AUDIT_COLUMNS = frozenset(c.name for c in audit_logs.c) - {"id"}
+
+
+async def insert_audit_logs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert a batch of audit events (each needs `event`); unknown keys are a `ValueError`."""
+    if not rows:
+        return
+    params: list[dict[str, Any]] = []
+    now = utcnow()
+    for row in rows:
+        unknown = row.keys() - _AUDIT_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown audit_logs columns: {', '.join(sorted(unknown))}")
+        if not row.get("event"):
+            raise ValueError("audit_logs row lacks: event")
+        params.append(
+            {
+                "severity": "info",
+                "user_id": None,
+                "api_key_id": None,
+                "ip": None,
+                "path": None,
+                "detail": None,
+                "created_at": now,
+                **row,
+            }
+        )
+    await conn.execute(insert(audit_logs), params)
+
+
+async def list_audit_logs(
+    conn: AsyncConnection,
+    *,
+    user_id: str | None = None,
+    event: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Audit events, newest first, optionally of one user and/or one event name."""
+    query = select(audit_logs).order_by(audit_logs.c.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(audit_logs.c.user_id == user_id)
+    if event is not None:
+        query = query.where(audit_logs.c.event == event)
+    return [dict(r) for r in (await conn.execute(query)).mappings()]

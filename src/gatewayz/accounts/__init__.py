@@ -1,0 +1,1 @@
+"""User accounts: login with a Privy identity token, e-mail sign-up, and provisioning."""

@@ -1,0 +1,220 @@
+"""A user's own API keys: `POST/GET /user/api-keys`, `PATCH/DELETE /user/api-keys/{id}`, and
+(for roles with `audit:read`) `GET /user/audit-logs`.
+
+The caller authenticates with one of its keys. The full secret is returned only when it is
+created (POST, or PATCH with `"rotate": true`); listings show the prefix and last four
+characters. Another user's key id is a 404, exactly like an unknown one. Every change is an audit
+event and invalidates the key in every worker's auth cache before the response is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from gatewayz.api.deps import allowed, services_of
+from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.security.access import request_ip, require_permission
+from gatewayz.security.auth import Principal
+from gatewayz.security.keys import ENVS
+from gatewayz.security.restrictions import normalize_domain_allowlist, normalize_ip_allowlist
+from gatewayz.storage import repo
+
+router = APIRouter(prefix="/user", tags=["users"])
+
+MAX_RPM_LIMIT = 1_000_000
+
+
+class KeyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ip_allowlist: list[str] | None = None
+    domain_allowlist: list[str] | None = None
+    rpm_limit: int | None = Field(default=None, ge=1, le=MAX_RPM_LIMIT)
+    expires_at: datetime | None = None
+
+
+class KeyCreate(KeyFields):
+    name: str = Field(min_length=1, max_length=100)
+    environment: str | None = None
+
+
+class KeyUpdate(KeyFields):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    rotate: bool = False
+
+
+def _check_expiry(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value <= datetime.now(UTC):
+        raise InvalidRequest("'expires_at' must be in the future.", param="expires_at")
+    return value
+
+
+def _allowlists(body: KeyFields, fields: set[str]) -> dict[str, list[str] | None]:
+    """Validated, normalised allowlists among `fields` (an empty list clears, like null)."""
+    out: dict[str, list[str] | None] = {}
+    for name, normalize in (
+        ("ip_allowlist", normalize_ip_allowlist),
+        ("domain_allowlist", normalize_domain_allowlist),
+    ):
+        if name in fields:
+            value = getattr(body, name)
+            try:
+                out[name] = (normalize(value) or None) if value is not None else None
+            except ValueError as exc:
+                raise InvalidRequest(str(exc), param=name) from None
+    return out
+
+
+def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
+    limits = row.get("limits") or {}
+    out: dict[str, Any] = {"id": row["id"]}
+    if secret is not None:
+        out["api_key"] = secret
+    expires, created = row.get("expires_at"), row.get("created_at")
+    out.update(
+        name=row["name"],
+        environment=row["env"],
+        prefix=row["prefix"],
+        last_four=row["last_four"],
+        ip_allowlist=row.get("ip_allowlist") or [],
+        domain_allowlist=row.get("domain_allowlist") or [],
+        rpm_limit=limits.get("rpm"),
+        expires_at=expires.isoformat() if expires else None,
+        created_at=created.isoformat() if created else None,
+        is_primary=bool(row.get("is_primary")),
+        last_used_at=row["last_used_at"].isoformat() if row.get("last_used_at") else None,
+    )
+    return out
+
+
+def _audit(request: Request, event: str, p: Principal, key_id: str, detail: dict[str, Any]) -> None:
+    services_of(request).audit.record(
+        event,
+        user_id=p.user_id,
+        api_key_id=key_id,
+        ip=request_ip(services_of(request), request.scope),
+        path=request.url.path,
+        detail={"by_key": p.api_key_id, **detail},
+    )
+
+
+@router.post("/api-keys", status_code=201)
+async def create_key(
+    body: KeyCreate, request: Request, p: Annotated[Principal, Depends(allowed("keys:write"))]
+) -> JSONResponse:
+    s = services_of(request)
+    env = body.environment or s.settings.env
+    if env not in ENVS:
+        raise InvalidRequest(
+            f"'environment' must be one of {', '.join(ENVS)}; got {env!r}.", param="environment"
+        )
+    if env != s.settings.env:
+        require_permission(s, request.scope, p, "keys:environments")
+    lists = _allowlists(body, {"ip_allowlist", "domain_allowlist"})
+    expires = _check_expiry(body.expires_at)
+    async with s.db.begin() as conn:
+        row, secret = await repo.create_api_key(
+            conn,
+            s.keyring,
+            p.user_id,
+            env,
+            body.name,
+            ip_allowlist=lists["ip_allowlist"],
+            domain_allowlist=lists["domain_allowlist"],
+            limits={"rpm": body.rpm_limit} if body.rpm_limit is not None else None,
+            expires_at=expires,
+        )
+    _audit(request, "key_created", p, row["id"], {"name": row["name"], "environment": env})
+    return JSONResponse(_public(row, secret), status_code=201)
+
+
+@router.get("/api-keys")
+async def list_keys(
+    request: Request, p: Annotated[Principal, Depends(allowed("keys:read"))]
+) -> dict[str, Any]:
+    async with services_of(request).db.begin() as conn:
+        rows = await repo.list_user_keys(conn, p.user_id)
+    return {"object": "list", "data": [_public(r) for r in rows]}
+
+
+async def _own_key(request: Request, p: Principal, key_id: str) -> dict[str, Any]:
+    async with services_of(request).db.begin() as conn:
+        row = await repo.get_user_key(conn, p.user_id, key_id)
+    if row is None:
+        raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
+    return row
+
+
+@router.patch("/api-keys/{key_id}")
+async def update_key(
+    key_id: str,
+    body: KeyUpdate,
+    request: Request,
+    p: Annotated[Principal, Depends(allowed("keys:write"))],
+) -> dict[str, Any]:
+    s = services_of(request)
+    row = await _own_key(request, p, key_id)
+    fields = set(body.model_fields_set) - {"rotate"}
+    values: dict[str, Any] = dict(_allowlists(body, fields))
+    if "name" in fields:
+        if body.name is None:
+            raise InvalidRequest("'name' cannot be null.", param="name")
+        values["name"] = body.name
+    if "expires_at" in fields:
+        values["expires_at"] = _check_expiry(body.expires_at)
+    if "rpm_limit" in fields:
+        limits = {k: v for k, v in (row.get("limits") or {}).items() if k != "rpm"}
+        if body.rpm_limit is not None:
+            limits["rpm"] = body.rpm_limit
+        values["limits"] = limits or None
+    secret: str | None = None
+    async with s.db.begin() as conn:
+        await repo.update_api_key(conn, key_id, values)
+        if body.rotate:
+            secret, _ = await repo.rotate_api_key(conn, s.keyring, key_id, row["env"])
+        fresh = await repo.get_user_key(conn, p.user_id, key_id)
+    if fresh is None:  # revoked by a concurrent request
+        raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
+    await s.auth_sync.publish(row["key_hash"])
+    if values:
+        _audit(request, "key_updated", p, key_id, {"fields": sorted(values)})
+    if body.rotate:
+        _audit(request, "key_rotated", p, key_id, {"name": fresh["name"]})
+    return _public(fresh, secret)
+
+
+@router.delete("/api-keys/{key_id}")
+async def revoke_key(
+    key_id: str, request: Request, p: Annotated[Principal, Depends(allowed("keys:write"))]
+) -> dict[str, Any]:
+    s = services_of(request)
+    row = await _own_key(request, p, key_id)
+    async with s.db.begin() as conn:
+        await repo.revoke_api_key(conn, key_id)
+    await s.auth_sync.publish(row["key_hash"])
+    _audit(request, "key_revoked", p, key_id, {"name": row["name"]})
+    return {"id": key_id, "object": "api_key", "deleted": True}
+
+
+@router.get("/audit-logs")
+async def own_audit_logs(
+    request: Request,
+    p: Annotated[Principal, Depends(allowed("audit:read"))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    async with services_of(request).db.begin() as conn:
+        rows = await repo.list_audit_logs(conn, user_id=p.user_id, limit=limit)
+    return {"object": "list", "data": [event_json(r) for r in rows]}
+
+
+def event_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "created_at": row["created_at"].isoformat()}

@@ -1,0 +1,26 @@
+"""Three rate-limit layers (SPEC §2): IP (`ip_layer`, before authentication), key and
+anonymous (`limits`), and the headers every limited response carries (`headers`)."""
+
+from gatewayz.ratelimit.headers import Decision
+from gatewayz.ratelimit.limits import (
+    ANONYMOUS,
+    KeyLimits,
+    LimiterMetrics,
+    RateLimiter,
+    ip_hash,
+    is_anonymous,
+    is_free_model,
+    key_limits,
+)
+
+__all__ = [
+    "ANONYMOUS",
+    "Decision",
+    "KeyLimits",
+    "LimiterMetrics",
+    "RateLimiter",
+    "ip_hash",
+    "is_anonymous",
+    "is_free_model",
+    "key_limits",
+]

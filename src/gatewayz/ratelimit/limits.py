@@ -1,0 +1,239 @@
+"""Key and anonymous rate-limit layers (SPEC §2), on the shared state backend.
+
+Key layer: per-key requests per minute, tokens per day and tokens per month from the plan tier
+(`billing/plans.toml`), each overridable per key by `api_keys.limits`
+(`{"rpm", "tokens_per_day", "tokens_per_month"}`). Fixed windows on wall-clock time (UTC), so
+every worker and replica agrees on the window; each check is ONE atomic round trip
+(`incr_many`, a Lua script on Redis):
+
+* `rate_limit:{api_key_id}:{minute}` (TTL 60 s) counts requests (refused ones too);
+* `rate_limit_tpd:{api_key_id}:{yyyymmdd}` (TTL 1 day) and `rate_limit_tpm:{api_key_id}:{yyyymm}`
+  (TTL 31 days) count tokens: read before the call (plus the prompt's estimate), incremented by
+  the real usage after the response.
+
+Anonymous layer: callers without a key, `:free` models only, `anon_rate:{ip_hash}:{minute}`
+(TTL 60 s) against `anonymous_rpm`, stricter than any tier.
+
+When the state backend cannot serve a call at all (Redis down AND the in-memory fallback
+failing), the request is allowed and the event logged and counted: infrastructure failure never
+blocks a request.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from gatewayz.billing.plans import Plans, load_plans
+from gatewayz.ratelimit.headers import Decision
+from gatewayz.security.auth import Principal
+from gatewayz.state import StateBackend
+from gatewayz.state.resilient import CONNECTIVITY_ERRORS
+
+log = logging.getLogger("gatewayz.ratelimit")
+
+MINUTE_S = 60
+DAY_S = 86_400
+MONTH_TTL_S = 31 * DAY_S
+FREE_SUFFIX = ":free"
+OVERRIDE_FIELDS = ("rpm", "tokens_per_day", "tokens_per_month")
+
+# Callers without an API key (`:free` models only). No user, no key: the request log stores NULL.
+ANONYMOUS = Principal(
+    api_key_id="",
+    user_id="",
+    env="",
+    role="free",
+    plan="anonymous",
+    expires_at=None,
+    record={},
+)
+
+
+def is_anonymous(principal: Principal) -> bool:
+    return not principal.api_key_id
+
+
+def is_free_model(model: str) -> bool:
+    return model.endswith(FREE_SUFFIX)
+
+
+def ip_hash(ip: str) -> str:
+    """The anonymous layer's identity of an IP: sha256 hex, truncated (no raw IPs in state)."""
+    return hashlib.sha256(ip.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    rpm: int
+    tokens_per_day: int
+    tokens_per_month: int
+
+
+@dataclass
+class LimiterMetrics:
+    """Counters until Prometheus arrives: state fallbacks (Redis down → memory), fail-open
+    admissions (state entirely unavailable) and refusals per layer."""
+
+    state_fallbacks: int = 0
+    fail_open: int = 0
+    refused: dict[str, int] | None = None
+
+    def on_state_fallback(self, op: str, exc: Exception) -> None:
+        """`ResilientState`'s on_fallback hook: Redis became unreachable."""
+        self.state_fallbacks += 1
+        log.warning(
+            "rate limiting: Redis unreachable (%s: %s); using the in-memory fallback",
+            op,
+            exc.__class__.__name__,
+        )
+
+    def count_refusal(self, scope: str) -> None:
+        if self.refused is None:
+            self.refused = {}
+        self.refused[scope] = self.refused.get(scope, 0) + 1
+
+
+def key_limits(plans: Plans, principal: Principal) -> KeyLimits:
+    """The plan tier's limits with the key's own overrides (positive integers) applied."""
+    tier = plans.tier(principal.plan)
+    values = {f: getattr(tier, f) for f in OVERRIDE_FIELDS}
+    overrides = principal.record.get("limits")
+    if isinstance(overrides, Mapping):
+        for f in OVERRIDE_FIELDS:
+            v = overrides.get(f)
+            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                values[f] = v
+    return KeyLimits(**values)
+
+
+_day_cache: tuple[int, str, str, float] = (-1, "", "", 0.0)
+
+
+def _windows(now: float) -> tuple[int, str, str, float, float, float]:
+    """(minute, yyyymmdd, yyyymm, seconds to the end of the minute / day / month), UTC.
+    The calendar part is computed once per day (this runs twice per request)."""
+    global _day_cache
+    day_index = int(now // DAY_S)
+    if _day_cache[0] != day_index:
+        t = time.gmtime(day_index * DAY_S)
+        next_month = (t.tm_year + t.tm_mon // 12, t.tm_mon % 12 + 1)
+        month_end = float(calendar.timegm((*next_month, 1, 0, 0, 0)))
+        _day_cache = (day_index, time.strftime("%Y%m%d", t), time.strftime("%Y%m", t), month_end)
+    _, day, month, month_end = _day_cache
+    minute = int(now // MINUTE_S)
+    return (
+        minute,
+        day,
+        month,
+        (minute + 1) * MINUTE_S - now,
+        (day_index + 1) * DAY_S - now,
+        month_end - now,
+    )
+
+
+class RateLimiter:
+    """The key and anonymous layers. `clock` is wall-clock seconds (injectable for tests)."""
+
+    def __init__(
+        self,
+        state: StateBackend,
+        plans: Plans | None = None,
+        metrics: LimiterMetrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state = state
+        self.plans = plans or load_plans()
+        self.metrics = metrics or LimiterMetrics()
+        self.clock = clock
+
+    def _fail_open(self, layer: str, exc: Exception) -> None:
+        self.metrics.fail_open += 1
+        log.error(
+            "rate limiting unavailable (%s layer: %s); request allowed", layer, exc, exc_info=False
+        )
+
+    async def check_key(self, principal: Principal, estimated_tokens: int = 0) -> Decision:
+        """Count one request for the key and decide: RPM first, then the token budgets
+        (tokens used so far plus `estimated_tokens` must fit)."""
+        lim = key_limits(self.plans, principal)
+        kid = principal.api_key_id
+        minute, day, month, to_minute, to_day, to_month = _windows(self.clock())
+        try:
+            used_rpm, used_day, used_month = await self.state.incr_many(
+                [
+                    (f"rate_limit:{kid}:{minute}", 1, MINUTE_S),
+                    (f"rate_limit_tpd:{kid}:{day}", 0, DAY_S),
+                    (f"rate_limit_tpm:{kid}:{month}", 0, MONTH_TTL_S),
+                ]
+            )
+        except CONNECTIVITY_ERRORS as exc:
+            self._fail_open("key", exc)
+            return Decision(True, lim.rpm, lim.rpm, to_minute, "rpm", enforced=False)
+        if used_rpm > lim.rpm:
+            return self._refuse(Decision(False, lim.rpm, 0, to_minute, "rpm"))
+        # Refused when the budget is spent, or when the prompt's estimate would overshoot it.
+        est = max(0, estimated_tokens)
+        if used_day >= lim.tokens_per_day or used_day + est > lim.tokens_per_day:
+            return self._refuse(Decision(False, lim.tokens_per_day, 0, to_day, "tokens_per_day"))
+        if used_month >= lim.tokens_per_month or used_month + est > lim.tokens_per_month:
+            return self._refuse(
+                Decision(False, lim.tokens_per_month, 0, to_month, "tokens_per_month")
+            )
+        return Decision(True, lim.rpm, lim.rpm - used_rpm, to_minute, "rpm")
+
+    async def record_tokens(self, principal: Principal, tokens: int) -> None:
+        """Count a finished call's real (or, failing that, estimated) usage."""
+        if tokens <= 0 or is_anonymous(principal):
+            return
+        kid = principal.api_key_id
+        _, day, month, *_ = _windows(self.clock())
+        try:
+            await self.state.incr_many(
+                [
+                    (f"rate_limit_tpd:{kid}:{day}", tokens, DAY_S),
+                    (f"rate_limit_tpm:{kid}:{month}", tokens, MONTH_TTL_S),
+                ]
+            )
+        except CONNECTIVITY_ERRORS as exc:
+            self._fail_open("token usage", exc)
+
+    async def check_anonymous(self, ip: str) -> Decision:
+        """Count one anonymous request from `ip` and decide."""
+        limit = self.plans.anonymous_rpm
+        minute, *_, to_minute, _to_day, _to_month = _windows(self.clock())
+        try:
+            used = await self.state.incr(f"anon_rate:{ip_hash(ip)}:{minute}", 1, MINUTE_S)
+        except CONNECTIVITY_ERRORS as exc:
+            self._fail_open("anonymous", exc)
+            return Decision(True, limit, limit, to_minute, "anonymous", enforced=False)
+        if used > limit:
+            return self._refuse(Decision(False, limit, 0, to_minute, "anonymous"))
+        return Decision(True, limit, limit - used, to_minute, "anonymous")
+
+    async def check_ip(self, ip: str, limit: int) -> Decision:
+        """The IP layer's window: sliding, 60 s, `limit` requests (already velocity-adjusted)."""
+        try:
+            res = await self.state.window_add(f"ip_rate:{ip_hash(ip)}", limit, MINUTE_S)
+        except CONNECTIVITY_ERRORS as exc:
+            self._fail_open("ip", exc)
+            return Decision(True, limit, limit, MINUTE_S, "ip", enforced=False)
+        decision = Decision(res.allowed, limit, res.remaining, res.reset_after_s, "ip")
+        return decision if res.allowed else self._refuse(decision)
+
+    def _refuse(self, decision: Decision) -> Decision:
+        self.metrics.count_refusal(decision.scope)
+        return decision
+
+    def snapshot(self) -> dict[str, Any]:
+        m = self.metrics
+        return {
+            "state_fallbacks": m.state_fallbacks,
+            "fail_open": m.fail_open,
+            "refused": m.refused or {},
+        }

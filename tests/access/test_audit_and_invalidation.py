@@ -1,0 +1,205 @@
+"""The audit writer (table and log, off the request path) and auth-cache invalidation across
+workers (two Authenticators standing in for two worker processes), on the memory backend and on
+real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+
+from gatewayz.errors import Unauthorized
+from gatewayz.observability.audit import AuditLog
+from gatewayz.security.auth import Authenticator
+from gatewayz.security.invalidation import AuthSync
+from gatewayz.security.keys import KeyRing
+from gatewayz.state import MemoryState, StateBackend, build_state
+from gatewayz.storage import repo
+from gatewayz.storage.db import Database, upgrade
+
+POLL_S = 0.05
+
+
+async def _db(url: str) -> Database:
+    await upgrade(url)
+    return Database(url)
+
+
+async def test_cm_13_8_audit_events_reach_table_and_log(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = await _db(db_url)
+    audit = AuditLog(db, batch=10, flush_s=0.02, max_queued=100)
+    audit.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="gatewayz.audit"):
+            audit.record(
+                "admin_access_denied",
+                severity="critical",
+                user_id="usr_1",
+                api_key_id="key_1",
+                ip="2001:db8::1",
+                path="/admin/users",
+                detail={"role": "free"},
+            )
+            audit.record("auth_failed", severity="warning", ip="10.0.0.1", path="/v1/x")
+        assert "audit admin_access_denied" in caplog.text
+        with pytest.raises(ValueError):
+            audit.record("x", severity="loud")
+        deadline = time.monotonic() + 5
+        while audit.written < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        async with db.begin() as conn:
+            rows = await repo.list_audit_logs(conn, limit=10)
+            only = await repo.list_audit_logs(conn, event="admin_access_denied")
+        assert [r["event"] for r in rows] == ["auth_failed", "admin_access_denied"]
+        (denied,) = only
+        assert (denied["severity"], denied["user_id"], denied["ip"], denied["path"]) == (
+            "critical",
+            "usr_1",
+            "2001:db8::1",
+            "/admin/users",
+        )
+        assert denied["detail"] == {"role": "free"}
+    finally:
+        await audit.stop()
+        await db.dispose()
+
+
+async def test_audit_queue_is_bounded_and_flushed_on_stop(tmp_path: Path) -> None:
+    db = await _db(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
+    audit = AuditLog(db, batch=100, flush_s=60, max_queued=3)  # never flushes by itself
+    audit.start()
+    for i in range(5):
+        audit.record(f"e{i}")
+    assert audit.dropped == 2
+    await audit.stop()
+    assert audit.written == 3
+    async with db.begin() as conn:
+        assert len(await repo.list_audit_logs(conn)) == 3
+    await db.dispose()
+
+
+# ---- cross-worker invalidation -----------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def states(request: pytest.FixtureRequest) -> AsyncIterator[list[StateBackend]]:
+    """Two workers' state backends: shared Redis (two clients), or two private memories."""
+    if request.param == "memory":
+        made: list[StateBackend] = [MemoryState(prefix="t:"), MemoryState(prefix="t:")]
+    else:
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        made = [build_state(url, prefix), build_state(url, prefix)]
+    yield made
+    for s in made:
+        await s.close()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    db = await _db(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}")
+    ring = KeyRing(Fernet.generate_key(), b"h" * 32)
+    async with db.begin() as conn:
+        user = await repo.create_user(conn, "w@example.com")
+        row, key = await repo.create_api_key(conn, ring, user["id"], "live")
+    yield {"db": db, "ring": ring, "row": row, "key": key, "user": user}
+    await db.dispose()
+
+
+async def test_cm_1_revocation_reaches_every_worker_within_a_second(
+    world: dict[str, Any], states: list[StateBackend]
+) -> None:
+    db, ring, key, row = world["db"], world["ring"], world["key"], world["row"]
+    auths = [Authenticator(db, ring, ttl_s=300, negative_ttl_s=5) for _ in states]
+    syncs = [AuthSync(a, s, poll_s=POLL_S, workers=2) for a, s in zip(auths, states, strict=True)]
+    for sync in syncs:
+        sync.start()
+    try:
+        await asyncio.sleep(POLL_S * 2)  # pollers have read the starting epoch
+        for a in auths:
+            assert (await a.authenticate(key)).api_key_id == row["id"]
+        async with db.begin() as conn:
+            await repo.revoke_api_key(conn, row["id"])
+        if states[0].name != "memory":
+            # Shared state: until a change is published, the cache answers (no spurious clears).
+            await asyncio.sleep(POLL_S * 4)
+            for a in auths:
+                await a.authenticate(key)
+            assert [a.db_lookups for a in auths] == [1, 1]
+        t0 = time.monotonic()
+        await syncs[0].publish(row["key_hash"])
+        with pytest.raises(Unauthorized):  # this worker: at once
+            await auths[0].authenticate(key)
+        while True:  # the other worker: within one second
+            try:
+                await auths[1].authenticate(key)
+            except Unauthorized:
+                break
+            assert time.monotonic() - t0 < 1.0, "worker 2 still accepts the revoked key"
+            await asyncio.sleep(0.01)
+    finally:
+        for sync in syncs:
+            await sync.stop()
+
+
+async def test_single_worker_memory_invalidation_is_local_and_needs_no_poller(
+    world: dict[str, Any],
+) -> None:
+    auth = Authenticator(world["db"], world["ring"], ttl_s=300, negative_ttl_s=5)
+    sync = AuthSync(auth, MemoryState(prefix="t:"), poll_s=POLL_S, workers=1)
+    sync.start()
+    assert sync._task is None
+    await auth.authenticate(world["key"])
+    async with world["db"].begin() as conn:
+        await repo.revoke_api_key(conn, world["row"]["id"])
+    await auth.authenticate(world["key"])  # cached
+    await sync.publish(world["row"]["key_hash"])
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(world["key"])
+    await sync.stop()
+
+
+async def test_lookup_racing_an_invalidation_is_not_cached(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = Authenticator(world["db"], world["ring"], ttl_s=300, negative_ttl_s=5)
+    real = repo.find_key
+
+    async def find_then_invalidate(conn: Any, digest: str, **kw: Any) -> Any:
+        found = await real(conn, digest, **kw)
+        auth.invalidate(digest)  # the key changed while its row was being read
+        return found
+
+    monkeypatch.setattr(repo, "find_key", find_then_invalidate)
+    await auth.authenticate(world["key"])
+    monkeypatch.setattr(repo, "find_key", real)
+    await auth.authenticate(world["key"])
+    assert auth.db_lookups == 2  # the first (possibly stale) read was not cached
+    await auth.authenticate(world["key"])
+    assert auth.db_lookups == 2
+
+
+async def test_degraded_state_clears_the_cache_every_poll(world: dict[str, Any]) -> None:
+    auth = Authenticator(world["db"], world["ring"], ttl_s=300, negative_ttl_s=5)
+    # Redis that is not there: the resilient backend degrades to its memory fallback.
+    state = build_state("redis://127.0.0.1:1/0", "t:", retry_after_s=60, socket_timeout_s=0.1)
+    sync = AuthSync(auth, state, poll_s=POLL_S, workers=2)
+    sync.start()
+    try:
+        await auth.authenticate(world["key"])
+        await sync.publish(world["row"]["key_hash"])  # lands in the fallback only
+        await asyncio.sleep(POLL_S * 4)
+        assert sync.clears >= 2
+        before = auth.db_lookups
+        await auth.authenticate(world["key"])
+        assert auth.db_lookups == before + 1
+    finally:
+        await sync.stop()
+        await state.close()
