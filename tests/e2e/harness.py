@@ -103,7 +103,7 @@ def start_gateway(settings: Settings, upstream: Simulator) -> Gateway:
         host="127.0.0.1",
         port=port,
         loop=settings.event_loop,
-        http="httptools",
+        http="gatewayz.api.http_protocol:LimitedHttpToolsProtocol",
         lifespan="on",
         access_log=False,
         log_level="warning",

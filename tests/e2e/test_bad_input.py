@@ -47,3 +47,39 @@ def test_every_wrong_typed_field_is_a_4xx_never_5xx(gateway: Gateway) -> None:
             assert r.status_code == 400, (raw[:20], r.status_code, r.text)
     assert seen.get(400, 0) > 50  # most replacements are rejected...
     assert seen.get(200, 0) > 0  # ...and some (e.g. null for an optional field) are fine
+
+
+def _raw(gateway: Gateway, extra_header: bytes) -> bytes:
+    import socket
+
+    host, port = gateway.root.removeprefix("http://").split(":")
+    body = b'{"model":"test-model","messages":[{"role":"user","content":"hi"}]}'
+    head = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer "
+        + gateway.api_key.encode()
+        + b"\r\n"
+        + extra_header
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        try:
+            s.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before we finished sending: the answer is still readable
+        data = b""
+        while b"\r\n\r\n" not in data or (b'"}}' not in data and b'"usage"' not in data):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def test_oversized_headers_are_431_never_buffered_without_bound(gateway: Gateway) -> None:
+    ok = _raw(gateway, b"X-Padding: " + b"a" * 8_000 + b"\r\n")
+    assert ok.startswith(b"HTTP/1.1 200"), ok[:200]
+    for size in (100_000, 4_000_000):  # one read (ASGI check) / streamed head (protocol check)
+        answer = _raw(gateway, b"X-Padding: " + b"a" * size + b"\r\n")
+        assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
+        assert b'"code":"request_headers_too_large"' in answer

@@ -21,6 +21,7 @@ TABLES = {
     "request_logs",
     "audit_logs",
     "partner_trials",
+    "credit_holds",
 }
 
 # The newest revision, from the migration scripts themselves.

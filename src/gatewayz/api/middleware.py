@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gatewayz.api.http_protocol import MAX_HEAD_BYTES, too_large_body
 from gatewayz.context import RequestContext
 
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
@@ -29,10 +30,11 @@ class RequestContextMiddleware:
             return
         t0 = perf_counter()
         rid = b""
+        head = 0
         for k, v in scope["headers"]:
+            head += len(k) + len(v)
             if k == b"x-request-id":
                 rid = v
-                break
         if not _SANE_ID.match(rid):
             rid = uuid.uuid4().hex.encode()
         ctx = RequestContext(rid.decode(), t0)
@@ -46,4 +48,18 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        if head > MAX_HEAD_BYTES:  # a whole oversized head that came in one read
+            body = too_large_body(MAX_HEAD_BYTES)
+            await send_with_headers(
+                {
+                    "type": "http.response.start",
+                    "status": 431,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
         await self.app(scope, receive, send_with_headers)

@@ -35,7 +35,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         loop=settings.event_loop,
-        http="httptools",
+        http="gatewayz.api.http_protocol:LimitedHttpToolsProtocol",
         log_level=settings.log_level,
         access_log=False,
         server_header=False,

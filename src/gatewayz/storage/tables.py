@@ -239,3 +239,35 @@ partner_trials = Table(
     Column("plan", String(32), nullable=False, default="trial", server_default="trial"),
     Column("is_active", Boolean(), nullable=False, default=True, server_default=true()),
 )
+
+# ---- Credit ledger (migration 0003; see gatewayz.billing.ledger) ------------------------------
+# Balance = subscription allowance (spent first, reset monthly) + purchased credits
+# (`credits_nanos`, never expire). `held_nanos` is the sum of this user's open `credit_holds`,
+# kept on the user row so a hold is one conditional UPDATE.
+users.append_column(
+    Column("allowance_nanos", BigInteger(), nullable=False, default=0, server_default=text("0"))
+)
+users.append_column(
+    Column("held_nanos", BigInteger(), nullable=False, default=0, server_default=text("0"))
+)
+users.append_column(Column("allowance_resets_at", UTCDateTime(), nullable=True))
+
+HOLD_STATUSES: tuple[str, ...] = ("held", "settled", "released")
+
+# One reservation per request id; the row stays after settle/release so retries are no-ops.
+credit_holds = Table(
+    "credit_holds",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column(
+        "user_id",
+        String(40),
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("amount_nanos", BigInteger(), nullable=False),
+    Column("status", String(16), nullable=False, default="held", server_default="held"),
+    _created_at(),
+    Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
