@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 
 import httpx2 as httpx
@@ -63,10 +64,9 @@ def _raw(gateway: Gateway, extra_header: bytes) -> bytes:
         + b"Content-Length: %d\r\n\r\n" % len(body)
     )
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        try:
+        # Refused before we finished sending? The answer is still there to read.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             s.sendall(head + body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before we finished sending: the answer is still readable
         data = b""
         while b"\r\n\r\n" not in data or (b'"}}' not in data and b'"usage"' not in data):
             chunk = s.recv(65536)
