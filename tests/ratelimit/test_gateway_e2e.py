@@ -21,6 +21,7 @@ from gatewayz.simulators import Simulator
 from gatewayz.simulators.faults import Fault
 from gatewayz.storage import repo
 from gatewayz.storage.db import Database
+from tests.access.conftest import audit_rows
 from tests.e2e.harness import Gateway, gateway_settings, request_log_rows, start_gateway
 
 from .conftest import NOW
@@ -176,6 +177,10 @@ def test_cm_2_3_anonymous_free_models_allowed_then_limited(gateway: Gateway) -> 
         # Without a key a model that is not `:free` stays 401.
         r = anon.post("/chat/completions", json={**body, "model": MODEL}, headers=headers)
         assert r.status_code == 401 and "':free' models" in r.json()["error"]["message"]
+        # ...and, like every failed authentication, it is audited (by IP; no key was sent).
+        rows = audit_rows(gateway, "auth_failed", lambda rs: any(x["ip"] == ip for x in rs))
+        row = next(x for x in rows if x["ip"] == ip)
+        assert row["detail"]["key_presented"] is False
         for i in range(limit):
             r = anon.post(
                 "/chat/completions", json=body, headers={**headers, "x-request-id": f"anon-{i}"}

@@ -35,12 +35,20 @@ async def admit(
     limiter = services.limiter
     if is_anonymous(principal):
         call.row["user_id"] = call.row["api_key_id"] = None
+        ip = client_ip(scope, trusted_networks(services.settings.trusted_proxies)) or "unknown"
         if not is_free_model(req.model):
-            raise Unauthorized(
+            err = Unauthorized(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'. "
                 f"Without a key, only '{FREE_SUFFIX}' models are available."
             )
-        ip = client_ip(scope, trusted_networks(services.settings.trusted_proxies)) or "unknown"
+            services.audit.record(
+                "auth_failed",
+                severity="warning",
+                ip=ip,
+                path=scope.get("path"),
+                detail={"reason": err.message, "key_presented": False},
+            )
+            raise err
         decision = await limiter.check_anonymous(ip)
     else:
         estimate = estimate_tokens(prompt_chars(req), services.settings.chars_per_token)
