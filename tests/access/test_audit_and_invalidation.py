@@ -20,7 +20,7 @@ from gatewayz.security.auth import Authenticator
 from gatewayz.security.invalidation import AuthSync
 from gatewayz.security.keys import KeyRing
 from gatewayz.state import MemoryState, StateBackend, build_state
-from gatewayz.storage import repo
+from gatewayz.storage import logs, repo
 from gatewayz.storage.db import Database, upgrade
 
 POLL_S = 0.05
@@ -39,7 +39,7 @@ async def test_cm_13_8_audit_events_reach_table_and_log(
     audit.start()
     try:
         with caplog.at_level(logging.INFO, logger="gatewayz.audit"):
-            audit.record(
+            audit.event(
                 "admin_access_denied",
                 severity="critical",
                 user_id="usr_1",
@@ -48,16 +48,16 @@ async def test_cm_13_8_audit_events_reach_table_and_log(
                 path="/admin/users",
                 detail={"role": "free"},
             )
-            audit.record("auth_failed", severity="warning", ip="10.0.0.1", path="/v1/x")
+            audit.event("auth_failed", severity="warning", ip="10.0.0.1", path="/v1/x")
         assert "audit admin_access_denied" in caplog.text
         with pytest.raises(ValueError):
-            audit.record("x", severity="loud")
+            audit.event("x", severity="loud")
         deadline = time.monotonic() + 5
         while audit.written < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         async with db.begin() as conn:
-            rows = await repo.list_audit_logs(conn, limit=10)
-            only = await repo.list_audit_logs(conn, event="admin_access_denied")
+            rows = await logs.list_audit_logs(conn, limit=10)
+            only = await logs.list_audit_logs(conn, event="admin_access_denied")
         assert [r["event"] for r in rows] == ["auth_failed", "admin_access_denied"]
         (denied,) = only
         assert (denied["severity"], denied["user_id"], denied["ip"], denied["path"]) == (
@@ -77,12 +77,12 @@ async def test_audit_queue_is_bounded_and_flushed_on_stop(tmp_path: Path) -> Non
     audit = AuditLog(db, batch=100, flush_s=60, max_queued=3)  # never flushes by itself
     audit.start()
     for i in range(5):
-        audit.record(f"e{i}")
+        audit.event(f"e{i}")
     assert audit.dropped == 2
     await audit.stop()
     assert audit.written == 3
     async with db.begin() as conn:
-        assert len(await repo.list_audit_logs(conn)) == 3
+        assert len(await logs.list_audit_logs(conn)) == 3
     await db.dispose()
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import repo
+from gatewayz.storage import logs, repo
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import api_keys, credit_transactions, request_logs, users
 
@@ -236,8 +236,8 @@ async def test_insert_request_logs(db: Database) -> None:
     minimal = {"request_id": "req_2", "endpoint": "/v1/models", "model": "-", "status_code": 401}
     batch = [full, minimal, *({**minimal, "request_id": f"req_{i}"} for i in range(3, 103))]
     async with db.begin() as conn:
-        await repo.insert_request_logs(conn, batch)
-        await repo.insert_request_logs(conn, [])
+        await logs.insert_request_logs(conn, batch)
+        await logs.insert_request_logs(conn, [])
     async with db.begin() as conn:
         rows = (
             (await conn.execute(select(request_logs).order_by(request_logs.c.id))).mappings().all()
@@ -255,10 +255,10 @@ async def test_insert_request_logs(db: Database) -> None:
 async def test_insert_request_logs_rejects_bad_rows(db: Database) -> None:
     async with db.begin() as conn:
         with pytest.raises(ValueError, match="unknown request_logs columns: modle"):
-            await repo.insert_request_logs(
+            await logs.insert_request_logs(
                 conn, [{"request_id": "r", "endpoint": "/", "modle": "m", "status_code": 200}]
             )
         with pytest.raises(ValueError, match="lacks: model"):
-            await repo.insert_request_logs(
+            await logs.insert_request_logs(
                 conn, [{"request_id": "r", "endpoint": "/", "status_code": 200}]
             )

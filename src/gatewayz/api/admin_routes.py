@@ -14,7 +14,7 @@ from gatewayz.api.keys_routes import event_json
 from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
-from gatewayz.storage import repo
+from gatewayz.storage import logs, repo
 from gatewayz.storage.tables import ROLES
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -77,7 +77,7 @@ async def change_role(
         raise NotFound(f"No user with id {user_id!r}.", code="user_not_found")
     # Cached principals carry the role: every worker re-reads its keys.
     await s.auth_sync.publish(None)
-    s.audit.record(
+    s.audit.event(
         "role_changed",
         severity="warning",
         user_id=user_id,
@@ -98,5 +98,5 @@ async def audit_logs(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
     async with services_of(request).db.begin() as conn:
-        rows = await repo.list_audit_logs(conn, user_id=user_id, event=event, limit=limit)
+        rows = await logs.list_audit_logs(conn, user_id=user_id, event=event, limit=limit)
     return {"object": "list", "data": [event_json(r) for r in rows]}

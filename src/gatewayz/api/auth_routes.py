@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -71,7 +72,7 @@ def build_verifier(services: Services) -> IdentityVerifier | None:
         raise ConfigError(f"GATEWAYZ_PRIVY_VERIFICATION_KEY: {exc}") from None
 
 
-class _AuthEndpoint:
+class _AuthEndpoint(ABC):
     def __init__(self, services: Services, verifier: IdentityVerifier | None) -> None:
         self.s = services
         self.verifier = verifier
@@ -80,7 +81,7 @@ class _AuthEndpoint:
         return client_ip(scope, trusted_networks(self.s.settings.trusted_proxies)) or "unknown"
 
     def audit(self, scope: Scope, event: str, severity: str = "info", **fields: Any) -> None:
-        self.s.audit.record(
+        self.s.audit.event(
             event, severity=severity, ip=self.ip(scope), path=scope.get("path"), **fields
         )
 
@@ -133,10 +134,11 @@ class _AuthEndpoint:
             raise InvalidRequest("The request body must be a JSON object.")
         return data
 
+    @abstractmethod
     async def handle(
         self, scope: Scope, receive: Receive, headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
-        raise NotImplementedError
+        """(status, answer) for one request; errors raise GatewayError."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: dict[str, str] = {}  # X-RateLimit-*, on every answer once counted

@@ -22,7 +22,7 @@ from gatewayz.security.access import request_ip, require_permission
 from gatewayz.security.auth import Principal
 from gatewayz.security.keys import ENVS
 from gatewayz.security.restrictions import normalize_domain_allowlist, normalize_ip_allowlist
-from gatewayz.storage import repo
+from gatewayz.storage import logs, repo
 
 router = APIRouter(prefix="/user", tags=["users"])
 
@@ -97,7 +97,7 @@ def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
 
 
 def _audit(request: Request, event: str, p: Principal, key_id: str, detail: dict[str, Any]) -> None:
-    services_of(request).audit.record(
+    services_of(request).audit.event(
         event,
         user_id=p.user_id,
         api_key_id=key_id,
@@ -212,7 +212,7 @@ async def own_audit_logs(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     async with services_of(request).db.begin() as conn:
-        rows = await repo.list_audit_logs(conn, user_id=p.user_id, limit=limit)
+        rows = await logs.list_audit_logs(conn, user_id=p.user_id, limit=limit)
     return {"object": "list", "data": [event_json(r) for r in rows]}
 
 

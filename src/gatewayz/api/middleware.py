@@ -1,4 +1,5 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs every request and breaks streaming).
+"""Pure ASGI middleware (not Starlette's base HTTP middleware class, which costs every request
+and breaks streaming).
 
 Every HTTP response gets `X-Request-ID` (the caller's, when it sent a sane one) and
 `X-Gatewayz-Overhead-Ms`: time spent in the gateway until the response headers, minus the time

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import typer
 import uvicorn
 
-from gatewayz.cli.db import load_settings, run
+from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import repo
@@ -22,18 +20,20 @@ def serve(
     workers: int = typer.Option(None, help="Worker processes sharing the database and Redis."),
 ) -> None:
     """Serve the gateway (migrates the database first)."""
-    # Workers are separate processes that build their own settings from the environment.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
-        if value is not None:
-            os.environ[f"GATEWAYZ_{name}"] = str(value)
     settings = load_settings()
-    run(_prepare(settings))
+    # Host, port and workers matter to uvicorn here, not to the workers' own settings.
+    host = host or settings.host
+    port = port or settings.port
+    workers = workers or settings.workers
+    if workers < 1:
+        fail("--workers must be at least 1")
+    run(_prepare(settings, host, port))
     uvicorn.run(
         "gatewayz.app:create_app",
         factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
+        host=host,
+        port=port,
+        workers=workers,
         loop=settings.event_loop,
         http="gatewayz.api.http_protocol:LimitedHttpToolsProtocol",
         log_level=settings.log_level,
@@ -45,7 +45,7 @@ def serve(
     )
 
 
-async def _prepare(settings: Settings) -> None:
+async def _prepare(settings: Settings, host: str, port: int) -> None:
     url = settings.resolved_database_url
     await upgrade(url)
     db = Database(url)
@@ -59,7 +59,7 @@ async def _prepare(settings: Settings) -> None:
             )
     finally:
         await db.dispose()
-    base = f"http://{settings.host}:{settings.port}/v1"
+    base = f"http://{host}:{port}/v1"
     typer.echo(
         f"""
 Gatewayz: first run. Created the admin account {ADMIN_EMAIL}.

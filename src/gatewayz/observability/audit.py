@@ -2,21 +2,17 @@
 violations, key created / updated / rotated / revoked, role changes.
 
 Each event goes to the `gatewayz.audit` logger at once and to the `audit_logs` table off the
-request path: `record` only appends to an in-memory queue (no await, no I/O) and a background
-task inserts batches. On shutdown the queue is flushed. A full queue (database down for long)
-drops new events and counts them; the log line is still written. Secrets never enter an event:
-callers pass ids, never keys.
+request path (a BatchWriter: a full queue drops new rows and counts them; the log line is still
+written). Secrets never enter an event: callers pass ids, never keys.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections import deque
 from typing import Any
 
-from gatewayz.storage import repo
+from gatewayz.observability.batch_writer import BatchWriter
+from gatewayz.storage import logs
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import utcnow
 
@@ -27,19 +23,18 @@ _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logg
 _MAX_PATH = 256
 
 
-class AuditLog:
+class AuditLog(BatchWriter):
     def __init__(self, db: Database, *, batch: int, flush_s: float, max_queued: int) -> None:
-        self._db = db
-        self._batch = batch
-        self._flush_s = flush_s
-        self._queue: deque[dict[str, Any]] = deque()
-        self._max = max_queued
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
-        self.written = 0
+        super().__init__(
+            db,
+            logs.insert_audit_logs,
+            name="audit log",
+            batch=batch,
+            flush_s=flush_s,
+            max_queued=max_queued,
+        )
 
-    def record(
+    def event(
         self,
         event: str,
         *,
@@ -74,42 +69,4 @@ class AuditLog:
             detail or {},
             extra={"audit": row},
         )
-        if len(self._queue) >= self._max:
-            self.dropped += 1
-            return
-        self._queue.append(row)
-        if len(self._queue) >= self._batch:
-            self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="audit-log-writer")
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._flush_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
-
-    async def flush(self) -> None:
-        while self._queue:
-            rows = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
-            try:
-                async with self._db.begin() as conn:
-                    await repo.insert_audit_logs(conn, rows)
-                self.written += len(rows)
-            except ValueError:
-                log.exception("audit rows rejected; %d dropped", len(rows))
-                self.dropped += len(rows)
-            except Exception:
-                log.exception("audit log write failed; %d events kept for retry", len(rows))
-                self._queue.extendleft(reversed(rows))
-                return
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
+        super().record(row)

@@ -41,7 +41,7 @@ async def admit(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'. "
                 f"Without a key, only '{FREE_SUFFIX}' models are available."
             )
-            services.audit.record(
+            services.audit.event(
                 "auth_failed",
                 severity="warning",
                 ip=ip,

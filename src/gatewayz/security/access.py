@@ -37,7 +37,7 @@ async def authorize(
     try:
         principal = await services.auth.authenticate(key)
     except Unauthorized as err:
-        services.audit.record(
+        services.audit.event(
             "auth_failed",
             severity="warning",
             ip=request_ip(services, scope),
@@ -58,7 +58,7 @@ async def authorize(
                 domain_list,
             )
         except restrictions.Violation as v:
-            services.audit.record(
+            services.audit.event(
                 "restriction_violation",
                 severity="warning",
                 user_id=principal.user_id,
@@ -82,7 +82,7 @@ def require_permission(
         return
     path = scope.get("path") or ""
     admin = path.startswith("/admin")
-    services.audit.record(
+    services.audit.event(
         "admin_access_denied" if admin else "permission_denied",
         severity="critical" if admin else "warning",
         user_id=principal.user_id,
