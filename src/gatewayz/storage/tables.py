@@ -93,9 +93,14 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 NullableJSON = JSON(none_as_null=True)
 
 
-def _created_at() -> Column[datetime]:
+def _created_at(*, index: bool = False) -> Column[datetime]:
     return Column(
-        "created_at", UTCDateTime(), nullable=False, default=utcnow, server_default=func.now()
+        "created_at",
+        UTCDateTime(),
+        nullable=False,
+        default=utcnow,
+        server_default=func.now(),
+        index=index,
     )
 
 
@@ -198,14 +203,7 @@ request_logs = Table(
     Column("upstream_ms", Float(), nullable=False, default=0.0, server_default=text("0")),
     Column("overhead_ms", Float(), nullable=False, default=0.0, server_default=text("0")),
     Column("ttft_ms", Float(), nullable=True),
-    Column(
-        "created_at",
-        UTCDateTime(),
-        nullable=False,
-        default=utcnow,
-        server_default=func.now(),
-        index=True,
-    ),
+    _created_at(index=True),
 )
 
 audit_logs = Table(
@@ -219,14 +217,7 @@ audit_logs = Table(
     Column("ip", String(64), nullable=True),
     Column("path", String(256), nullable=True),
     Column("detail", NullableJSON, nullable=True),
-    Column(
-        "created_at",
-        UTCDateTime(),
-        nullable=False,
-        default=utcnow,
-        server_default=func.now(),
-        index=True,
-    ),
+    _created_at(index=True),
 )
 
 # Partner trials are data rows (SPEC §7): a sign-up code selects a longer or larger trial.
