@@ -18,38 +18,14 @@ from gatewayz.providers import sigv4
 from gatewayz.providers.registry import load_registry
 from gatewayz.settings import Settings
 from gatewayz.simulators import Fault, Simulator
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, start_gateway
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 MODEL = "aws-bedrock/us.amazon.nova-pro-v1:0"
 NATIVE = "us.amazon.nova-pro-v1:0"
 MSG = [{"role": "user", "content": "Say hello"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city", "days"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "parameters": {
-                "type": "object",
-                "properties": {"tz": {"type": "string"}},
-                "required": ["tz"],
-            },
-        },
-    },
-]
+TOOLS = WEATHER_TOOLS
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
 
 

@@ -16,36 +16,12 @@ from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, start_gateway
 
 KEY = "co-test-key"
 MODEL = "cohere/command-a-03-2025"
 MSG = [{"role": "user", "content": "Say hello"}]
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city", "days"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "parameters": {
-                "type": "object",
-                "properties": {"tz": {"type": "string"}},
-                "required": ["tz"],
-            },
-        },
-    },
-]
+TOOLS = WEATHER_TOOLS
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,33 @@ from gatewayz.storage.tables import request_logs
 
 UPSTREAM_KEY = "sk-upstream-test"
 
+# Two tools in OpenAI's shape, for tool-calling tests through every provider family.
+WEATHER_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+                "required": ["city", "days"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "parameters": {
+                "type": "object",
+                "properties": {"tz": {"type": "string"}},
+                "required": ["tz"],
+            },
+        },
+    },
+]
+
 
 def free_port() -> int:
     with socket.socket() as s:

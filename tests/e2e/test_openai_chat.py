@@ -9,34 +9,9 @@ import openai
 import pytest
 
 from gatewayz.simulators import Fault
-from tests.e2e.harness import UPSTREAM_KEY, Gateway
+from tests.e2e.harness import UPSTREAM_KEY, WEATHER_TOOLS, Gateway
 
 MSG = [{"role": "user", "content": "Say hello"}]
-WEATHER_TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
-                "required": ["city", "days"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "get_time",
-            "parameters": {
-                "type": "object",
-                "properties": {"tz": {"type": "string"}},
-                "required": ["tz"],
-            },
-        },
-    },
-]
 
 
 # ---------------------------------------------------------------- CM-10.1: response shape
