@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
+from cryptography.fernet import Fernet
 
 from gatewayz.settings import PROVIDERS_FILE
 
@@ -62,6 +64,23 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
+
+
+def production_env(
+    postgres_url: str, redis_url: str, redis_prefix: str, upstream_url: str, model: str, data: Path
+) -> dict[str, str]:
+    """The production configuration: PostgreSQL, Redis, and the simulator as a `vllm` provider
+    serving `model`. Several workers (and hosts) must share the key material: set explicitly."""
+    return clean_env(
+        GATEWAYZ_DATABASE_URL=postgres_url,
+        GATEWAYZ_REDIS_URL=redis_url,
+        GATEWAYZ_REDIS_KEY_PREFIX=redis_prefix,
+        GATEWAYZ_PROVIDER_VLLM_BASE_URL=upstream_url,
+        GATEWAYZ_PROVIDER_VLLM_MODELS=model,
+        GATEWAYZ_FERNET_KEY=Fernet.generate_key().decode(),
+        GATEWAYZ_HMAC_KEY=secrets.token_urlsafe(48),
+        GATEWAYZ_DATA_DIR=str(data),
+    )
 
 
 def free_port() -> int:

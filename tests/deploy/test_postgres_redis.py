@@ -22,14 +22,13 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.content import ECHO_PREFIX
 from gatewayz.storage.tables import request_logs
-from tests.deploy.helpers import Server, clean_env, connection_owner, run_cli, serve
+from tests.deploy.helpers import Server, connection_owner, production_env, run_cli, serve
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="worker attribution reads /proc (Linux)"
@@ -81,16 +80,8 @@ def dep(
     upstream: Simulator,
 ) -> Iterator[Deployment]:
     upstream.clear()
-    env = clean_env(
-        GATEWAYZ_DATABASE_URL=postgres_url,
-        GATEWAYZ_REDIS_URL=redis_url,
-        GATEWAYZ_REDIS_KEY_PREFIX=redis_prefix,
-        GATEWAYZ_PROVIDER_VLLM_BASE_URL=upstream.base_url,
-        GATEWAYZ_PROVIDER_VLLM_MODELS=MODEL,
-        # Several workers (and hosts) must share the key material: set it explicitly.
-        GATEWAYZ_FERNET_KEY=Fernet.generate_key().decode(),
-        GATEWAYZ_HMAC_KEY=secrets.token_urlsafe(48),
-        GATEWAYZ_DATA_DIR=str(tmp_path / "data"),
+    env = production_env(
+        postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
     )
     # A user (and key) created before the gateway starts; the CLI migrates the empty database.
     result = run_cli(["users", "create", "--email", "before@example.com", "--json"], env, tmp_path)

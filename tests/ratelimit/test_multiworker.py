@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sys
 import time
 from collections import Counter
@@ -19,13 +18,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from cryptography.fernet import Fernet
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatewayz.simulators import Simulator
 from gatewayz.storage.tables import api_keys
-from tests.deploy.helpers import clean_env, run_cli, serve
+from tests.deploy.helpers import production_env, run_cli, serve
 from tests.deploy.test_postgres_redis import _chat_body, _request
 
 pytestmark = pytest.mark.skipif(
@@ -73,15 +71,8 @@ def _wait_for_a_fresh_minute(budget_s: float = 20.0) -> None:
 def test_cm_2_2_1_key_rpm_holds_across_two_workers(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
 ) -> None:
-    env = clean_env(
-        GATEWAYZ_DATABASE_URL=postgres_url,
-        GATEWAYZ_REDIS_URL=redis_url,
-        GATEWAYZ_REDIS_KEY_PREFIX=redis_prefix,
-        GATEWAYZ_PROVIDER_VLLM_BASE_URL=upstream.base_url,
-        GATEWAYZ_PROVIDER_VLLM_MODELS=MODEL,
-        GATEWAYZ_FERNET_KEY=Fernet.generate_key().decode(),
-        GATEWAYZ_HMAC_KEY=secrets.token_urlsafe(48),
-        GATEWAYZ_DATA_DIR=str(tmp_path / "data"),
+    env = production_env(
+        postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
     )
     result = run_cli(["users", "create", "--email", "limited@example.com", "--json"], env, tmp_path)
     assert result.returncode == 0, result.stderr
