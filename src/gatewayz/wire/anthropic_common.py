@@ -23,6 +23,9 @@ from gatewayz.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gatewayz.wire.errors import error_message
+
+upstream_error_message = error_message  # one implementation for every format
 
 STOP_IN = {
     "end_turn": "stop",
@@ -106,20 +109,6 @@ def error_object(err: GatewayError) -> dict[str, Any]:
 def render_error(err: GatewayError) -> bytes:
     """`{"type":"error","error":{"type": <Anthropic error type for the status>, "message"}}`."""
     return orjson.dumps(error_object(err))
-
-
-def upstream_error_message(body: bytes) -> str:
-    """The human message inside an Anthropic error body (or whatever the body says)."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "no details"
-    if isinstance(raw, dict):
-        err = raw.get("error", raw)
-        if isinstance(err, dict):
-            return str(err.get("message") or err)[:1000]
-        return str(err)[:1000]
-    return str(raw)[:1000]
 
 
 def stream_error(raw: Any, provider: str) -> GatewayError:

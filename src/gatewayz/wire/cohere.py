@@ -30,6 +30,7 @@ from gatewayz.canonical.types import (
     Usage,
 )
 from gatewayz.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
+from gatewayz.wire.errors import error_message as error_message
 
 FINISH_REASONS = {
     "COMPLETE": "stop",
@@ -241,17 +242,6 @@ def bad_upstream(provider: str, exc: Exception) -> GatewayError:
     return UpstreamUnavailable(
         f"provider {provider} sent a malformed response ({type(exc).__name__})", provider=provider
     )
-
-
-def error_message(body: bytes) -> str:
-    """The message of a Cohere error body (`{"message": ...}`), or the raw text."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "no details"
-    if isinstance(raw, dict) and raw.get("message"):
-        return str(raw["message"])[:1000]
-    return str(raw)[:1000]
 
 
 def parse_models(body: bytes) -> tuple[list[str], str | None]:

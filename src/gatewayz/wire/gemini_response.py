@@ -25,6 +25,9 @@ from gatewayz.canonical.types import (
     Usage,
 )
 from gatewayz.errors import GatewayError, UpstreamUnavailable
+from gatewayz.wire.errors import error_message
+
+upstream_error_message = error_message  # one implementation for every format
 
 _FILTERED = frozenset(
     {
@@ -165,15 +168,3 @@ def error_of(raw: Any) -> dict[str, Any] | None:
     if isinstance(raw, dict) and isinstance(raw.get("error"), dict):
         return raw["error"]
     return None
-
-
-def upstream_error_message(body: bytes) -> str:
-    """The message of Gemini's `{"error": {"code", "message", "status"}}`, whatever came."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "no details"
-    err = error_of(raw)
-    if err is not None:
-        return str(err.get("message") or err.get("status") or err)[:1000]
-    return str(raw)[:1000]

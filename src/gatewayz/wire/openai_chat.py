@@ -23,6 +23,9 @@ from gatewayz.canonical.types import (
     Usage,
 )
 from gatewayz.errors import GatewayError, UpstreamUnavailable
+from gatewayz.wire.errors import error_message
+
+upstream_error_message = error_message  # one implementation for every format
 
 
 # ---------------------------------------------------------------- family: response in
@@ -233,17 +236,3 @@ def render_error(err: GatewayError) -> bytes:
             }
         }
     )
-
-
-def upstream_error_message(body: bytes) -> str:
-    """The human message inside an upstream error body, whatever its shape."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "no details"
-    if isinstance(raw, dict):
-        err = raw.get("error", raw)
-        if isinstance(err, dict):
-            return str(err.get("message") or err.get("detail") or err)[:1000]
-        return str(err)[:1000]
-    return str(raw)[:1000]

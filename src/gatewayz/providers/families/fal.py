@@ -28,6 +28,7 @@ from gatewayz.canonical.types import (
 from gatewayz.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
 from gatewayz.providers.families.base import EventStream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool
+from gatewayz.wire.errors import error_message
 from gatewayz.wire.sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -108,25 +109,6 @@ def parse_response(body: bytes, provider: str) -> ChatResponse:
         raise _bad_upstream(provider, exc) from None
     message = Message(role="assistant", content=raw["output"], reasoning=raw.get("reasoning"))
     return ChatResponse(choices=[Choice(0, message, "stop")])
-
-
-def error_message(body: bytes) -> str:
-    """fal's (FastAPI) error body: `{"detail": "..."}` or `{"detail": [{"loc", "msg"}, ...]}`."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body[:300].decode("utf-8", "replace").strip() or "no details"
-    detail = raw.get("detail", raw) if isinstance(raw, dict) else raw
-    if isinstance(detail, list):
-        parts = []
-        for d in detail:
-            if isinstance(d, dict):
-                loc = ".".join(str(x) for x in d.get("loc", ()) if x != "body")
-                parts.append(f"{loc}: {d.get('msg')}" if loc else str(d.get("msg")))
-            else:
-                parts.append(str(d))
-        return "; ".join(parts)[:1000]
-    return str(detail)[:1000]
 
 
 def _bad_upstream(provider: str, exc: Exception) -> GatewayError:
