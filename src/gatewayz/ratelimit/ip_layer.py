@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gatewayz.api.asgi import header, send_bytes
 from gatewayz.errors import GatewayError
 from gatewayz.ratelimit.headers import Decision, has_limit_headers
+from gatewayz.security.access import PRINCIPAL_SCOPE_KEY
 from gatewayz.security.auth import bearer_token
 from gatewayz.security.client_ip import client_ip, trusted_networks
 
@@ -122,7 +123,8 @@ class IPRateLimitMiddleware:
         if key is None:
             return False
         try:
-            await self.services.auth.authenticate(key)
+            # The endpoint reuses this principal (security.access.authorize): one check per call.
+            scope[PRINCIPAL_SCOPE_KEY] = await self.services.auth.authenticate(key)
         except GatewayError:
             return False
         except Exception:  # the endpoint reports what is wrong; here it only means "not exempt"

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from gatewayz.services import Services
 
 
+# Set by the IP rate-limit layer when it has already authenticated this request's key.
+PRINCIPAL_SCOPE_KEY = "gw_principal"
+
+
 def request_ip(services: Services, scope: Scope) -> str:
     return client_ip(scope, trusted_networks(services.settings.trusted_proxies))
 
@@ -34,8 +38,10 @@ async def authorize(
 ) -> Principal:
     """The principal of `key` if it may make this request (and its role holds `permission`,
     when given); `Unauthorized` / `PermissionDenied` (each audited) otherwise."""
+    principal: Principal | None = scope.get(PRINCIPAL_SCOPE_KEY) if key else None
     try:
-        principal = await services.auth.authenticate(key)
+        if principal is None:
+            principal = await services.auth.authenticate(key)
     except Unauthorized as err:
         services.audit.event(
             "auth_failed",
