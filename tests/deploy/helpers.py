@@ -207,10 +207,33 @@ def serve(
 ) -> Iterator[Server]:
     """`gatewayz serve --port <free> [--workers N] [extra_args]`, ready (every worker started);
     stopped (the whole process group) on exit, whatever happened."""
-    port = free_port()
     if workers != 1:
         extra_args = ("--workers", str(workers), *extra_args)
     log_dir.mkdir(parents=True, exist_ok=True)
+    for attempt in range(PORT_ATTEMPTS):
+        # The free port may be taken before the server binds it (by a parallel test's
+        # outgoing connection): then it exits with EADDRINUSE and we try another one.
+        server = _spawn(env, cwd, log_dir, free_port(), extra_args)
+        try:
+            server.wait_ready(workers)
+        except AssertionError:
+            server.stop()
+            if "address already in use" in server.stderr and attempt + 1 < PORT_ATTEMPTS:
+                continue
+            raise
+        break
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+PORT_ATTEMPTS = 3
+
+
+def _spawn(
+    env: Mapping[str, str], cwd: Path, log_dir: Path, port: int, extra_args: tuple[str, ...]
+) -> Server:
     with (log_dir / "stdout.txt").open("wb") as out, (log_dir / "stderr.txt").open("wb") as err:
         proc = subprocess.Popen(
             [*gatewayz_command(), "serve", "--port", str(port), *extra_args],
@@ -221,12 +244,7 @@ def serve(
             stderr=err,
             start_new_session=True,
         )
-    server = Server(proc, port, log_dir)
-    try:
-        server.wait_ready(workers)
-        yield server
-    finally:
-        server.stop()
+    return Server(proc, port, log_dir)
 
 
 # ---- which process holds a TCP connection -----------------------------------------------

@@ -4,16 +4,20 @@ loop) in front of a provider simulator, for end-to-end tests with the official S
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.app import create_app
 from gatewayz.security.keys import KeyRing
@@ -22,9 +26,12 @@ from gatewayz.settings import Settings
 from gatewayz.simulators import Simulator
 from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
-from gatewayz.storage.tables import request_logs
+from gatewayz.storage.tables import request_logs, users
+
+T = TypeVar("T")
 
 UPSTREAM_KEY = "sk-upstream-test"
+HARNESS_CREDITS_USD = 1_000_000
 
 # Two tools in OpenAI's shape, for tool-calling tests through every provider family.
 WEATHER_TOOLS = [
@@ -105,7 +112,11 @@ async def _provision(settings: Settings) -> tuple[str, str]:
     db = Database(url)
     try:
         async with db.begin() as conn:
-            user = await repo.create_user(conn, "e2e@example.com", role="dev")
+            # Plenty of purchased credit: billing is exercised, never the limit (the money tests
+            # make their own users with small balances).
+            user = await repo.create_user(
+                conn, "e2e@example.com", role="dev", plan="dev", credits_usd=HARNESS_CREDITS_USD
+            )
             # The suites share this key: no per-minute limit worth the name (CM-2 tests make
             # their own limited keys).
             _, key = await repo.create_api_key(
@@ -124,7 +135,11 @@ async def _provision(settings: Settings) -> tuple[str, str]:
 def start_gateway(settings: Settings, upstream: Simulator) -> Gateway:
     user_id, key = asyncio.run(_provision(settings))
     app = create_app(settings)
-    port = free_port()
+    # Bound here and handed to uvicorn: a port picked first and bound later can be taken in
+    # between by any outgoing connection of a parallel test (its ephemeral port).
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -137,7 +152,9 @@ def start_gateway(settings: Settings, upstream: Simulator) -> Gateway:
         proxy_headers=False,  # as `gatewayz serve`: client IPs come from security/client_ip.py
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True, name="gateway")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="gateway"
+    )
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -178,3 +195,54 @@ def request_log_rows(
         if rows or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
+
+
+def run_db(gateway: Gateway, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run `work(conn)` in one transaction on the gateway's database, from a test thread."""
+
+    async def go() -> T:
+        db = Database(gateway.settings.resolved_database_url)
+        try:
+            async with db.begin() as conn:
+                return await work(conn)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def add_user(
+    gateway: Gateway,
+    *,
+    credits_usd: Decimal | int | str = 0,
+    plan: str = "dev",
+    role: str = "dev",
+    **values: Any,
+) -> tuple[str, str]:
+    """A new user with one API key (no per-minute limit worth the name) and `credits_usd` of
+    purchased credit; other `users` columns (e.g. trial_ends_at) from `values`. (id, key)"""
+
+    async def work(conn: AsyncConnection) -> tuple[str, str]:
+        email = f"u{secrets.token_hex(6)}@example.com"
+        user = await repo.create_user(conn, email, role=role, plan=plan, credits_usd=credits_usd)
+        if values:
+            await conn.execute(update(users).where(users.c.id == user["id"]).values(**values))
+        _, key = await repo.create_api_key(
+            conn,
+            KeyRing(*gateway.settings.secrets),
+            user["id"],
+            gateway.settings.env,
+            "test",
+            limits={"rpm": 1_000_000},
+        )
+        return user["id"], key
+
+    return run_db(gateway, work)
+
+
+def set_price(gateway: Gateway, model: str, provider: str, **price: Any) -> None:
+    """Price `model` on `provider` (USD per 1M tokens, as an admin override effective now) on the
+    running gateway, e.g. for test-only model names that no price data knows."""
+    meter = gateway.services.meter
+    row = {"model": model, "provider": provider, **{k: str(v) for k, v in price.items()}}
+    meter.book = meter.book.with_overrides([row])
