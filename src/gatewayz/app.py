@@ -12,7 +12,16 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from gatewayz import __version__
-from gatewayz.api import admin_routes, health, keys_routes
+from gatewayz.api import (
+    admin_billing_routes,
+    admin_routes,
+    billing_routes,
+    breaker_routes,
+    health,
+    keys_routes,
+    stripe_routes,
+    usage_routes,
+)
 from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
 from gatewayz.api.auth_routes import auth_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
@@ -57,6 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(keys_routes.router)  # users: /user/api-keys
     app.include_router(admin_routes.router)  # admin: /admin/* (permission-guarded, audited)
+    app.include_router(billing_routes.router)  # /user/balance, /plans, /trial/status, …
+    app.include_router(usage_routes.router)  # users: /user/usage (JSON or CSV)
+    app.include_router(admin_billing_routes.router)  # admin: /admin/credits, /admin/pricing
+    app.include_router(breaker_routes.router)  # admin: /admin/circuit-breakers (list, reset)
+    app.include_router(stripe_routes.router)  # payments: checkout, Stripe webhook, referral
     _error_handlers(app)
     # The IP rate-limit layer runs before authentication; the request context stays outermost
     # (the last added) so that even its 429s carry X-Request-ID.

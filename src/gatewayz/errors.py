@@ -62,6 +62,22 @@ class RateLimited(GatewayError):
     status, type, code, retryable = 429, "rate_limit_error", "rate_limit_exceeded", True
 
 
+class PaymentRequired(GatewayError):
+    """Not enough credit (or an ended trial) for the request: nothing was sent upstream."""
+
+    status, type, code = 402, "insufficient_quota", "insufficient_credits"
+
+
+class SpendCapReached(GatewayError):
+    """The plan's daily spend cap: a safety rail, lifted at 00:00 UTC (paying more won't help)."""
+
+    status, type, code = 429, "insufficient_quota", "daily_spend_cap_reached"
+
+
+class ServiceUnavailable(GatewayError):
+    status, type, code = 503, "api_error", "service_unavailable"
+
+
 class UpstreamError(GatewayError):
     """A provider failed (`upstream_status` None: it gave no HTTP answer at all)."""
 

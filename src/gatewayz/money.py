@@ -48,3 +48,11 @@ def format_usd(nanos: int) -> str:
     if cents == usd:
         return f"${cents:,}"
     return f"${usd.normalize():,f}"
+
+
+def usd_text(amount: int | Decimal) -> str:
+    """An exact USD decimal string for nano-dollars (int) or USD (`Decimal`): `"0.0045"`, `"20"`,
+    `"-1.5"`; no exponent, no trailing zeros."""
+    value = nanos_to_usd(amount) if isinstance(amount, int) else amount
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text

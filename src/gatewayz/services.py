@@ -6,11 +6,14 @@ import gc
 import logging
 from typing import Any
 
+from gatewayz.billing.meter import Meter
+from gatewayz.billing.sweep import Sweeper
 from gatewayz.observability.audit import AuditLog
 from gatewayz.observability.request_log import RequestLog
 from gatewayz.pipeline.chat import ChatPipeline
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.ratelimit import LimiterMetrics, RateLimiter
+from gatewayz.reliability import CircuitBreakers
 from gatewayz.routing.resolve import Resolver
 from gatewayz.security.auth import Authenticator
 from gatewayz.security.invalidation import AuthSync
@@ -35,12 +38,15 @@ class Services:
     auth: Authenticator
     registry: Registry
     resolver: Resolver
+    meter: Meter
+    sweeper: Sweeper
     pipeline: ChatPipeline
     request_log: RequestLog
     audit: AuditLog
     auth_sync: AuthSync
     state: StateBackend
     limiter: RateLimiter
+    breakers: CircuitBreakers
     simulator: Simulator | None
 
     def __init__(self, settings: Settings) -> None:
@@ -61,12 +67,26 @@ class Services:
             on_fallback=limiter_metrics.on_state_fallback,
         )
         self.limiter = RateLimiter(self.state, metrics=limiter_metrics)
+        self.breakers = CircuitBreakers(
+            self.state, failure_threshold=s.breaker_failure_threshold, open_s=s.breaker_open_s
+        )
         if s.simulated_provider:
             self.simulator = Simulator()
             await self.simulator.start()
         self.registry = load_registry(s, self.simulator.base_url if self.simulator else None)
         self.resolver = Resolver(self.registry)
-        self.pipeline = ChatPipeline(self.resolver, s.chars_per_token)
+        self.meter = Meter(self.db, s)
+        await self.meter.reload_prices()
+        self.pipeline = ChatPipeline(
+            self.resolver,
+            self.meter,
+            self.breakers,
+            s.chars_per_token,
+            retries_429=s.upstream_429_retries,
+            max_retry_wait_s=s.upstream_429_max_wait_s,
+        )
+        self.sweeper = Sweeper(self.db, s.billing_sweep_s)
+        self.sweeper.start()
         self.auth = Authenticator(
             self.db,
             self.keyring,
@@ -99,6 +119,8 @@ class Services:
         gc.freeze()
 
     async def stop(self) -> None:
+        await self.sweeper.stop()
+        self.meter.close()
         await self.auth_sync.stop()
         await self.audit.stop()
         await self.request_log.stop()

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = 10.0
     upstream_read_timeout_s: float = 300.0
     upstream_max_connections: int = 512
+    # A provider's 429 is retried on the same provider this many times (never failed over),
+    # waiting its Retry-After, or exponential backoff with jitter; a Retry-After longer than
+    # the max wait goes back to the caller at once.
+    upstream_429_retries: int = 2
+    upstream_429_max_wait_s: float = 5.0
     auth_cache_ttl_s: float = 300.0
     auth_negative_cache_ttl_s: float = 5.0
     # How often each worker checks for key changes made elsewhere (revocation, rotation, ...).
@@ -98,6 +103,25 @@ class Settings(BaseSettings):
     # In-memory fallback when Redis is down: LRU entries and TTL.
     fallback_max_entries: int = 500
     fallback_ttl_s: float = 900.0
+    # Circuit breakers (per provider): consecutive failures that open one; seconds it stays open
+    # before one half-open probe is let through.
+    breaker_failure_threshold: int = 5
+    breaker_open_s: float = 300.0
+
+    # ---- money -----------------------------------------------------------------------
+    # A request without max_tokens reserves this many output tokens before the provider call.
+    billing_default_max_tokens: int = 4096
+    # An open hold whose worker died is released after this long (longer than any request).
+    billing_hold_ttl_s: float = 3600.0
+    # Background sweeps: expired holds, due monthly allowance resets.
+    billing_sweep_s: float = 60.0
+    # How often each worker re-reads admin price overrides made elsewhere.
+    price_refresh_s: float = 30.0
+    # Stripe: API key (sk_...), webhook signing secret (whsec_...); the API base is only for
+    # pointing the official library at a local Stripe-compatible server in tests.
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
 
     # Filled from the environment by `from_env`; tests pass it explicitly.
     provider_env: dict[str, dict[str, str]] = Field(default_factory=dict)

@@ -68,7 +68,7 @@ def make_user(gateway: Gateway, email: str, role: str = "dev") -> tuple[str, str
     """A new user with one key: (user_id, api_key)."""
 
     async def work(conn: Any) -> tuple[str, str]:
-        user = await repo.create_user(conn, email, role=role)
+        user = await repo.create_user(conn, email, role=role, credits_usd=100)
         _, key = await repo.create_api_key(
             conn, KeyRing(*gateway.settings.secrets), user["id"], gateway.settings.env
         )

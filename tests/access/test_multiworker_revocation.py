@@ -45,7 +45,11 @@ def server(
         GATEWAYZ_HMAC_KEY=secrets.token_urlsafe(48),
         GATEWAYZ_DATA_DIR=str(tmp_path / "data"),
     )
-    made = run_cli(["users", "create", "--email", "owner@example.com", "--json"], env, tmp_path)
+    made = run_cli(
+        ["users", "create", "--email", "owner@example.com", "--credits", "100", "--json"],
+        env,
+        tmp_path,
+    )
     assert made.returncode == 0, made.stderr
     with serve(env, tmp_path, tmp_path / "logs", workers=WORKERS) as srv:
         assert len(srv.children()) >= WORKERS, srv.output()

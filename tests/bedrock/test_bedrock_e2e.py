@@ -49,7 +49,9 @@ def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gat
         }
     }
     data_dir: Path = tmp_path_factory.mktemp("bedrock")
-    g = start_gateway(gateway_settings(data_dir, sim, provider_env=env), sim)
+    g = start_gateway(
+        gateway_settings(data_dir, sim, provider_env=env, upstream_429_retries=0), sim
+    )
     yield g
     g.stop()
 

@@ -150,3 +150,28 @@ def test_unknown_setting_is_a_clean_error(
     assert result.exit_code == 1
     assert "GATEWAYZ_DATABSE_URL" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_users_grant_adds_and_adjusts_credits_through_the_ledger(
+    runner: CliRunner, cli_env: str
+) -> None:
+    made = runner.invoke(app, ["users", "create", "--email", "g@example.com", "--credits", "1"])
+    assert made.exit_code == 0, made.output
+    added = runner.invoke(app, ["users", "grant", "--email", "g@example.com", "--usd", "2.50"])
+    assert added.exit_code == 0, added.output
+    assert "balance $3.50" in added.stdout
+    removed = runner.invoke(
+        app, ["users", "grant", "--email", "g@example.com", "--usd", "-0.5", "--type", "adjustment"]
+    )
+    assert removed.exit_code == 0, removed.output
+    assert "balance $3.00" in removed.stdout
+    for args, message in [
+        (["--usd", "-1"], "only --type adjustment"),
+        (["--usd", "0"], "must not be zero"),
+        (["--usd", "-100", "--type", "adjustment"], "cannot apply"),
+        (["--usd", "1", "--type", "refund"], "--type must be"),
+    ]:
+        result = runner.invoke(app, ["users", "grant", "--email", "g@example.com", *args])
+        assert result.exit_code == 1 and message in result.stderr, (args, result.output)
+    ghost = runner.invoke(app, ["users", "grant", "--email", "ghost@example.com", "--usd", "1"])
+    assert ghost.exit_code == 1 and "no user" in ghost.stderr

@@ -31,7 +31,12 @@ def sim() -> Iterator[Simulator]:
 def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     base = f"http://127.0.0.1:{sim.port}/client/v4/accounts/{{CLOUDFLARE_ACCOUNT_ID}}/ai/v1"
     env = {SLUG: {"api_key": TOKEN, "var:CLOUDFLARE_ACCOUNT_ID": "acc123", "base_url": base}}
-    g = start_gateway(gateway_settings(tmp_path_factory.mktemp("gw"), sim, provider_env=env), sim)
+    g = start_gateway(
+        gateway_settings(
+            tmp_path_factory.mktemp("gw"), sim, provider_env=env, upstream_429_retries=0
+        ),
+        sim,
+    )
     yield g
     g.stop()
 

@@ -35,7 +35,12 @@ def sim() -> Iterator[Simulator]:
 @pytest.fixture(scope="module")
 def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     env = {"cohere": {"base_url": f"http://127.0.0.1:{sim.port}/cohere", "api_key": KEY}}
-    g = start_gateway(gateway_settings(tmp_path_factory.mktemp("gw"), sim, provider_env=env), sim)
+    g = start_gateway(
+        gateway_settings(
+            tmp_path_factory.mktemp("gw"), sim, provider_env=env, upstream_429_retries=0
+        ),
+        sim,
+    )
     yield g
     g.stop()
 

@@ -84,7 +84,11 @@ def dep(
         postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
     )
     # A user (and key) created before the gateway starts; the CLI migrates the empty database.
-    result = run_cli(["users", "create", "--email", "before@example.com", "--json"], env, tmp_path)
+    result = run_cli(
+        ["users", "create", "--email", "before@example.com", "--credits", "100", "--json"],
+        env,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     before = json.loads(result.stdout)
     with serve(env, tmp_path, tmp_path / "logs", workers=WORKERS) as server:
@@ -188,7 +192,7 @@ def _wait_for_logs(db_url: str, request_ids: set[str]) -> list[dict[str, Any]]:
 
 def test_keys_from_before_and_after_startup_work_on_every_worker(dep: Deployment) -> None:
     assert "gw_live_" not in dep.server.stdout  # users exist already: no admin key printed
-    after = dep.cli_json("users", "create", "--email", "after@example.com")
+    after = dep.cli_json("users", "create", "--email", "after@example.com", "--credits", "100")
     extra = dep.cli_json("keys", "create", "--email", "before@example.com", "--name", "late")
     assert extra["user_id"] == dep.before_user_id
 
@@ -262,7 +266,7 @@ def test_health_on_every_worker_reports_postgres_and_redis(dep: Deployment) -> N
 
 
 def test_streaming_through_the_production_configuration(dep: Deployment) -> None:
-    after = dep.cli_json("users", "create", "--email", "streamer@example.com")
+    after = dep.cli_json("users", "create", "--email", "streamer@example.com", "--credits", "100")
     sent: list[str] = []
     for i, key in enumerate([dep.before_key, after["api_key"]] * 4):
         rid = f"stream-{uuid.uuid4().hex}"

@@ -18,7 +18,7 @@ from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
 
 KEY = "fal-test-key"
 MODEL = "fal/google/gemini-flash-1.5"
@@ -37,6 +37,8 @@ def sim() -> Iterator[Simulator]:
 def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     env = {"fal": {"base_url": f"http://127.0.0.1:{sim.port}", "api_key": KEY}}
     g = start_gateway(gateway_settings(tmp_path_factory.mktemp("gw"), sim, provider_env=env), sim)
+    # No public price for this model on fal: a premium model is only served once priced.
+    set_price(g, MODEL, "fal", prompt="0.075", completion="0.3")
     yield g
     g.stop()
 

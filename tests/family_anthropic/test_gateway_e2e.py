@@ -15,7 +15,7 @@ import pytest
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX
 from gatewayz.simulators.formats.anthropic import THINKING_PREFIX
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
 
 KEY = "sk-ant-upstream"
 MODEL = "anthropic/claude-sonnet-4-5"
@@ -59,7 +59,10 @@ def sim() -> Iterator[Simulator]:
 def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     data_dir: Path = tmp_path_factory.mktemp("gw-anthropic")
     env = {"anthropic": {"base_url": f"http://127.0.0.1:{sim.port}", "api_key": KEY}}
-    g = start_gateway(gateway_settings(data_dir, sim, provider_env=env), sim)
+    g = start_gateway(
+        gateway_settings(data_dir, sim, provider_env=env, upstream_429_retries=0), sim
+    )
+    set_price(g, "anthropic/claude-sonnet-4-5-tools", "anthropic", prompt="3", completion="15")
     yield g
     g.stop()
 

@@ -13,7 +13,13 @@ import openai
 import pytest
 
 from gatewayz.simulators import Simulator
-from tests.e2e.harness import Gateway, gateway_settings, request_log_rows, start_gateway
+from tests.e2e.harness import (
+    Gateway,
+    gateway_settings,
+    request_log_rows,
+    set_price,
+    start_gateway,
+)
 from tests.fidelity.matrix import DIALECTS, FAMILIES, SCENARIOS, Family
 
 # a 1×1 PNG
@@ -53,6 +59,8 @@ def fidelity_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gatew
     tmp = tmp_path_factory.mktemp("fidelity")
     env = {fam.provider: fam.env(sim.port, tmp) for fam in FAMILIES}
     gw = start_gateway(gateway_settings(tmp, sim, provider_env=env), sim)
+    # No public price for this model on fal: a premium model is only served once priced.
+    set_price(gw, "fal/google/gemini-flash-1.5", "fal", prompt="0.075", completion="0.3")
     yield gw
     gw.stop()
     sim.stop_thread()

@@ -15,7 +15,7 @@ import pytest
 
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.formats import gemini as gemini_sim
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
 from tests.gemini.helpers import write_service_account
 
 KEY = "gemini-e2e-key"
@@ -84,6 +84,7 @@ def gw(
             "var:GOOGLE_CLOUD_LOCATION": "us-central1",
         }
     g = start_gateway(gateway_settings(data_dir, sim, provider_env={slug: env}), sim)
+    set_price(g, "google/gemini-2.5-flash-tools", slug, prompt="0.3", completion="2.5")  # test-only
     yield g
     g.stop()
 

@@ -65,7 +65,7 @@ def make_key(gw: Gateway, email: str, limits: dict[str, int] | None, plan: str =
         db = Database(gw.settings.resolved_database_url)
         try:
             async with db.begin() as conn:
-                user = await repo.create_user(conn, email, role="dev", plan=plan)
+                user = await repo.create_user(conn, email, role="dev", plan=plan, credits_usd=100)
                 _, key = await repo.create_api_key(
                     conn, KeyRing(*gw.settings.secrets), user["id"], gw.settings.env, limits=limits
                 )

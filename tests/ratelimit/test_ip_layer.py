@@ -54,7 +54,7 @@ class Endpoint:
         self.reached += 1
         path: str = scope["path"]
         key = bearer_token(header(scope, b"authorization"), header(scope, b"x-api-key"))
-        if not path.startswith(("/open", "/status", "/health")) and key != VALID_KEY:
+        if not path.startswith(("/open", "/status", "/health", "/api/")) and key != VALID_KEY:
             await send_bytes(send, 401, b'{"error": "unauthorized"}')
             return
         status = int(path.rsplit("/", 1)[1]) if path.startswith("/status/") else 200
@@ -83,6 +83,19 @@ async def test_cm_2_1_1_ip_rate_limit_under_threshold_allows(store: Store) -> No
         r = await client.get("/health")  # probes are not limited
         assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
     assert endpoint.reached == 6
+
+
+async def test_stripe_webhook_is_never_ip_limited(store: Store) -> None:
+    """Stripe's deliveries must always get their 200 (CM-16.5), however many arrive."""
+    client, endpoint, _ = build(store)
+    async with client:
+        for _ in range(5):
+            assert (await client.get("/open")).status_code == 200
+        assert (await client.get("/open")).status_code == 429
+        for _ in range(10):
+            r = await client.post("/api/stripe/webhook", content=b"{}")
+            assert r.status_code == 200 and "x-ratelimit-limit" not in r.headers
+    assert endpoint.reached == 15
 
 
 async def test_cm_2_1_2_ip_rate_limit_over_threshold_blocks(store: Store) -> None:

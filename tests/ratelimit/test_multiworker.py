@@ -74,7 +74,11 @@ def test_cm_2_2_1_key_rpm_holds_across_two_workers(
     env = production_env(
         postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
     )
-    result = run_cli(["users", "create", "--email", "limited@example.com", "--json"], env, tmp_path)
+    result = run_cli(
+        ["users", "create", "--email", "limited@example.com", "--credits", "100", "--json"],
+        env,
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     key_id = asyncio.run(_set_limits(postgres_url, created["user_id"], {"rpm": N}))

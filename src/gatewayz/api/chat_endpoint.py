@@ -101,10 +101,13 @@ class ChatEndpoint:
             else:
                 resp = await s.pipeline.complete(call, req)
                 headers = [*_meta(call), *limits]
+                if call.cost_header is not None:
+                    headers.append(call.cost_header)
                 await send_bytes(send, 200, dialect.render(resp, call), headers=headers)
         except GatewayError as err:
             call.fail(err)
-            await send_error(send, dialect, err, limits)
+            meta = _meta(call) if call.attempts else []
+            await send_error(send, dialect, err, [*limits, *meta])
         finally:
             call.finish(s.request_log)
             await s.limiter.record_tokens(principal, call.row["total_tokens"])
@@ -154,10 +157,11 @@ class ChatEndpoint:
             ok = True
             await send({"type": "http.response.body", "body": b""})
         except GatewayError as err:
-            session.settle_partial()
-            if gone:
+            if gone:  # bill what was produced before the client left
+                await session.settle_partial()
                 call.row["status_code"], call.row["error_code"] = 499, "client_disconnected"
-            else:
+            else:  # the provider failed mid-stream: refunded
+                await session.refund(err)
                 # The status line is gone: the error becomes an event in the dialect's shape.
                 call.fail(err)
                 await send({"type": "http.response.body", "body": writer.error(err)})
@@ -169,8 +173,13 @@ class ChatEndpoint:
                 session.release()
             else:
                 session.abort()
+                await self.s.pipeline.abandon(call, asyncio.CancelledError())
 
 
 def _meta(call: Call) -> list[tuple[bytes, bytes]]:
+    """Which provider answered, after how many attempts (failover and 429 retries)."""
     assert call.route is not None
-    return [(b"x-gatewayz-provider", call.route.provider.slug.encode())]
+    return [
+        (b"x-gatewayz-provider", call.route.provider.slug.encode()),
+        (b"x-gatewayz-attempts", str(call.attempts).encode()),
+    ]

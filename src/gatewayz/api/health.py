@@ -1,4 +1,9 @@
-"""GET /health: always 200, with per-subsystem detail; degradation is in the body."""
+"""GET /health: always 200, with per-subsystem detail; degradation is in the body.
+GET /ready: for orchestrators — 503 while the database cannot be reached (a Redis outage is not
+one: the gateway keeps serving on its in-memory fallback).
+GET /status/providers, /status/models: public passive health — what this worker's requests saw
+of each provider (and provider × model) over the last minutes: attempts, errors, success rate,
+latency p50/p95, and a status (operational, degraded at ≥ 10 % errors, down at ≥ 50 %)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gatewayz import __version__
@@ -17,14 +23,7 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     services = request.app.state.services
-    subsystems: dict[str, Any] = {}
-    t = time.perf_counter()
-    try:
-        async with services.db.begin() as conn:
-            await conn.execute(text("SELECT 1"))
-        subsystems["database"] = {"status": "ok", "latency_ms": _ms(t)}
-    except Exception as exc:
-        subsystems["database"] = {"status": "down", "error": type(exc).__name__}
+    subsystems: dict[str, Any] = {"database": await _database(services)}
     t = time.perf_counter()
     try:
         ok = await services.state.ping()
@@ -45,6 +44,35 @@ async def health(request: Request) -> dict[str, Any]:
         "timestamp": datetime.now(UTC).isoformat(),
         "subsystems": subsystems,
     }
+
+
+@router.get("/ready", response_model=None)
+async def ready(request: Request) -> JSONResponse:
+    database = await _database(request.app.state.services)
+    up = database["status"] == "ok"
+    return JSONResponse({"ready": up, "database": database}, status_code=200 if up else 503)
+
+
+@router.get("/status/providers")
+async def status_providers(request: Request) -> dict[str, Any]:
+    health = request.app.state.services.pipeline.health
+    return {"object": "list", "window_s": health.window_s, "data": health.providers()}
+
+
+@router.get("/status/models")
+async def status_models(request: Request) -> dict[str, Any]:
+    health = request.app.state.services.pipeline.health
+    return {"object": "list", "window_s": health.window_s, "data": health.models()}
+
+
+async def _database(services: Any) -> dict[str, Any]:
+    t = time.perf_counter()
+    try:
+        async with services.db.begin() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return {"status": "down", "error": type(exc).__name__}
+    return {"status": "ok", "latency_ms": _ms(t)}
 
 
 def _ms(t: float) -> float:

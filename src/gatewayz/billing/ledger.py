@@ -19,7 +19,9 @@ Holds
     purchased) and releases the rest; `release` drops it with nothing charged (refund path);
     `release_expired` sweeps holds whose process died. A hold row outlives its request, so a
     request id is single-use: a second settle, a settle after release or a release after
-    settle are no-ops.
+    settle are no-ops. The hold operations live in `billing.holds` (plain SQL, synchronous) so
+    that the request path can run them without SQLAlchemy's per-statement cost
+    (`billing.ledger_runner`); the functions here run the same code on an async connection.
 
 Concurrency
     Each operation (reads included) is one transaction: its own, committed on return, when the
@@ -43,6 +45,8 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.billing import holds
+from gatewayz.billing.holds import DEFAULT_HOLD_TTL
 from gatewayz.billing.ledger_base import (
     Balance,
     InsufficientCredits,
@@ -50,7 +54,6 @@ from gatewayz.billing.ledger_base import (
     UnknownUser,
     add_months,
     check_nanos,
-    dialect_insert,
     lock_user,
     set_allowance,
     set_money,
@@ -58,7 +61,7 @@ from gatewayz.billing.ledger_base import (
     verify_ledger,
     write_row,
 )
-from gatewayz.billing.plans import load_plans
+from gatewayz.billing.plans import TrialTerms, load_plans
 from gatewayz.money import nanos_to_usd, usd_to_nanos
 from gatewayz.storage.tables import credit_holds, credit_transactions, users, utcnow
 
@@ -82,7 +85,6 @@ __all__ = [
 ]
 
 GRANT_TYPES: tuple[str, ...] = ("grant", "purchase", "refund", "adjustment")
-DEFAULT_HOLD_TTL = timedelta(minutes=15)
 
 
 async def balance(conn: AsyncConnection, user_id: str) -> Balance:
@@ -144,133 +146,51 @@ async def hold(
     *,
     now: datetime | None = None,
     ttl: timedelta = DEFAULT_HOLD_TTL,
+    daily_cap_nanos: int | None = None,
+    trial: TrialTerms | None = None,
 ) -> bool:
-    """Reserve `max_nanos` for a request; False when the available balance is insufficient.
-
-    Retrying with the same request id returns True while that hold is open and False once it
-    has been settled or released (request ids are single-use).
-    """
-    check_nanos("max_nanos", max_nanos)
-    moment = now or utcnow()
+    """Reserve `max_nanos` for a request; False when the available balance (or the daily spend
+    cap, or the trial's limits) does not allow it. See `holds.hold`."""
     async with transaction(conn):
-        status = (
-            await conn.execute(
-                select(credit_holds.c.status).where(credit_holds.c.request_id == request_id)
-            )
-        ).scalar_one_or_none()
-        if status is not None:
-            return bool(status == "held")
-        reserved = (
-            await conn.execute(
-                update(users)
-                .where(
-                    users.c.id == user_id,
-                    users.c.allowance_nanos + users.c.credits_nanos - users.c.held_nanos
-                    >= max_nanos,
-                )
-                .values(held_nanos=users.c.held_nanos + max_nanos, updated_at=moment)
-                .returning(users.c.id)
-            )
-        ).first()
-        if reserved is None:
-            exists = await conn.execute(select(users.c.id).where(users.c.id == user_id))
-            if exists.first() is None:
-                raise UnknownUser(user_id)
-            return False
-        inserted = (
-            await conn.execute(
-                dialect_insert(conn, credit_holds)
-                .values(
-                    request_id=request_id,
-                    user_id=user_id,
-                    amount_nanos=max_nanos,
-                    status="held",
-                    created_at=moment,
-                    expires_at=moment + ttl,
-                )
-                .on_conflict_do_nothing()
-                .returning(credit_holds.c.request_id)
-            )
-        ).first()
-        if inserted is None:  # lost a race with the same request id: undo our reservation
-            await conn.execute(
-                update(users)
-                .where(users.c.id == user_id)
-                .values(held_nanos=users.c.held_nanos - max_nanos)
-            )
-            status = (
-                await conn.execute(
-                    select(credit_holds.c.status).where(credit_holds.c.request_id == request_id)
-                )
-            ).scalar_one()
-            return bool(status == "held")
-        return True
-
-
-async def _close_hold(
-    conn: AsyncConnection, request_id: str, status: str, user_id: str | None = None
-) -> tuple[str, int] | None:
-    """Move an open hold to `status`; its (user id, amount), or None if it was not open."""
-    conditions = [credit_holds.c.request_id == request_id, credit_holds.c.status == "held"]
-    if user_id is not None:
-        conditions.append(credit_holds.c.user_id == user_id)
-    row = (
-        await conn.execute(
-            update(credit_holds)
-            .where(*conditions)
-            .values(status=status)
-            .returning(credit_holds.c.user_id, credit_holds.c.amount_nanos)
-        )
-    ).first()
-    return None if row is None else (str(row[0]), int(row[1]))
-
-
-async def settle(conn: AsyncConnection, user_id: str, request_id: str, actual_nanos: int) -> int:
-    """Charge the actual cost of a held request and release the rest; the nanos charged.
-
-    Allowance is spent first, then purchased credits. A cost above the hold is charged as far
-    as the balance not reserved by other requests allows (never below zero). No open hold
-    (already settled or released, or never held) → no-op, 0. If the request id was already
-    charged with `charge`, the hold is only released.
-    """
-    check_nanos("actual_nanos", actual_nanos)
-    async with transaction(conn):
-        closed = await _close_hold(conn, request_id, "settled", user_id)
-        if closed is None:
-            return 0
-        held_amount = closed[1]
-        state = await lock_user(conn, user_id)
-        others_held = state.held - held_amount
-        charged = min(actual_nanos, max(state.total - others_held, 0))
-        from_allowance = min(state.allowance, charged)
-        if charged > 0:
-            description = f"allowance {from_allowance} + purchased {charged - from_allowance} nanos"
-            if not await write_row(
-                conn, user_id, "usage", -charged, state.total - charged, request_id, description
-            ):
-                charged = from_allowance = 0
-        await set_money(
-            conn,
+        return await conn.run_sync(
+            holds.hold,
             user_id,
-            state.allowance - from_allowance,
-            state.purchased - (charged - from_allowance),
-            others_held,
+            request_id,
+            max_nanos,
+            now=now,
+            ttl=ttl,
+            daily_cap_nanos=daily_cap_nanos,
+            trial=trial,
         )
-        return charged
+
+
+async def settle(
+    conn: AsyncConnection,
+    user_id: str,
+    request_id: str,
+    actual_nanos: int,
+    *,
+    tokens: int = 0,
+    now: datetime | None = None,
+    description: str = "",
+) -> int:
+    """Charge the actual cost of a held request once; the nanos charged. See `holds.settle`."""
+    async with transaction(conn):
+        return await conn.run_sync(
+            holds.settle,
+            user_id,
+            request_id,
+            actual_nanos,
+            tokens=tokens,
+            now=now,
+            description=description,
+        )
 
 
 async def release(conn: AsyncConnection, request_id: str) -> bool:
     """Drop an open hold with nothing charged (refund path); False if it was not open."""
     async with transaction(conn):
-        closed = await _close_hold(conn, request_id, "released")
-        if closed is None:
-            return False
-        await conn.execute(
-            update(users)
-            .where(users.c.id == closed[0])
-            .values(held_nanos=users.c.held_nanos - closed[1], updated_at=utcnow())
-        )
-        return True
+        return await conn.run_sync(holds.release, request_id)
 
 
 async def release_expired(conn: AsyncConnection, now: datetime | None = None) -> int:

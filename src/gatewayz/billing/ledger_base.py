@@ -12,11 +12,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.storage.tables import credit_holds, credit_transactions, users, utcnow
+from gatewayz.storage.tables import (
+    UTCDateTime,
+    credit_holds,
+    credit_transactions,
+    users,
+    utcnow,
+)
 
 
 class InsufficientCredits(Exception):
@@ -74,29 +81,75 @@ def check_nanos(name: str, value: int) -> None:
         raise ValueError(f"{name} must not be negative")
 
 
-def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
 
 
-async def lock_user(conn: AsyncConnection, user_id: str) -> LockedMoney:
+_LOCK_USER = (
+    text(
+        "UPDATE users SET updated_at = :moment WHERE id = :user_id "
+        "RETURNING allowance_nanos, credits_nanos, held_nanos, allowance_resets_at"
+    )
+    .bindparams(bindparam("moment", type_=UTCDateTime()))
+    .columns(
+        allowance_nanos=BigInteger(),
+        credits_nanos=BigInteger(),
+        held_nanos=BigInteger(),
+        allowance_resets_at=UTCDateTime(),
+    )
+)
+# One ledger row; no row back when `(request_id, type)` exists (idempotency).
+WRITE_ROW = text(
+    "INSERT INTO credit_transactions (user_id, type, amount_nanos, balance_after_nanos, "
+    "request_id, description, created_at) VALUES (:user_id, :type, :amount, :after, "
+    ":request_id, :description, :moment) ON CONFLICT DO NOTHING RETURNING id"
+).bindparams(bindparam("moment", type_=UTCDateTime()))
+
+
+def lock_user_sync(conn: Connection, user_id: str) -> LockedMoney:
     """Lock the user's row (SQLite: the database) for this transaction and read its money."""
-    row = (
-        await conn.execute(
-            update(users)
-            .where(users.c.id == user_id)
-            .values(updated_at=utcnow())
-            .returning(
-                users.c.allowance_nanos,
-                users.c.credits_nanos,
-                users.c.held_nanos,
-                users.c.allowance_resets_at,
-            )
-        )
-    ).first()
+    row = conn.execute(_LOCK_USER, {"moment": utcnow(), "user_id": user_id}).first()
     if row is None:
         raise UnknownUser(user_id)
     return LockedMoney(int(row[0]), int(row[1]), int(row[2]), row[3])
+
+
+def write_row_sync(
+    conn: Connection,
+    user_id: str,
+    type_: str,
+    amount: int,
+    balance_after: int,
+    request_id: str | None,
+    description: str | None,
+) -> bool:
+    """Insert one ledger row; False when `(request_id, type)` already exists."""
+    params = {
+        "user_id": user_id,
+        "type": type_,
+        "amount": amount,
+        "after": balance_after,
+        "request_id": request_id,
+        "description": description,
+        "moment": utcnow(),
+    }
+    return conn.execute(WRITE_ROW, params).first() is not None
+
+
+def set_money_sync(
+    conn: Connection, user_id: str, allowance: int, purchased: int, held: int, **extra: Any
+) -> None:
+    conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(allowance_nanos=allowance, credits_nanos=purchased, held_nanos=held, **extra)
+    )
+
+
+# Async twins (one implementation: the sync code runs on the async connection's greenlet).
+async def lock_user(conn: AsyncConnection, user_id: str) -> LockedMoney:
+    return await conn.run_sync(lock_user_sync, user_id)
 
 
 async def write_row(
@@ -108,32 +161,15 @@ async def write_row(
     request_id: str | None,
     description: str | None,
 ) -> bool:
-    """Insert one ledger row; False when `(request_id, type)` already exists."""
-    stmt = (
-        dialect_insert(conn, credit_transactions)
-        .values(
-            user_id=user_id,
-            type=type_,
-            amount_nanos=amount,
-            balance_after_nanos=balance_after,
-            request_id=request_id,
-            description=description,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing()
-        .returning(credit_transactions.c.id)
+    return await conn.run_sync(
+        write_row_sync, user_id, type_, amount, balance_after, request_id, description
     )
-    return (await conn.execute(stmt)).first() is not None
 
 
 async def set_money(
     conn: AsyncConnection, user_id: str, allowance: int, purchased: int, held: int, **extra: Any
 ) -> None:
-    await conn.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(allowance_nanos=allowance, credits_nanos=purchased, held_nanos=held, **extra)
-    )
+    await conn.run_sync(set_money_sync, user_id, allowance, purchased, held, **extra)
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -1,4 +1,4 @@
-"""Plan tiers and trial terms, loaded once from plans.toml."""
+"""Plan tiers, trial terms, credit packs and the referral bonus, loaded once from plans.toml."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+
+from gatewayz.money import usd_to_nanos
 
 PLANS_FILE = Path(__file__).with_name("plans.toml")
 
@@ -18,6 +20,22 @@ class Tier:
     rpm: int
     tokens_per_day: int
     tokens_per_month: int
+    price_usd_month: Decimal
+    monthly_allowance_usd: Decimal
+    daily_spend_cap_usd: Decimal
+
+    @property
+    def self_serve(self) -> bool:
+        """Sold by checkout (trial is free; enterprise is arranged by an administrator)."""
+        return self.price_usd_month > 0
+
+    @property
+    def allowance_nanos(self) -> int:
+        return usd_to_nanos(self.monthly_allowance_usd)
+
+    @property
+    def daily_cap_nanos(self) -> int:
+        return usd_to_nanos(self.daily_spend_cap_usd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +53,8 @@ class Plans:
     tiers: dict[str, Tier]
     trial: TrialTerms
     anonymous_rpm: int
+    credit_packs_usd: tuple[Decimal, ...]
+    referral_bonus_usd: Decimal
 
     def tier(self, plan: str) -> Tier:
         """The tier of a plan name; unknown plans get the trial tier (the most limited)."""
@@ -45,7 +65,11 @@ class Plans:
 def load_plans(path: Path = PLANS_FILE) -> Plans:
     with path.open("rb") as f:
         data = tomllib.load(f)
-    tiers = {slug: Tier(slug=slug, **t) for slug, t in data["tiers"].items()}
+    money = ("price_usd_month", "monthly_allowance_usd", "daily_spend_cap_usd")
+    tiers = {
+        slug: Tier(slug=slug, **{k: Decimal(v) if k in money else v for k, v in t.items()})
+        for slug, t in data["tiers"].items()
+    }
     t = data["trial"]
     trial = TrialTerms(
         plan=t["plan"],
@@ -55,4 +79,10 @@ def load_plans(path: Path = PLANS_FILE) -> Plans:
         max_tokens=t["max_tokens"],
         max_requests=t["max_requests"],
     )
-    return Plans(tiers=tiers, trial=trial, anonymous_rpm=data["anonymous"]["rpm"])
+    return Plans(
+        tiers=tiers,
+        trial=trial,
+        anonymous_rpm=data["anonymous"]["rpm"],
+        credit_packs_usd=tuple(Decimal(a) for a in data["credit_packs"]["amounts_usd"]),
+        referral_bonus_usd=Decimal(data["referral"]["bonus_usd"]),
+    )

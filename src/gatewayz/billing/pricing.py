@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -193,7 +193,9 @@ def is_premium(model: str) -> bool:
 
 def _split_variant(model: str) -> tuple[str, str | None]:
     match = _VARIANT.match(model)
-    if match and "/" in match["base"]:
+    # `:free` marks a free variant on any name (as the rate limiter reads it); other variants
+    # only on `{org}/{model}` ids, so a provider's own `name:tag` ids stay whole.
+    if match and ("/" in match["base"] or match["variant"] == "free"):
         return match["base"], match["variant"]
     return model, None
 
@@ -251,6 +253,17 @@ class PriceBook:
                 chosen[key], dated[key] = price, eff
         return PriceBook(self.models, self.native, self.default, chosen)
 
+    @cached_property
+    def _short_names(self) -> dict[str, dict[str, str]]:
+        """provider → {a canonical id without its `{org}/` → the canonical id}, for lookups by
+        a provider's native id."""
+        out: dict[str, dict[str, str]] = {}
+        for canonical, rows in self.models.items():
+            short = canonical.rsplit("/", 1)[-1]
+            for provider in rows:
+                out.setdefault(provider, {}).setdefault(short, canonical)
+        return out
+
     def lookup(self, canonical_model: str, provider: str | None = None) -> PriceLookup:
         """The price of `canonical_model` served by `provider` (None: the model's price)."""
         model, variant = _split_variant(canonical_model)
@@ -272,6 +285,10 @@ class PriceBook:
             return "packaged", provider, rows[provider]
         if provider is not None and model in self.native.get(provider, {}):
             return "packaged", provider, self.native[provider][model]
+        if provider is not None and "/" not in model:  # a native id such as `gemini-2.5-flash`
+            canonical = self._short_names.get(provider, {}).get(model)
+            if canonical is not None:
+                return self._find(canonical, provider)
         if rows:
             priced_by, price = _dearest(rows)
             return "model", priced_by, price

@@ -11,6 +11,7 @@ provider signs it, a signature that must be sent back unchanged on the next turn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 
@@ -133,6 +134,7 @@ class Usage:
     cache_write_tokens: int | None = None  # prompt tokens written to it
     reasoning_tokens: int | None = None
     estimated: bool = False
+    cost: Decimal | None = None  # USD charged for the request (set by the gateway's meter)
 
     @property
     def total_tokens(self) -> int:

@@ -1,4 +1,4 @@
-"""`gatewayz users ...`: create users (each with a primary API key)."""
+"""`gatewayz users ...`: create users (each with a primary API key), grant them credits."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from gatewayz.billing import ledger
+from gatewayz.billing.ledger import Balance
 from gatewayz.billing.plans import load_plans
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.cli.limits import LimitOptions, key_limits
@@ -101,3 +103,47 @@ def create(
     typer.echo(f"credits:  {format_usd(user['credits_nanos'])}")
     typer.echo(f"api_key:  {key}")
     typer.echo("Store this key now: it will not be shown again.")
+
+
+async def _grant(
+    settings: Settings, email: str, amount: Decimal, kind: str, description: str | None
+) -> tuple[dict[str, Any], Balance]:
+    url = settings.resolved_database_url
+    await upgrade(url)
+    db = Database(url, pool_size=1, max_overflow=0)
+    try:
+        async with db.begin() as conn:
+            user = await repo.get_user_by_email(conn, email)
+            if user is None:
+                fail(f"no user with email {email!r}")
+            try:
+                await ledger.grant(conn, user["id"], amount, type=kind, description=description)
+            except ledger.InsufficientCredits as exc:
+                fail(f"cannot apply: {exc}")
+            return user, await ledger.balance(conn, user["id"])
+    finally:
+        await db.dispose()
+
+
+@app.command("grant")
+def grant(
+    email: Annotated[str, typer.Option("--email", help="The user's email address.")],
+    usd: Annotated[str, typer.Option("--usd", help="USD to add, e.g. 25 or 0.50.")],
+    kind: Annotated[
+        str, typer.Option("--type", help="grant|purchase|adjustment (adjustments may be < 0).")
+    ] = "grant",
+    description: Annotated[str | None, typer.Option("--description")] = None,
+) -> None:
+    """Add purchased credits to a user (one ledger row); an adjustment may remove some."""
+    if kind not in ("grant", "purchase", "adjustment"):
+        fail(f"--type must be grant, purchase or adjustment, got {kind!r}")
+    negative = usd.strip().startswith("-")
+    if negative and kind != "adjustment":
+        fail("only --type adjustment may be negative")
+    amount = parse_credits(usd.strip().removeprefix("-"))
+    if amount == 0:
+        fail("--usd must not be zero")
+    user, bal = run(
+        _grant(load_settings(), email, -amount if negative else amount, kind, description)
+    )
+    typer.echo(f"{user['email']}: balance {format_usd(usd_to_nanos(bal.total))}")

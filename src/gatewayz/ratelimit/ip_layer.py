@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gatewayz.ratelimit")
 
 WINDOW_S = 60
-EXEMPT_PATHS = ("/health",)
+# Health and readiness probes, and Stripe's webhook: it must always be answered 200 (bursts
+# come from Stripe's few IPs; every delivery is signature-checked).
+EXEMPT_PATHS = ("/health", "/ready", "/api/stripe/webhook")
 
 
 class VelocityTracker:

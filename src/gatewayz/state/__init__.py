@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gatewayz.state.base import (
+    BreakerRecord,
     HashValue,
     IncrItem,
     StateBackend,
@@ -21,6 +22,7 @@ from gatewayz.state.redis import RedisState
 from gatewayz.state.resilient import ResilientState
 
 __all__ = [
+    "BreakerRecord",
     "HashValue",
     "IncrItem",
     "MemoryState",

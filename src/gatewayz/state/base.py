@@ -17,6 +17,9 @@ Semantics common to all backends:
   than `limit` calls were admitted in `(now - window_s, now]`; refused calls are not recorded.
   `now` is seconds on any clock the caller uses consistently for that key; by default the
   backend's clock (Redis: the server's TIME, so all workers agree; memory: its `clock`).
+* `breaker_update` is the one circuit-breaker transition (see its docstring): read, decide and
+  write a breaker record (a hash with fields `state`, `failures`, `opened_at`) atomically, so
+  that concurrent workers never lose a failure or both take the same transition.
 * Using a key with the wrong kind of operation (e.g. `incr` on a hash) raises `ValueError`, as
   does `incr` on a value that is not an integer.
 """
@@ -53,6 +56,18 @@ class WindowResult(NamedTuple):
     allowed: bool
     remaining: int
     reset_after_s: float
+
+
+class BreakerRecord(NamedTuple):
+    """A circuit breaker's stored record, as `breaker_update` left it.
+
+    `state`: "closed" or "open" (half-open is not stored: it is "open" once `open_s` has passed
+    since `opened_at`). `failures`: consecutive failures. `opened_at`: when it last opened, on
+    the caller's clock (0.0 if it never did since it last closed)."""
+
+    state: str
+    failures: int
+    opened_at: float
 
 
 @runtime_checkable
@@ -103,6 +118,31 @@ class StateBackend(Protocol):
         hash expires `ttl_s` from now; without it, the current expiry is kept."""
         ...
 
+    async def breaker_update(
+        self,
+        key: str,
+        probe_key: str,
+        ok: bool,
+        threshold: int,
+        open_s: float,
+        now: float,
+        ttl_s: float,
+    ) -> BreakerRecord:
+        """Record one call's outcome in the circuit-breaker hash `key`, atomically; returns the
+        record after it. A missing key is closed with 0 failures. `now` and `opened_at` are on
+        the caller's clock; the breaker is half-open when open and `now >= opened_at + open_s`.
+
+        * ok, closed: failures reset to 0 (nothing is written if they already are 0).
+        * ok, half-open: closed, failures 0.
+        * failure, closed: failures + 1; at `threshold` it opens (`opened_at = now`).
+        * failure, half-open: opens again, `opened_at = now` (the timer restarts).
+        * either, open before `open_s` has passed: nothing changes (a late outcome of a call
+          admitted before the breaker opened).
+
+        Every write (so every transition, and in particular leaving half-open) deletes
+        `probe_key`, the half-open probe's token, and sets the record's expiry to `ttl_s`."""
+        ...
+
     async def ttl(self, key: str) -> float | None:
         """Seconds until the key expires; None if it is missing or has no expiry."""
         ...
@@ -130,6 +170,15 @@ def check_window(limit: int, window_s: float) -> None:
         raise ValueError(f"limit must be >= 0, got {limit!r}")
     if not window_s > 0 or math.isinf(window_s):
         raise ValueError(f"window_s must be a positive finite number, got {window_s!r}")
+
+
+def check_breaker(threshold: int, open_s: float, now: float) -> None:
+    if threshold < 1:
+        raise ValueError(f"threshold must be >= 1, got {threshold!r}")
+    if not open_s >= 0 or math.isinf(open_s):
+        raise ValueError(f"open_s must be a finite number >= 0, got {open_s!r}")
+    if not math.isfinite(now):
+        raise ValueError(f"now must be a finite number, got {now!r}")
 
 
 def encode_hash_value(value: HashValue) -> bytes:

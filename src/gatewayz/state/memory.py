@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from gatewayz.state.base import (
     INT64_MAX,
     INT64_MIN,
+    BreakerRecord,
     HashValue,
     IncrItem,
     WindowResult,
+    check_breaker,
     check_window,
     encode_hash_value,
     ttl_ms,
@@ -238,6 +240,49 @@ class MemoryState:
             entry.value.update(fields)
             if ttl_s is not None:
                 entry.expires_at = expires_at
+
+    async def breaker_update(
+        self,
+        key: str,
+        probe_key: str,
+        ok: bool,
+        threshold: int,
+        open_s: float,
+        now: float,
+        ttl_s: float,
+    ) -> BreakerRecord:
+        check_breaker(threshold, open_s, now)
+        ttl_ms(ttl_s)  # validates
+        k = self.prefix + key
+        clock_now = self._now()
+        entry = self._live(k, clock_now)
+        fields: dict[str, bytes] = {}
+        if entry is not None:
+            if not isinstance(entry.value, dict):
+                raise _wrong_type(k)
+            fields = entry.value
+        state = fields.get("state", b"closed").decode()
+        failures = int(fields.get("failures", b"0"))
+        opened_at = float(fields.get("opened_at", b"0"))
+        half_open = state == "open" and now >= opened_at + open_s
+        if state == "open" and not half_open:
+            return BreakerRecord(state, failures, opened_at)
+        if ok:
+            if state == "closed" and failures == 0:
+                return BreakerRecord(state, failures, opened_at)
+            state, failures, opened_at = "closed", 0, 0.0
+        else:
+            failures += 1
+            if half_open or failures >= threshold:
+                state, opened_at = "open", float(now)
+        record = {
+            "state": state.encode(),
+            "failures": str(failures).encode(),
+            "opened_at": repr(opened_at).encode(),
+        }
+        self._store(k, record, self._expiry(ttl_s, clock_now))
+        self._data.pop(self.prefix + probe_key, None)
+        return BreakerRecord(state, failures, opened_at)
 
     async def ttl(self, key: str) -> float | None:
         now = self._now()

@@ -17,9 +17,11 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatewayz.state.base import (
+    BreakerRecord,
     HashValue,
     IncrItem,
     WindowResult,
+    check_breaker,
     check_window,
     encode_hash_value,
     ttl_ms,
@@ -81,6 +83,41 @@ return 1
 """
 
 
+# One circuit-breaker transition (see StateBackend.breaker_update).
+# KEYS[1]: the breaker record (hash: state, failures, opened_at); KEYS[2]: its half-open probe
+# token. ARGV: ok ('1'/'0'), threshold, open_s, now (the caller's clock, kept as sent), ttl_ms.
+# Returns {state, failures, opened_at} as strings (a Lua number reply would be truncated).
+_BREAKER_LUA = """
+local r = redis.call('HMGET', KEYS[1], 'state', 'failures', 'opened_at')
+local state = r[1] or 'closed'
+local failures = tonumber(r[2]) or 0
+local opened = r[3] or '0.0'
+local now = tonumber(ARGV[4])
+local half_open = state == 'open' and now >= tonumber(opened) + tonumber(ARGV[3])
+if state == 'open' and not half_open then
+  return {state, tostring(failures), opened}
+end
+if ARGV[1] == '1' then
+  if state == 'closed' and failures == 0 then
+    return {state, '0', opened}
+  end
+  state = 'closed'
+  failures = 0
+  opened = '0.0'
+else
+  failures = failures + 1
+  if half_open or failures >= tonumber(ARGV[2]) then
+    state = 'open'
+    opened = ARGV[4]
+  end
+end
+redis.call('HSET', KEYS[1], 'state', state, 'failures', tostring(failures), 'opened_at', opened)
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('DEL', KEYS[2])
+return {state, tostring(failures), opened}
+"""
+
+
 @contextmanager
 def _value_errors() -> Iterator[None]:
     """Redis's wrong-type and not-an-integer replies as ValueError (MemoryState raises those)."""
@@ -129,6 +166,7 @@ class RedisState:
         self._incr_script = self._redis.register_script(_INCR_LUA)
         self._window_script = self._redis.register_script(_WINDOW_LUA)
         self._hset_script = self._redis.register_script(_HSET_LUA)
+        self._breaker_script = self._redis.register_script(_BREAKER_LUA)
 
     @property
     def client(self) -> Redis:
@@ -202,6 +240,30 @@ class RedisState:
             args += [field, value]
         with _value_errors():
             await self._hset_script(keys=[self.prefix + key], args=args)
+
+    async def breaker_update(
+        self,
+        key: str,
+        probe_key: str,
+        ok: bool,
+        threshold: int,
+        open_s: float,
+        now: float,
+        ttl_s: float,
+    ) -> BreakerRecord:
+        check_breaker(threshold, open_s, now)
+        args = [
+            1 if ok else 0,
+            int(threshold),
+            repr(float(open_s)),
+            repr(float(now)),
+            ttl_ms(ttl_s),
+        ]
+        with _value_errors():
+            state, failures, opened_at = await self._breaker_script(
+                keys=[self.prefix + key, self.prefix + probe_key], args=args
+            )
+        return BreakerRecord(state.decode(), int(failures), float(opened_at))
 
     async def ttl(self, key: str) -> float | None:
         ms: int = await self._redis.pttl(self.prefix + key)

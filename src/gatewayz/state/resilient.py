@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gatewayz.state.base import (
+    BreakerRecord,
     HashValue,
     IncrItem,
     StateBackend,
@@ -155,6 +156,21 @@ class ResilientState:
         self, key: str, mapping: Mapping[str, HashValue], ttl_s: float | None = None
     ) -> None:
         await self._run("hset", lambda b: b.hset(key, mapping, ttl_s))
+
+    async def breaker_update(
+        self,
+        key: str,
+        probe_key: str,
+        ok: bool,
+        threshold: int,
+        open_s: float,
+        now: float,
+        ttl_s: float,
+    ) -> BreakerRecord:
+        return await self._run(
+            "breaker_update",
+            lambda b: b.breaker_update(key, probe_key, ok, threshold, open_s, now, ttl_s),
+        )
 
     async def ttl(self, key: str) -> float | None:
         return await self._run("ttl", lambda b: b.ttl(key))

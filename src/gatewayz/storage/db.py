@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
 
@@ -65,19 +65,27 @@ def make_engine(
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        _install_sqlite_pragmas(engine, foreign_keys=foreign_keys)
+        _install_sqlite_pragmas(engine.sync_engine, foreign_keys=foreign_keys)
     return engine
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine, *, foreign_keys: bool) -> None:
-    pragmas = (
-        "PRAGMA journal_mode=WAL",
-        "PRAGMA busy_timeout=5000",
-        "PRAGMA synchronous=NORMAL",
-        f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
-    )
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for PostgreSQL and in-memory databases."""
+    return _sqlite_path(url)
 
-    @event.listens_for(engine.sync_engine, "connect")
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=5000",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def _install_sqlite_pragmas(engine: Engine, *, foreign_keys: bool) -> None:
+    pragmas = [*SQLITE_PRAGMAS[:-1], f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}"]
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:

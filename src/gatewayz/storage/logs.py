@@ -25,6 +25,7 @@ _LOG_DEFAULTS: dict[str, Any] = {
     "completion_tokens": 0,
     "total_tokens": 0,
     "usage_estimated": False,
+    "cost_nanos": None,
     "latency_ms": 0.0,
     "upstream_ms": 0.0,
     "overhead_ms": 0.0,

@@ -262,3 +262,49 @@ credit_holds = Table(
     _created_at(),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
 )
+
+# ---- Metering, payments and prices (migration 0004) ------------------------------------------
+# Trial usage counters and the day's spend (the daily cap), updated when a request is settled.
+users.append_column(
+    Column("trial_tokens_used", BigInteger(), nullable=False, default=0, server_default=text("0"))
+)
+users.append_column(
+    Column("trial_requests_used", BigInteger(), nullable=False, default=0, server_default=text("0"))
+)
+users.append_column(Column("spend_day", String(10), nullable=True))  # ISO date (UTC)
+users.append_column(
+    Column("spend_day_nanos", BigInteger(), nullable=False, default=0, server_default=text("0"))
+)
+users.append_column(Column("stripe_customer_id", String(64), nullable=True, index=True))
+users.append_column(Column("stripe_subscription_id", String(64), nullable=True))
+users.append_column(Column("referral_code", String(32), nullable=True, unique=True, index=True))
+
+# What the request cost (nano-dollars charged); NULL when the request was not billed.
+request_logs.append_column(Column("cost_nanos", BigInteger(), nullable=True))
+
+# Admin price overrides (`/admin/pricing`): they win over the packaged price book from their
+# effective date. `price` holds decimal strings (billing.pricing.Price.as_row()).
+price_overrides = Table(
+    "price_overrides",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False, index=True),
+    Column("provider", String(64), nullable=True),
+    Column("price", JSON(), nullable=False),
+    Column("effective_from", String(10), nullable=True),  # ISO date; NULL: already effective
+    Column("created_by", String(40), nullable=True),
+    _created_at(),
+)
+
+# Every Stripe webhook event we accepted, by Stripe's event id: a replay is recognised and
+# grants nothing twice.
+stripe_events = Table(
+    "stripe_events",
+    metadata,
+    Column("id", String(255), primary_key=True),
+    Column("type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # processed | ignored | failed
+    Column("user_id", String(40), nullable=True),
+    Column("detail", NullableJSON, nullable=True),
+    _created_at(),
+)

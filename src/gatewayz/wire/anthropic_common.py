@@ -77,6 +77,8 @@ def usage_out(u: Usage) -> dict[str, Any]:
         out["cache_creation_input_tokens"] = write
     if read is not None:
         out["cache_read_input_tokens"] = read
+    if u.cost is not None:
+        out["cost"] = float(u.cost)  # USD charged by Gatewayz (not an Anthropic field)
     return out
 
 

@@ -132,6 +132,8 @@ def render_usage(u: Usage) -> dict[str, Any]:
     }
     if u.estimated:
         out["estimated"] = True
+    if u.cost is not None:
+        out["cost"] = float(u.cost)  # USD, as OpenRouter reports it
     return out
 
 

@@ -1,0 +1,342 @@
+"""Admin money routes: `POST /admin/credits` (grants and adjustments through the ledger) and
+`GET/POST/DELETE /admin/pricing` (price overrides). Each needs `admin:access` plus
+`admin:credits:write` or `admin:pricing:write`; every write is an audit event.
+
+Amounts are decimal strings or integers; a JSON float is refused (400) because it cannot hold
+most decimal amounts exactly. After a pricing change the serving worker's price book is rebuilt
+at once (`services.meter.reload_prices()`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from gatewayz.api.billing_routes import iso
+from gatewayz.api.deps import allowed, services_of
+from gatewayz.billing import ledger, price_overrides
+from gatewayz.billing.pricing import Price
+from gatewayz.errors import GatewayError, InvalidRequest, NotFound
+from gatewayz.money import usd_text as usd
+from gatewayz.money import usd_to_nanos
+from gatewayz.security.access import request_ip
+from gatewayz.security.auth import Principal
+from gatewayz.storage import repo
+from gatewayz.storage.tables import credit_transactions
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+CREDITS = allowed("admin:access", "admin:credits:write")
+PRICING = allowed("admin:access", "admin:pricing:write")
+
+ADMIN_GRANT_TYPES = ("grant", "adjustment")
+MAX_CREDIT_USD = Decimal(1_000_000_000)  # per call; keeps nano-dollar sums far from 2⁶³
+MAX_PRICE_USD = Decimal(1_000_000)  # per 1M tokens, per image or per request
+PRICE_FIELDS = (
+    "prompt",
+    "completion",
+    "cached_read",
+    "cache_write",
+    "reasoning",
+    "image",
+    "request",
+)
+
+
+class Conflict(GatewayError):
+    status, type, code = 409, "invalid_request_error", "conflict"
+
+
+def decimal_field(value: Any, name: str) -> Decimal:
+    """A decimal string or integer as a finite `Decimal`; floats, booleans and anything else
+    are an `InvalidRequest`."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        kind = "a float" if isinstance(value, float) else type(value).__name__
+        raise InvalidRequest(
+            f"'{name}' must be a decimal string (e.g. \"1.25\") or an integer, not {kind}: "
+            "floats cannot hold decimal amounts exactly.",
+            param=name,
+        )
+    try:
+        result = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise InvalidRequest(f"'{name}' is not a number: {value!r}.", param=name) from None
+    if not result.is_finite():
+        raise InvalidRequest(f"'{name}' must be a finite amount.", param=name)
+    return result
+
+
+def _audit(request: Request, event: str, p: Principal, user_id: str | None, **detail: Any) -> None:
+    s = services_of(request)
+    s.audit.event(
+        event,
+        severity="warning",
+        user_id=user_id,
+        api_key_id=p.api_key_id,
+        ip=request_ip(s, request.scope),
+        path=request.url.path,
+        detail={"by_user": p.user_id, **detail},
+    )
+
+
+# ---- credits ------------------------------------------------------------------------------
+
+
+class CreditChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(default=None, min_length=1, max_length=40)
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    amount_usd: Any
+    type: str = "grant"
+    description: str | None = Field(default=None, max_length=1000)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+@router.post("/credits")
+async def change_credits(
+    body: CreditChange, request: Request, p: Annotated[Principal, Depends(CREDITS)]
+) -> dict[str, Any]:
+    """Grant (or, with a negative `adjustment`, remove) purchased credits; the new balance.
+
+    With an `idempotency_key` (the ledger row's request id) a repeat changes nothing and
+    answers `"applied": false`."""
+    if body.type not in ADMIN_GRANT_TYPES:
+        raise InvalidRequest(
+            f"'type' must be one of {', '.join(ADMIN_GRANT_TYPES)}; got {body.type!r}.",
+            param="type",
+        )
+    if (body.user_id is None) == (body.email is None):
+        raise InvalidRequest("Give exactly one of 'user_id' and 'email'.", param="user_id")
+    amount = decimal_field(body.amount_usd, "amount_usd")
+    if amount == 0 or (amount < 0 and body.type != "adjustment"):
+        raise InvalidRequest(
+            f"A {body.type} must be a positive amount (only an adjustment may be negative).",
+            param="amount_usd",
+        )
+    if abs(amount) > MAX_CREDIT_USD:
+        raise InvalidRequest(
+            f"'amount_usd' may be at most {MAX_CREDIT_USD} USD per call.", param="amount_usd"
+        )
+    try:
+        usd_to_nanos(amount)
+    except ValueError:
+        raise InvalidRequest(
+            "'amount_usd' is finer than one nano-dollar (10⁻⁹ USD).", param="amount_usd"
+        ) from None
+    s = services_of(request)
+    async with s.db.begin() as conn:
+        if body.user_id is not None:
+            user = await repo.get_user(conn, body.user_id)
+        else:
+            user = await repo.get_user_by_email(conn, body.email or "")
+        if user is None:
+            who = body.user_id if body.user_id is not None else body.email
+            raise NotFound(f"No user {who!r}.", code="user_not_found")
+        try:
+            applied = await ledger.grant(
+                conn,
+                user["id"],
+                amount,
+                type=body.type,
+                request_id=body.idempotency_key,
+                description=body.description,
+            )
+        except ledger.InsufficientCredits:
+            raise InvalidRequest(
+                f"The adjustment would take the user's balance below zero ({usd(amount)} USD "
+                "exceeds their available purchased credits).",
+                param="amount_usd",
+                code="insufficient_credits",
+            ) from None
+        if not applied:
+            owner = (
+                await conn.execute(
+                    select(credit_transactions.c.user_id).where(
+                        credit_transactions.c.request_id == body.idempotency_key,
+                        credit_transactions.c.type == body.type,
+                    )
+                )
+            ).scalar_one_or_none()
+            if owner is not None and owner != user["id"]:
+                raise Conflict(
+                    "This idempotency_key was already used for another user.",
+                    param="idempotency_key",
+                    code="idempotency_key_reused",
+                )
+        money = await ledger.balance(conn, user["id"])
+    _audit(
+        request,
+        "credits_granted" if body.type == "grant" else "credits_adjusted",
+        p,
+        user["id"],
+        type=body.type,
+        amount_usd=usd(amount),
+        applied=applied,
+        idempotency_key=body.idempotency_key,
+        description=body.description,
+    )
+    return {
+        "object": "credit_change",
+        "user_id": user["id"],
+        "applied": applied,
+        "type": body.type,
+        "amount": usd(amount),
+        "idempotency_key": body.idempotency_key,
+        "balance": usd(money.total),
+        "subscription_allowance": usd(money.allowance),
+        "purchased_credits": usd(money.purchased),
+        "held": usd(money.held),
+        "available": usd(money.available),
+        "currency": "USD",
+    }
+
+
+# ---- pricing ------------------------------------------------------------------------------
+
+
+class PriceOverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1, max_length=price_overrides.MAX_MODEL)
+    provider: str | None = Field(
+        default=None, min_length=1, max_length=price_overrides.MAX_PROVIDER
+    )
+    prompt: Any
+    completion: Any
+    cached_read: Any = None
+    cache_write: Any = None
+    reasoning: Any = None
+    image: Any = None
+    request: Any = None
+    effective_from: str | None = None
+
+
+def _price(body: PriceOverrideIn) -> Price:
+    values: dict[str, Decimal] = {}
+    for name in PRICE_FIELDS:
+        raw = getattr(body, name)
+        if raw is None:
+            if name in ("prompt", "completion"):
+                raise InvalidRequest(f"'{name}' is required.", param=name)
+            continue
+        value = decimal_field(raw, name)
+        if value < 0:
+            raise InvalidRequest(f"'{name}' must not be negative.", param=name)
+        if value > MAX_PRICE_USD:
+            raise InvalidRequest(f"'{name}' may be at most {MAX_PRICE_USD} USD.", param=name)
+        values[name] = value
+    return Price(**values)
+
+
+def _effective_from(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest(
+            "'effective_from' must be an ISO date (YYYY-MM-DD).", param="effective_from"
+        ) from None
+
+
+def override_json(row: dict[str, Any], today: date | None = None) -> dict[str, Any]:
+    eff: date | None = row.get("effective_from")
+    out: dict[str, Any] = {"id": row["id"], "model": row["model"], "provider": row["provider"]}
+    out.update({n: usd(Decimal(row[n])) for n in PRICE_FIELDS if row.get(n) is not None})
+    out.update(
+        effective_from=eff.isoformat() if eff else None,
+        in_effect=eff is None or eff <= (today or date.today()),
+        created_by=row.get("created_by"),
+        created_at=iso(row.get("created_at")),
+    )
+    return out
+
+
+@router.get("/pricing")
+async def list_pricing(
+    request: Request,
+    _p: Annotated[Principal, Depends(PRICING)],
+    model: str | None = None,
+    provider: str | None = None,
+) -> dict[str, Any]:
+    """The override rows (of `model` / `provider` when given) and, for a model, the price the
+    gateway charges now."""
+    s = services_of(request)
+    async with s.db.begin() as conn:
+        rows = await price_overrides.list_rows(conn)
+    if model:
+        rows = [r for r in rows if r["model"] == model]
+    if provider:
+        rows = [r for r in rows if r["provider"] in (provider, None)]
+    out: dict[str, Any] = {"object": "list", "data": [override_json(r) for r in rows]}
+    if model:
+        found = s.meter.book.lookup(model, provider or None)
+        effective: dict[str, Any] = {"model": model, "provider": provider or None}
+        effective.update({n: usd(Decimal(v)) for n, v in found.price.as_row().items()})
+        effective.update(
+            source=found.source,
+            is_default=found.is_default,
+            priced_provider=found.priced_provider,
+        )
+        out["effective"] = effective
+    return out
+
+
+@router.post("/pricing", status_code=201)
+async def add_pricing(
+    body: PriceOverrideIn, request: Request, p: Annotated[Principal, Depends(PRICING)]
+) -> dict[str, Any]:
+    price = _price(body)
+    effective_from = _effective_from(body.effective_from)
+    if not body.model.strip():
+        raise InvalidRequest("'model' must not be blank.", param="model")
+    s = services_of(request)
+    async with s.db.begin() as conn:
+        row = await price_overrides.add(
+            conn,
+            model=body.model,
+            provider=body.provider,
+            price=price,
+            effective_from=effective_from,
+            created_by=p.user_id,
+        )
+    await s.meter.reload_prices()
+    out = override_json(row)
+    _audit(
+        request,
+        "price_override_created",
+        p,
+        None,
+        **{k: v for k, v in out.items() if k not in ("created_at", "created_by", "in_effect")},
+    )
+    return out
+
+
+@router.delete("/pricing/{override_id}")
+async def delete_pricing(
+    override_id: str, request: Request, p: Annotated[Principal, Depends(PRICING)]
+) -> dict[str, Any]:
+    missing = NotFound(f"No price override with id {override_id!r}.", code="override_not_found")
+    if not override_id.isdigit() or len(override_id) > 18:
+        raise missing
+    s = services_of(request)
+    async with s.db.begin() as conn:
+        row = await price_overrides.get(conn, int(override_id))
+        if row is None or not await price_overrides.delete(conn, int(override_id)):
+            raise missing
+    await s.meter.reload_prices()
+    gone = override_json(row)
+    _audit(
+        request,
+        "price_override_deleted",
+        p,
+        None,
+        **{k: v for k, v in gone.items() if k not in ("created_at", "in_effect")},
+    )
+    return {"id": row["id"], "object": "price_override", "deleted": True}

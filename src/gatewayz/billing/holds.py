@@ -1,0 +1,277 @@
+"""Holds, the request path's ledger operations: reserve, settle, release.
+
+Synchronous, on a `Connection` inside the caller's transaction, so one implementation serves
+both paths: the async API in `gatewayz.billing.ledger` runs these on an async connection
+(`run_sync`), and the request path runs them on SQLite in one dedicated thread — one thread
+hop per operation instead of one per statement (`billing.ledger_runner`), on the stdlib sqlite3
+connection itself. The statements are plain SQL, valid on SQLite and PostgreSQL and written
+once: building SQLAlchemy expressions per request cost milliseconds, and even executing
+prepared ones through SQLAlchemy costs several times what SQLite does. See
+`gatewayz.billing.ledger` for the model and the concurrency argument (a hold is one conditional
+UPDATE; lock order is hold row, then user row).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, String, bindparam, text
+from sqlalchemy.engine import Connection
+
+from gatewayz.billing.ledger_base import WRITE_ROW, UnknownUser, check_nanos
+from gatewayz.billing.plans import TrialTerms, load_plans
+from gatewayz.storage.tables import UTCDateTime, utcnow
+
+Conn = Connection | sqlite3.Connection
+
+DEFAULT_HOLD_TTL = timedelta(minutes=15)
+NO_CAP = 2**62  # nano-dollars: no daily cap
+_MOMENTS = (bindparam("moment", type_=UTCDateTime()), bindparam("expires", type_=UTCDateTime()))
+
+
+def _sql(statement: str, *typed: Any) -> Any:
+    return text(statement).bindparams(*typed)
+
+
+def _first(conn: Conn, statement: Any, params: dict[str, Any]) -> Any:
+    """Execute; the first row or None. On a raw sqlite3 connection the same SQL runs directly
+    (sqlite3 takes `:name` parameters), timestamps stored the way SQLAlchemy stores them."""
+    if isinstance(conn, sqlite3.Connection):
+        return conn.execute(statement.text, {k: _sqlite(v) for k, v in params.items()}).fetchone()
+    return conn.execute(statement, params).first()
+
+
+def _run(conn: Conn, statement: Any, params: dict[str, Any]) -> None:
+    """Execute a statement that returns no rows."""
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute(statement.text, {k: _sqlite(v) for k, v in params.items()})
+    else:
+        conn.execute(statement, params)
+
+
+def _sqlite(value: Any) -> Any:
+    if isinstance(value, datetime):  # UTCDateTime on SQLite: naive UTC, microseconds
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+# The reservation: balance, daily cap and trial limits checked by the one atomic UPDATE.
+_RESERVE = _sql(
+    """
+    UPDATE users SET held_nanos = held_nanos + :amount, updated_at = :moment
+    WHERE id = :user_id
+      AND allowance_nanos + credits_nanos - held_nanos >= :amount
+      AND (CASE WHEN spend_day = :day THEN spend_day_nanos ELSE 0 END) + held_nanos + :amount
+          <= :cap
+      AND (plan <> :trial_plan OR (
+            (trial_ends_at IS NULL OR trial_ends_at > :moment)
+            AND trial_tokens_used < :trial_tokens AND trial_requests_used < :trial_requests))
+    RETURNING id
+    """,
+    _MOMENTS[0],
+    bindparam("cap", type_=BigInteger()),
+    bindparam("day", type_=String()),
+)
+_INSERT_HOLD = _sql(
+    """
+    INSERT INTO credit_holds (request_id, user_id, amount_nanos, status, created_at, expires_at)
+    VALUES (:request_id, :user_id, :amount, 'held', :moment, :expires)
+    ON CONFLICT DO NOTHING
+    RETURNING request_id
+    """,
+    *_MOMENTS,
+)
+_CLOSE_HOLD = _sql(
+    """
+    UPDATE credit_holds SET status = :status
+    WHERE request_id = :request_id AND status = 'held'
+    RETURNING user_id, amount_nanos
+    """
+)
+_CLOSE_USER_HOLD = _sql(
+    """
+    UPDATE credit_holds SET status = :status
+    WHERE request_id = :request_id AND status = 'held' AND user_id = :user_id
+    RETURNING user_id, amount_nanos
+    """
+)
+# After a settle: the money, the day's spend and (on the trial plan) the trial's counters.
+_SETTLED = _sql(
+    """
+    UPDATE users SET
+      allowance_nanos = :allowance, credits_nanos = :purchased, held_nanos = :held,
+      spend_day_nanos = (CASE WHEN spend_day = :day THEN spend_day_nanos ELSE 0 END) + :charged,
+      spend_day = :day,
+      trial_tokens_used = trial_tokens_used
+        + (CASE WHEN plan = :trial_plan THEN :tokens ELSE 0 END),
+      trial_requests_used = trial_requests_used
+        + (CASE WHEN plan = :trial_plan THEN :requests ELSE 0 END)
+    WHERE id = :user_id
+    """,
+    bindparam("day", type_=String()),
+)
+_STATUS = _sql("SELECT status FROM credit_holds WHERE request_id = :request_id")
+_USER_EXISTS = _sql("SELECT id FROM users WHERE id = :user_id")
+_LOCK_MONEY = _sql(
+    "UPDATE users SET updated_at = :moment WHERE id = :user_id "
+    "RETURNING allowance_nanos, credits_nanos, held_nanos",
+    _MOMENTS[0],
+)
+_UNHOLD = _sql(
+    "UPDATE users SET held_nanos = held_nanos - :amount, updated_at = :moment WHERE id = :user_id",
+    _MOMENTS[0],
+)
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def hold(
+    conn: Conn,
+    user_id: str,
+    request_id: str,
+    max_nanos: int,
+    *,
+    now: datetime | None = None,
+    ttl: timedelta = DEFAULT_HOLD_TTL,
+    daily_cap_nanos: int | None = None,
+    trial: TrialTerms | None = None,
+    fresh: bool = False,
+) -> bool:
+    """Reserve `max_nanos` for a request; False when the available balance is insufficient.
+
+    The same atomic UPDATE also enforces, when given, the daily spend cap (today's settled
+    spend + open holds + this one ≤ cap) and, for a user on `trial.plan`, the trial's end and
+    token and request limits. Retrying with the same request id returns True while that hold
+    is open and False once it has been settled or released (request ids are single-use).
+    `fresh`: the id was just generated, skip the look-up of an earlier hold with it (a
+    collision is still caught by the hold's primary key).
+    """
+    check_nanos("max_nanos", max_nanos)
+    moment = now or utcnow()
+    if not fresh:
+        status = _status(conn, request_id)
+        if status is not None:
+            return status == "held"
+    reserved = _first(
+        conn,
+        _RESERVE,
+        {
+            "amount": max_nanos,
+            "moment": moment,
+            "user_id": user_id,
+            "day": _day(moment),
+            "cap": NO_CAP if daily_cap_nanos is None else daily_cap_nanos,
+            "trial_plan": trial.plan if trial is not None else "",
+            "trial_tokens": trial.max_tokens if trial is not None else 0,
+            "trial_requests": trial.max_requests if trial is not None else 0,
+        },
+    )
+    if reserved is None:
+        if _first(conn, _USER_EXISTS, {"user_id": user_id}) is None:
+            raise UnknownUser(user_id)
+        return False
+    params = {
+        "request_id": request_id,
+        "user_id": user_id,
+        "amount": max_nanos,
+        "moment": moment,
+        "expires": moment + ttl,
+    }
+    if _first(conn, _INSERT_HOLD, params) is None:
+        # Lost a race with the same request id: undo our reservation.
+        _run(conn, _UNHOLD, {"amount": max_nanos, "moment": moment, "user_id": user_id})
+        return _status(conn, request_id) == "held"
+    return True
+
+
+def _status(conn: Conn, request_id: str) -> str | None:
+    found = _first(conn, _STATUS, {"request_id": request_id})
+    return None if found is None else str(found[0])
+
+
+def close_hold(
+    conn: Conn, request_id: str, status: str, user_id: str | None = None
+) -> tuple[str, int] | None:
+    """Move an open hold to `status`; its (user id, amount), or None if it was not open."""
+    params = {"status": status, "request_id": request_id}
+    if user_id is None:
+        row = _first(conn, _CLOSE_HOLD, params)
+    else:
+        row = _first(conn, _CLOSE_USER_HOLD, {**params, "user_id": user_id})
+    return None if row is None else (str(row[0]), int(row[1]))
+
+
+def settle(
+    conn: Conn,
+    user_id: str,
+    request_id: str,
+    actual_nanos: int,
+    *,
+    tokens: int = 0,
+    now: datetime | None = None,
+    description: str = "",
+) -> int:
+    """Charge the actual cost of a held request and release the rest; the nanos charged.
+
+    Allowance is spent first, then purchased credits. A cost above the hold is charged as far
+    as the balance not reserved by other requests allows (never below zero). No open hold
+    (already settled or released, or never held) → no-op, 0. If the request id was already
+    charged with `charge`, the hold is only released. The charge counts towards the day's
+    spend (UTC); a request that produced tokens counts towards the trial's limits when the
+    user is on the trial plan.
+    """
+    check_nanos("actual_nanos", actual_nanos)
+    check_nanos("tokens", tokens)
+    moment = now or utcnow()
+    closed = close_hold(conn, request_id, "settled", user_id)
+    if closed is None:
+        return 0
+    money = _first(conn, _LOCK_MONEY, {"moment": moment, "user_id": user_id})
+    if money is None:
+        raise UnknownUser(user_id)
+    allowance, purchased, held = (int(v) for v in money)
+    others_held = held - closed[1]
+    charged = min(actual_nanos, max(allowance + purchased - others_held, 0))
+    from_allowance = min(allowance, charged)
+    if charged > 0:
+        split = f"allowance {from_allowance} + purchased {charged - from_allowance} nanos"
+        row = {
+            "user_id": user_id,
+            "type": "usage",
+            "amount": -charged,
+            "after": allowance + purchased - charged,
+            "request_id": request_id,
+            "description": f"{description}; {split}" if description else split,
+            "moment": moment,
+        }
+        if _first(conn, WRITE_ROW, row) is None:  # already charged with `charge`
+            charged = from_allowance = 0
+    _run(
+        conn,
+        _SETTLED,
+        {
+            "allowance": allowance - from_allowance,
+            "purchased": purchased - (charged - from_allowance),
+            "held": others_held,
+            "day": _day(moment),
+            "charged": charged,
+            "trial_plan": load_plans().trial.plan,
+            "tokens": tokens,
+            "requests": 1 if charged or tokens else 0,
+            "user_id": user_id,
+        },
+    )
+    return charged
+
+
+def release(conn: Conn, request_id: str) -> bool:
+    """Drop an open hold with nothing charged (refund path); False if it was not open."""
+    closed = close_hold(conn, request_id, "released")
+    if closed is None:
+        return False
+    _run(conn, _UNHOLD, {"amount": closed[1], "moment": utcnow(), "user_id": closed[0]})
+    return True

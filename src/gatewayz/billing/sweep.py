@@ -1,0 +1,72 @@
+"""Background money jobs, every `billing_sweep_s` in every worker (each step is idempotent):
+
+- release holds whose request died with its worker (expired: older than `billing_hold_ttl_s`);
+- reset due monthly allowances of plans assigned by an administrator (`allowance_resets_at`
+  reached, no Stripe subscription: Stripe renewals reset on `invoice.paid`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from gatewayz.billing import ledger
+from gatewayz.billing.plans import load_plans
+from gatewayz.storage.db import Database
+from gatewayz.storage.tables import users, utcnow
+
+log = logging.getLogger("gatewayz.billing")
+
+
+async def sweep(db: Database, now: datetime | None = None) -> tuple[int, int]:
+    """One pass: (holds released, allowances reset)."""
+    moment = now or utcnow()
+    async with db.connect() as conn:
+        released = await ledger.release_expired(conn, moment)
+        due = (
+            await conn.execute(
+                select(users.c.id, users.c.plan).where(
+                    users.c.allowance_resets_at <= moment,
+                    users.c.stripe_subscription_id.is_(None),
+                )
+            )
+        ).all()
+        await conn.commit()
+        plans = load_plans()
+        resets = 0
+        for user_id, plan in due:
+            amount = plans.tier(plan).allowance_nanos
+            resets += await ledger.reset_allowance(conn, user_id, amount, moment)
+    return released, resets
+
+
+class Sweeper:
+    def __init__(self, db: Database, interval_s: float) -> None:
+        self.db = db
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                released, resets = await sweep(self.db)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("billing sweep failed (retried next pass): %s", exc)
+                continue
+            if released or resets:
+                log.info("billing sweep: %d expired holds released, %d resets", released, resets)

@@ -1,0 +1,115 @@
+"""Two `gatewayz serve` workers on PostgreSQL and Redis, one user with $1.00, 200 parallel
+requests at $0.01 each: exactly 100 are served, the rest are 402, and the ledger adds up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gatewayz.billing import ledger
+from gatewayz.simulators import Simulator
+from gatewayz.storage.tables import credit_holds, credit_transactions, price_overrides, users
+from tests.deploy.helpers import production_env, run_cli, serve
+
+MODEL = "test-model"
+PARALLEL = 200
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Simulator]:
+    sim = Simulator()
+    sim.start_in_thread()
+    yield sim
+    sim.stop_thread()
+
+
+async def _price_per_request(db_url: str) -> None:
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(price_overrides).values(
+                    model=MODEL,
+                    provider="vllm",
+                    price={"prompt": "0", "completion": "0", "request": "0.01"},
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _burst(base_url: str, key: str) -> Counter[int]:
+    sdk = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=30)
+
+    async def one(i: int) -> int:
+        try:
+            await sdk.chat.completions.create(
+                model=MODEL, messages=[{"role": "user", "content": f"hi {i}"}], max_tokens=5
+            )
+            return 200
+        except openai.APIStatusError as exc:
+            return exc.status_code
+
+    try:
+        return Counter(await asyncio.gather(*(one(i) for i in range(PARALLEL))))
+    finally:
+        await sdk.close()
+
+
+async def _ledger(db_url: str, user_id: str) -> dict[str, object]:
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            await ledger.verify_ledger(conn, user_id)
+            row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().one()
+            usage = (
+                await conn.execute(
+                    select(credit_transactions.c.amount_nanos).where(
+                        credit_transactions.c.user_id == user_id,
+                        credit_transactions.c.type == "usage",
+                    )
+                )
+            ).scalars()
+            holds = (
+                await conn.execute(
+                    select(credit_holds.c.status).where(credit_holds.c.user_id == user_id)
+                )
+            ).scalars()
+            return {"user": dict(row), "usage": list(usage), "holds": Counter(holds)}
+    finally:
+        await engine.dispose()
+
+
+def test_two_workers_never_spend_more_than_the_balance(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
+) -> None:
+    env = production_env(
+        postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
+    )
+    made = run_cli(
+        [
+            *("users", "create", "--email", "racer@example.com", "--credits", "1.00"),
+            *("--rpm-limit", "100000", "--json"),
+        ],
+        env,
+        tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    user = json.loads(made.stdout)
+    asyncio.run(_price_per_request(postgres_url))
+    with serve(env, tmp_path, tmp_path / "logs", workers=2) as server:
+        assert len(server.children()) >= 2, server.output()
+        statuses = asyncio.run(_burst(server.base_url, user["api_key"]))
+    assert statuses == Counter({200: 100, 402: 100}), statuses
+    state = asyncio.run(_ledger(postgres_url, user["user_id"]))
+    assert state["user"]["credits_nanos"] == 0 and state["user"]["held_nanos"] == 0
+    assert state["usage"] == [-10_000_000] * 100
+    assert state["holds"] == Counter({"settled": 100})
