@@ -19,6 +19,7 @@ from gatewayz.api import (
     breaker_routes,
     health,
     keys_routes,
+    status_routes,
     stripe_routes,
     usage_routes,
 )
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     app.router.routes += auth_routes(services)  # accounts: POST /auth, POST /auth/register
     app.include_router(health.router)
+    app.include_router(status_routes.router)  # public: /status, incidents, uptime
     app.include_router(keys_routes.router)  # users: /user/api-keys
     app.include_router(admin_routes.router)  # admin: /admin/* (permission-guarded, audited)
     app.include_router(billing_routes.router)  # /user/balance, /plans, /trial/status, …

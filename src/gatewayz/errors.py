@@ -78,6 +78,13 @@ class ServiceUnavailable(GatewayError):
     status, type, code = 503, "api_error", "service_unavailable"
 
 
+class Unsupported(InvalidRequest):
+    """This provider cannot take this request (tools, images, n > 1, …), found before anything
+    is sent: the next provider of the chain is tried; if none can, the caller gets this 400."""
+
+    code, failover = "unsupported_by_provider", True
+
+
 class UpstreamError(GatewayError):
     """A provider failed (`upstream_status` None: it gave no HTTP answer at all)."""
 

@@ -8,12 +8,15 @@ from typing import Any
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.sweep import Sweeper
+from gatewayz.events import EventBus
 from gatewayz.observability.audit import AuditLog
 from gatewayz.observability.request_log import RequestLog
 from gatewayz.pipeline.chat import ChatPipeline
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.ratelimit import LimiterMetrics, RateLimiter
 from gatewayz.reliability import CircuitBreakers
+from gatewayz.reliability.incidents import IncidentTracker
+from gatewayz.reliability.probes import Prober
 from gatewayz.routing.resolve import Resolver
 from gatewayz.security.auth import Authenticator
 from gatewayz.security.invalidation import AuthSync
@@ -40,6 +43,8 @@ class Services:
     resolver: Resolver
     meter: Meter
     sweeper: Sweeper
+    events: EventBus
+    incidents: IncidentTracker
     pipeline: ChatPipeline
     request_log: RequestLog
     audit: AuditLog
@@ -47,11 +52,13 @@ class Services:
     state: StateBackend
     limiter: RateLimiter
     breakers: CircuitBreakers
+    prober: Prober | None
     simulator: Simulator | None
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.simulator = None
+        self.prober = None
 
     async def start(self) -> None:
         s = self.settings
@@ -84,9 +91,32 @@ class Services:
             s.chars_per_token,
             retries_429=s.upstream_429_retries,
             max_retry_wait_s=s.upstream_429_max_wait_s,
+            deadline_s=s.request_deadline_s,
+            healthy_rate=s.balance_healthy_rate,
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
         self.sweeper.start()
+        self.events = EventBus()
+        self.incidents = IncidentTracker(
+            self.db,
+            self.pipeline.health,
+            self.breakers,
+            self.events,
+            interval_s=s.incident_check_s,
+            quiet_s=s.incident_quiet_s,
+        )
+        self.incidents.start()
+        if s.health_probes:
+            self.prober = Prober(
+                self.db,
+                self.registry.providers,
+                self.pipeline.health,
+                self.state,
+                concurrency=s.health_probe_concurrency,
+                tick_s=s.health_probe_tick_s,
+                timeout_s=s.health_probe_timeout_s,
+            )
+            self.prober.start()
         self.auth = Authenticator(
             self.db,
             self.keyring,
@@ -119,7 +149,11 @@ class Services:
         gc.freeze()
 
     async def stop(self) -> None:
+        if self.prober is not None:
+            await self.prober.stop()
         await self.sweeper.stop()
+        await self.incidents.stop()
+        await self.events.stop()
         self.meter.close()
         await self.auth_sync.stop()
         await self.audit.stop()

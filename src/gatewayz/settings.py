@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     # the max wait goes back to the caller at once.
     upstream_429_retries: int = 2
     upstream_429_max_wait_s: float = 5.0
+    # A request's whole budget across failover attempts and 429 retries (for a stream: until
+    # it starts); an attempt still running then is cancelled and the caller gets a 504.
+    request_deadline_s: float = 600.0
+    # Load balancing: a provider whose recent success rate is below this is demoted behind
+    # healthier ones serving the same model.
+    balance_healthy_rate: float = 0.9
     auth_cache_ttl_s: float = 300.0
     auth_negative_cache_ttl_s: float = 5.0
     # How often each worker checks for key changes made elsewhere (revocation, rotation, ...).
@@ -107,6 +113,19 @@ class Settings(BaseSettings):
     # before one half-open probe is let through.
     breaker_failure_threshold: int = 5
     breaker_open_s: float = 300.0
+    # Incidents (reliability/incidents.py): how often each worker checks passive health and the
+    # breakers against the open incidents; an incident with no traffic since (no failures, no
+    # confirmation by any worker) for `incident_quiet_s` is resolved.
+    incident_check_s: float = 30.0
+    incident_quiet_s: float = 900.0
+    # Active health probes (reliability/probes.py): every tick each worker looks at the provider
+    # × model pairs due by usage tier (top 5 % every 5 min, next 20 % every 30 min, the rest
+    # every 2-4 h) that real requests did not measure lately; at most `concurrency` probes in
+    # flight, each within the timeout.
+    health_probes: bool = True
+    health_probe_concurrency: int = Field(default=4, ge=1)
+    health_probe_tick_s: float = Field(default=30.0, gt=0)
+    health_probe_timeout_s: float = Field(default=30.0, gt=0)
 
     # ---- money -----------------------------------------------------------------------
     # A request without max_tokens reserves this many output tokens before the provider call.

@@ -94,6 +94,12 @@ def gateway_settings(data_dir: Path, upstream: Simulator, **overrides: Any) -> S
         "fernet_key": Fernet.generate_key().decode(),
         "hmac_key": "test-hmac-key-" + "x" * 32,
         "request_log_flush_s": 0.05,
+        # Background probes would take faults other tests queue on the simulator; the probe
+        # tests turn them on explicitly.
+        "health_probes": False,
+        # The suites run many error cases in a row against one provider: breakers would open
+        # and turn later tests' answers into 502s. The failover and breaker tests set 5.
+        "breaker_failure_threshold": 1000,
         "provider_env": {
             # A self-hosted OpenAI-compatible provider serving one named model...
             "vllm": {"base_url": upstream.base_url, "models": "test-model,other-model"},

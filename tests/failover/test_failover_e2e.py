@@ -47,7 +47,11 @@ def gw(
         "groq": {"base_url": b.base_url, "api_key": "sk-b"},
     }
     settings = gateway_settings(
-        tmp_path_factory.mktemp("failover"), a, provider_env=env, breaker_open_s=300.0
+        tmp_path_factory.mktemp("failover"),
+        a,
+        provider_env=env,
+        breaker_open_s=300.0,
+        breaker_failure_threshold=5,
     )
     g = start_gateway(settings, a)
     yield g
@@ -61,6 +65,9 @@ def chain(gw: Gateway, sims: tuple[Simulator, Simulator]) -> tuple[str, Simulato
         sim.clear()
     for slug in ("vllm", "lm-studio"):
         asyncio.run(gw.services.breakers.reset(slug))
+        asyncio.run(gw.services.breakers.reset(slug, MODEL))
+    # A fresh health window: earlier tests' failures would demote the primary.
+    gw.services.pipeline.health.clear()
     first, second = (r.provider.slug for r in gw.services.resolver.resolve(MODEL)[:2])
     by_slug = {"vllm": sims[0], "lm-studio": sims[1]}
     return first, by_slug[first], second, by_slug[second]

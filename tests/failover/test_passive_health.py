@@ -14,6 +14,9 @@ def test_window_figures_and_status() -> None:
     assert (row["attempts"], row["errors"], row["success_rate"]) == (10, 1, 0.9)
     assert row["latency_p50_ms"] == 55.0 and row["status"] == "degraded"
     health.record("q", "m", ok=False, latency_ms=5.0)
+    # One failure is too little to call a provider down; two of two are.
+    assert {p["provider"]: p["status"] for p in health.providers()}["q"] == "operational"
+    health.record("q", "m", ok=False, latency_ms=5.0)
     assert {p["provider"]: p["status"] for p in health.providers()} == {
         "p": "degraded",
         "q": "down",

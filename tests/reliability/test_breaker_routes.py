@@ -47,6 +47,7 @@ def gw(
         ip_rate_limit_rpm=100_000,
         redis_url=redis_url,
         redis_key_prefix=prefix,
+        breaker_failure_threshold=5,
     )
     g = start_gateway(settings, upstream)
     yield g

@@ -1,9 +1,7 @@
 """GET /health: always 200, with per-subsystem detail; degradation is in the body.
 GET /ready: for orchestrators — 503 while the database cannot be reached (a Redis outage is not
 one: the gateway keeps serving on its in-memory fallback).
-GET /status/providers, /status/models: public passive health — what this worker's requests saw
-of each provider (and provider × model) over the last minutes: attempts, errors, success rate,
-latency p50/p95, and a status (operational, degraded at ≥ 10 % errors, down at ≥ 50 %)."""
+The public /status* routes are in status_routes.py."""
 
 from __future__ import annotations
 
@@ -51,18 +49,6 @@ async def ready(request: Request) -> JSONResponse:
     database = await _database(request.app.state.services)
     up = database["status"] == "ok"
     return JSONResponse({"ready": up, "database": database}, status_code=200 if up else 503)
-
-
-@router.get("/status/providers")
-async def status_providers(request: Request) -> dict[str, Any]:
-    health = request.app.state.services.pipeline.health
-    return {"object": "list", "window_s": health.window_s, "data": health.providers()}
-
-
-@router.get("/status/models")
-async def status_models(request: Request) -> dict[str, Any]:
-    health = request.app.state.services.pipeline.health
-    return {"object": "list", "window_s": health.window_s, "data": health.models()}
 
 
 async def _database(services: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.routing.detect import check_slugs, parse_override
 from gatewayz.security.access import request_ip, require_permission
 from gatewayz.security.auth import Principal
 from gatewayz.security.keys import ENVS
@@ -36,6 +37,8 @@ class KeyFields(BaseModel):
     domain_allowlist: list[str] | None = None
     rpm_limit: int | None = Field(default=None, ge=1, le=MAX_RPM_LIMIT)
     expires_at: datetime | None = None
+    # Defaults of the request field `provider` (order/only/ignore/allow_fallbacks/sort/...).
+    provider_preferences: dict[str, Any] | None = None
 
 
 class KeyCreate(KeyFields):
@@ -74,6 +77,20 @@ def _allowlists(body: KeyFields, fields: set[str]) -> dict[str, list[str] | None
     return out
 
 
+def _preferences(s: Any, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validated like the request field `provider` (an object only; {} or null clears)."""
+    if not value:
+        return None
+    try:
+        override = parse_override(value, "key field `provider_preferences`")
+        assert override is not None
+        check_slugs(override, s.registry.providers)
+    except InvalidRequest as exc:
+        message = exc.message.replace("'provider'", "'provider_preferences'", 1)
+        raise InvalidRequest(message, param="provider_preferences") from None
+    return value
+
+
 def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
     limits = row.get("limits") or {}
     out: dict[str, Any] = {"id": row["id"]}
@@ -88,6 +105,7 @@ def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
         ip_allowlist=row.get("ip_allowlist") or [],
         domain_allowlist=row.get("domain_allowlist") or [],
         rpm_limit=limits.get("rpm"),
+        provider_preferences=row.get("provider_preferences"),
         expires_at=expires.isoformat() if expires else None,
         created_at=created.isoformat() if created else None,
         is_primary=bool(row.get("is_primary")),
@@ -132,6 +150,7 @@ async def create_key(
             domain_allowlist=lists["domain_allowlist"],
             limits={"rpm": body.rpm_limit} if body.rpm_limit is not None else None,
             expires_at=expires,
+            provider_preferences=_preferences(s, body.provider_preferences),
         )
     _audit(request, "key_created", p, row["id"], {"name": row["name"], "environment": env})
     return JSONResponse(_public(row, secret), status_code=201)
@@ -171,6 +190,8 @@ async def update_key(
         values["name"] = body.name
     if "expires_at" in fields:
         values["expires_at"] = _check_expiry(body.expires_at)
+    if "provider_preferences" in fields:
+        values["provider_preferences"] = _preferences(s, body.provider_preferences)
     if "rpm_limit" in fields:
         limits = {k: v for k, v in (row.get("limits") or {}).items() if k != "rpm"}
         if body.rpm_limit is not None:

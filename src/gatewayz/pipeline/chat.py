@@ -9,25 +9,32 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
 from gatewayz.billing.meter import Meter, Tab
+from gatewayz.billing.pricing import Price
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import (
     GatewayError,
+    InvalidRequest,
     RateLimited,
+    Unsupported,
     UpstreamError,
+    UpstreamTimeout,
     UpstreamUnavailable,
 )
 from gatewayz.money import nanos_to_usd, usd_text
 from gatewayz.observability.request_log import RequestLog
-from gatewayz.pipeline.tokens import final_usage
+from gatewayz.pipeline.tokens import estimate_tokens, final_usage, prompt_chars
 from gatewayz.reliability.breaker import CircuitBreakers
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.health import PassiveHealth, Sample
+from gatewayz.routing.balance import Balancer, Preferences
+from gatewayz.routing.detect import Override, parse_override
 from gatewayz.routing.failover import load_failover_policy
-from gatewayz.routing.resolve import Resolver, Route
+from gatewayz.routing.resolve import Explanation, Resolver, Route
 from gatewayz.security.auth import Principal
 
 T = TypeVar("T")
@@ -36,7 +43,18 @@ T = TypeVar("T")
 class Call:
     """One chat call's bookkeeping: the request-log record it leaves behind, whatever happens."""
 
-    __slots__ = ("attempts", "ctx", "principal", "req", "route", "row", "tab", "ttft_s")
+    __slots__ = (
+        "attempt_t0",
+        "attempts",
+        "ctx",
+        "principal",
+        "req",
+        "route",
+        "row",
+        "sample",
+        "tab",
+        "ttft_s",
+    )
 
     def __init__(self, ctx: RequestContext, principal: Principal, endpoint: str) -> None:
         self.ctx = ctx
@@ -45,6 +63,8 @@ class Call:
         self.route: Route | None = None
         self.tab: Tab | None = None
         self.ttft_s: float | None = None
+        self.sample: Sample | None = None  # the last attempt's passive-health sample
+        self.attempt_t0 = 0.0  # when the last attempt started (perf_counter)
         self.attempts = 0
         self.row: dict[str, Any] = {
             "request_id": ctx.request_id,
@@ -107,6 +127,8 @@ class ChatPipeline:
         *,
         retries_429: int = 2,
         max_retry_wait_s: float = 5.0,
+        deadline_s: float = 600.0,
+        healthy_rate: float = 0.9,
     ) -> None:
         self.resolver = resolver
         self.meter = meter
@@ -114,8 +136,10 @@ class ChatPipeline:
         self.chars_per_token = chars_per_token
         self.failover = load_failover_policy()
         self.health = PassiveHealth()
+        self.balancer = Balancer(self.health, self.failover.splits, healthy_rate=healthy_rate)
         self.retries_429 = retries_429
         self.max_retry_wait_s = max_retry_wait_s
+        self.deadline_s = deadline_s
 
     async def settle(self, call: Call, usage: Usage) -> None:
         await self.meter.settle(call.tab, usage)
@@ -128,47 +152,109 @@ class ChatPipeline:
             call.row["cost_nanos"] = call.tab.charged_nanos
 
     def chain(self, model: str, override: str | dict[str, Any] | None = None) -> tuple[Route, ...]:
-        """The providers a request for `model` tries, in order: the resolver's candidates in
-        the failover policy's order (`routing/failover.toml`), or exactly the order an explicit
-        override (the request's, or a model's row in `routing/aliases.toml`) asks for."""
-        exp = self.resolver.explain(model, override)
+        """The providers a request for `model` may try, in the failover policy's order, or
+        exactly the order an explicit override (the request's, or a model's row in
+        `routing/aliases.toml`) asks for (before load balancing)."""
+        return self._chain(model, parse_override(override))[1]
+
+    def _chain(
+        self, model: str, override: Override | None
+    ) -> tuple[Explanation, tuple[Route, ...]]:
+        # An override that only sorts changes no provider set: the default resolution stands.
+        exp = self.resolver.explain(model, override if override and override.restricts else None)
         if exp.error is not None:
             raise exp.error
         if exp.override is not None or exp.exclusive:  # a request's or a data row's own order
-            return exp.routes
-        return self.failover.order(exp.routes, exp.canonical)
+            return exp, exp.routes
+        return exp, self.failover.order(exp.routes, exp.canonical)
 
-    def routes(self, call: Call, req: ChatRequest) -> tuple[Route, ...]:
+    def preferences(self, principal: Principal, requested: Any) -> Override | None:
+        """The request's `provider` preferences over its key's defaults (field by field); a
+        plain slug in the request pins the provider whatever the key says."""
+        defaults = principal.record.get("provider_preferences")
+        if defaults and (requested is None or isinstance(requested, dict)):
+            requested = {**defaults, **(requested or {})}
+        return parse_override(requested)
+
+    def routes(self, call: Call, req: ChatRequest) -> tuple[tuple[Route, ...], dict[str, Price]]:
+        """The request's providers in the order it tries them, and each one's price."""
         call.req = req
         call.row["model"] = req.model
         call.row["stream"] = req.stream
         # The explicit provider override is ours, never forwarded upstream.
-        routes = self.chain(req.model, req.extra.pop("provider", None))
+        override = self.preferences(call.principal, req.extra.pop("provider", None))
+        exp, routes = self._chain(req.model, override)
+        prices = self.meter.price_routes(routes)
+        routes = self._fitting(routes, prices, req)
+        ov = override or exp.override  # the request's (or key's) preferences, else the data row's
+        prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
+        routes = self.balancer.order(routes, exp.canonical, prefs, prices)
         call.use(routes[0])
-        return routes
+        return routes, prices
+
+    def _fitting(
+        self, routes: tuple[Route, ...], prices: dict[str, Price], req: ChatRequest
+    ) -> tuple[Route, ...]:
+        """The routes whose context window (when the price data knows it) holds the prompt;
+        none → 400 `context_length_exceeded`, before anything is held or sent."""
+        windows = {slug: p.context for slug, p in prices.items() if p.context}
+        if not windows:
+            return routes
+        need = estimate_tokens(prompt_chars(req), self.chars_per_token)
+        fit = tuple(r for r in routes if windows.get(r.provider.slug, need) >= need)
+        if not fit:
+            raise InvalidRequest(
+                f"The prompt (about {need} tokens) exceeds the context window of every provider "
+                f"serving '{req.model}' (the largest holds {max(windows.values())} tokens).",
+                code="context_length_exceeded",
+                param="messages",
+            )
+        return fit
 
     async def _attempt(
         self, call: Call, req: ChatRequest, action: Callable[[Route], Awaitable[T]]
     ) -> T:
         """Resolve, hold the worst case, then try the chain: fail over on provider failures
         (401/402/403/404/5xx, timeouts, connect errors), retry 429 on the same provider with
-        backoff, return 400 as is. Providers whose circuit breaker is open are skipped."""
-        routes = self.routes(call, req)
-        prices = self.meter.price_routes(routes)
+        backoff, return 400 as is. Providers (or provider × model pairs) whose circuit breaker
+        is open are skipped. Nothing outlives the request's deadline (`deadline_s` from its
+        start): an attempt still running then is cancelled and the caller gets a 504."""
+        routes, prices = self.routes(call, req)
         call.tab = await self.meter.open(call.principal, req, prices, call.ctx.request_id)
+        deadline = call.ctx.t0 + self.deadline_s
         last: GatewayError | None = None
         for route in routes:
-            slug = route.provider.slug
-            if slug not in prices or not await self.breakers.allow(slug):
+            slug, native = route.provider.slug, route.native_id
+            if (
+                slug not in prices
+                or not await self.breakers.allow(slug, native)
+                or not await self.breakers.allow(slug)
+            ):
                 continue
+            remaining = deadline - perf_counter()
+            if remaining <= 0:
+                last = self._deadline_passed()
+                break
             call.use(route)
             started = perf_counter()
             try:
-                result = await self._with_429_retries(call, route, action)
+                async with asyncio.timeout(remaining) as budget:
+                    result = await self._with_429_retries(call, route, action, deadline)
+            except TimeoutError as exc:
+                if not budget.expired():
+                    await self.abandon(call, exc)
+                    raise
+                self._health(call, route, False, started)
+                last = self._deadline_passed()
+                break
+            except Unsupported as err:  # nothing was sent: this provider cannot take it
+                call.attempts -= 1
+                last = last or err
+                continue
             except GatewayError as err:
-                if isinstance(err, UpstreamError):
-                    self._health(route, False, started)
-                    await self.breakers.record_failure(slug)
+                if err.failover or isinstance(err, UpstreamError):  # the provider's failure
+                    self._health(call, route, False, started)
+                    await self._record_failure(route, err)
                 if err.failover:
                     last = err
                     continue
@@ -177,7 +263,8 @@ class ChatPipeline:
             except BaseException as exc:
                 await self.abandon(call, exc)
                 raise
-            self._health(route, True, started)
+            self._health(call, route, True, started)
+            await self.breakers.record_success(slug, native)
             await self.breakers.record_success(slug)
             self.meter.answered_by(call.tab, route, prices[slug])
             return result
@@ -189,14 +276,29 @@ class ChatPipeline:
         await self.abandon(call, err)
         raise err
 
-    def _health(self, route: Route, ok: bool, started: float) -> None:
+    def _deadline_passed(self) -> UpstreamTimeout:
+        return UpstreamTimeout(
+            f"No provider answered within the request deadline of {self.deadline_s:g} s.",
+            code="deadline_exceeded",
+        )
+
+    async def _record_failure(self, route: Route, err: GatewayError) -> None:
+        """A failed attempt counts against the provider × model breaker; and against the
+        provider's, unless only the model is missing there (404)."""
+        slug = route.provider.slug
+        await self.breakers.record_failure(slug, route.native_id)
+        if err.upstream_status != 404:
+            await self.breakers.record_failure(slug)
+
+    def _health(self, call: Call, route: Route, ok: bool, started: float) -> None:
         """Passive health: the attempt's outcome and its time to the provider's answer (for a
-        stream, to its headers)."""
+        stream, to its headers; its time to first token is added when that arrives)."""
         latency_ms = (perf_counter() - started) * 1000
-        self.health.record(route.provider.slug, route.native_id, ok, latency_ms)
+        call.sample = self.health.record(route.provider.slug, route.native_id, ok, latency_ms)
+        call.attempt_t0 = started
 
     async def _with_429_retries(
-        self, call: Call, route: Route, action: Callable[[Route], Awaitable[T]]
+        self, call: Call, route: Route, action: Callable[[Route], Awaitable[T]], deadline: float
     ) -> T:
         for retry in range(self.retries_429 + 1):
             call.attempts += 1
@@ -205,7 +307,7 @@ class ChatPipeline:
                 return await action(route)
             except RateLimited as err:
                 wait = self._backoff(retry, err.headers.get("Retry-After"))
-                if retry == self.retries_429 or wait is None:
+                if retry == self.retries_429 or wait is None or perf_counter() + wait >= deadline:
                     raise
                 await asyncio.sleep(wait)
             finally:
@@ -215,10 +317,7 @@ class ChatPipeline:
     def _backoff(self, retry: int, retry_after: str | None) -> float | None:
         """Retry-After when the provider sent one, else exponential with full jitter; None when
         the provider asks for longer than we hold a request (its 429 goes back at once)."""
-        try:
-            wait = float(retry_after) if retry_after is not None else None
-        except ValueError:
-            wait = None
+        wait = retry_after_s(retry_after)
         if wait is None:
             return random.uniform(0, 0.25 * 2**retry)
         return max(0.0, wait) if wait <= self.max_retry_wait_s else None
@@ -233,6 +332,13 @@ class ChatPipeline:
         chars = sum(len(c.message.text()) for c in resp.choices)
         resp.usage = final_usage(resp.usage, req, chars, self.chars_per_token)
         call.set_usage(resp.usage)
+        if call.route is not None and call.sample is not None:
+            self.health.record_output(
+                call.route.provider.slug,
+                call.route.native_id,
+                resp.usage.completion_tokens,
+                call.sample.latency_ms / 1000,
+            )
         await self.settle(call, resp.usage)
         return resp
 
@@ -247,6 +353,24 @@ class ChatPipeline:
 
         upstream = await self._attempt(call, req, open_stream)
         return StreamSession(self, call, upstream)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """A `Retry-After` header in seconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3);
+    None when absent or unreadable."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
 
 
 class StreamSession:
@@ -287,19 +411,35 @@ class StreamSession:
                 out.append(chunk)
             if out:
                 if self.call.ttft_s is None and chars:
-                    self.call.ttft_s = perf_counter()
+                    self._first_token()
                 self.produced_chars = chars
                 yield out
         self.produced_chars = chars
         assert self.call.req is not None
         self.usage = final_usage(reported, self.call.req, chars, self._cpt)
         self.call.set_usage(self.usage)
+        self._throughput(self.usage.completion_tokens)
         if chars == 0 and not self.usage.completion_tokens:  # an empty stream: refunded
             await self.pipeline.abandon(self.call, UpstreamError("empty stream"))
             self.usage.cost = nanos_to_usd(0)
         else:
             await self.pipeline.settle(self.call, self.usage)
         yield [StreamChunk([], self.usage)]
+
+    def _first_token(self) -> None:
+        call = self.call
+        call.ttft_s = perf_counter()
+        if call.sample is not None:  # passive health: the answering attempt's time to first token
+            call.sample.ttft_ms = (call.ttft_s - call.attempt_t0) * 1000
+
+    def _throughput(self, tokens: int) -> None:
+        """Passive health: output tokens per second from the first token to the end."""
+        route, first = self.call.route, self.call.ttft_s
+        if route is not None and first is not None:
+            seconds = perf_counter() - first
+            self.pipeline.health.record_output(
+                route.provider.slug, route.native_id, tokens, seconds
+            )
 
     async def settle_partial(self) -> None:
         """The client left mid-stream: record and charge (estimated) usage for what was

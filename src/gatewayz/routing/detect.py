@@ -41,9 +41,17 @@ class Override:
     ignore: tuple[str, ...] = ()
     allow_fallbacks: bool = True
     source: str = "request field `provider`"
+    # How to order the allowed providers (routing/balance.py), not which ones.
+    sort: str | None = None
+    max_latency_ms: float | None = None
 
     def slugs(self) -> set[str]:
         return {*self.order, *(self.only or ()), *self.ignore}
+
+    @property
+    def restricts(self) -> bool:
+        """Whether it changes which providers are tried or in which order (beyond sorting)."""
+        return bool(self.order or self.only is not None or self.ignore or not self.allow_fallbacks)
 
     def describe(self) -> str:
         parts = []
@@ -55,6 +63,10 @@ class Override:
             parts.append(f"ignore={list(self.ignore)}")
         if not self.allow_fallbacks:
             parts.append("no fallbacks")
+        if self.sort:
+            parts.append(f"sort={self.sort}")
+        if self.max_latency_ms is not None:
+            parts.append(f"max_latency_ms={self.max_latency_ms:g}")
         return f"{self.source}: {', '.join(parts) or 'no constraint'}"
 
 
@@ -105,6 +117,12 @@ def routing_data(raw: Mapping[str, Any]) -> RoutingData:
     return RoutingData(dict(raw.get("aliases", {})), rules, overrides)
 
 
+SORTS = ("price", "latency", "throughput")
+PREFERENCE_FIELDS = frozenset(
+    {"order", "only", "ignore", "allow_fallbacks", "sort", "max_latency_ms"}
+)
+
+
 def parse_override(value: Any, source: str = "request field `provider`") -> Override | None:
     """The request's `provider` field → an Override (None when absent). A bad value is a 400."""
     if value is None:
@@ -115,6 +133,22 @@ def parse_override(value: Any, source: str = "request field `provider`") -> Over
         return Override(order=(value,), allow_fallbacks=False, source=source)
     if not isinstance(value, dict):
         raise _bad("must be a provider slug or an object with `order` / `only` / `ignore`")
+    unknown = sorted(set(value) - PREFERENCE_FIELDS)
+    if unknown:
+        raise _bad(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: "
+            + ", ".join(sorted(PREFERENCE_FIELDS))
+        )
+    sort = value.get("sort")
+    if sort is not None and sort not in SORTS:
+        raise _bad(f"`sort` must be one of {', '.join(SORTS)}")
+    max_latency = value.get("max_latency_ms")
+    if max_latency is not None and (
+        isinstance(max_latency, bool)
+        or not isinstance(max_latency, int | float)
+        or max_latency <= 0
+    ):
+        raise _bad("`max_latency_ms` must be a positive number")
     fallbacks = value.get("allow_fallbacks", True)
     if fallbacks is None:
         fallbacks = True
@@ -127,6 +161,8 @@ def parse_override(value: Any, source: str = "request field `provider`") -> Over
         ignore=_slugs(value.get("ignore"), "ignore"),
         allow_fallbacks=fallbacks,
         source=source,
+        sort=sort,
+        max_latency_ms=None if max_latency is None else float(max_latency),
     )
 
 

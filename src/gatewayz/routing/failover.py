@@ -24,6 +24,8 @@ class FailoverPolicy:
     chain: tuple[str, ...]
     first_party_only: frozenset[str]
     fallback: str
+    # Traffic splits: canonical model id -> {provider slug: weight} (routing/balance.py).
+    splits: dict[str, dict[str, float]]
 
     def order(self, routes: tuple[Route, ...], canonical: str) -> tuple[Route, ...]:
         org = canonical.partition("/")[0]
@@ -47,4 +49,8 @@ def load_failover_policy(path: Path = FAILOVER_FILE) -> FailoverPolicy:
         chain=tuple(raw["chain"]),
         first_party_only=frozenset(raw["first_party_only"]),
         fallback=raw["fallback"],
+        splits={
+            model: {slug: float(w) for slug, w in weights.items()}
+            for model, weights in raw.get("split", {}).items()
+        },
     )

@@ -143,10 +143,13 @@ class Resolver:
             raise exp.error
         return exp.routes
 
-    def explain(self, model: str, provider: str | dict[str, Any] | None = None) -> Explanation:
-        """Every step of the resolution of `model` (with an optional explicit override)."""
+    def explain(
+        self, model: str, provider: str | dict[str, Any] | Override | None = None
+    ) -> Explanation:
+        """Every step of the resolution of `model` (with an optional explicit override, raw
+        or parsed)."""
         cached = self._cached(model)
-        override = parse_override(provider)
+        override = provider if isinstance(provider, Override) else parse_override(provider)
         if override is None:
             return cached.default
         check_slugs(override, self.registry.providers)

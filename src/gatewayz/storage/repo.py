@@ -151,6 +151,7 @@ async def create_api_key(
     domain_allowlist: Sequence[str] | None = None,
     limits: Mapping[str, int] | None = None,
     expires_at: datetime | None = None,
+    provider_preferences: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """A new key for the user: (its row without `encrypted_key`, the plaintext key).
 
@@ -187,6 +188,7 @@ async def create_api_key(
         "expires_at": expires_at,
         "last_used_at": None,
         "revoked_at": None,
+        "provider_preferences": dict(provider_preferences) if provider_preferences else None,
     }
     await conn.execute(insert(api_keys), {**row, "encrypted_key": keyring.encrypt(key)})
     return row, key
@@ -209,6 +211,7 @@ _FIND_KEY = (
         api_keys.c.ip_allowlist,
         api_keys.c.domain_allowlist,
         api_keys.c.limits,
+        api_keys.c.provider_preferences,
     )
     .select_from(api_keys.join(users, users.c.id == api_keys.c.user_id))
     .where(api_keys.c.key_hash == bindparam("key_hash"))
@@ -248,6 +251,7 @@ async def find_key(
         "ip_allowlist": found["ip_allowlist"],
         "domain_allowlist": found["domain_allowlist"],
         "limits": found["limits"],
+        "provider_preferences": found["provider_preferences"],
         "expires_at": expires_at,
     }
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -156,6 +157,8 @@ api_keys = Table(
     Column("expires_at", UTCDateTime(), nullable=True),
     Column("last_used_at", UTCDateTime(), nullable=True),
     Column("revoked_at", UTCDateTime(), nullable=True),
+    # Defaults of the request field `provider` for this key's requests (routing/balance.py).
+    Column("provider_preferences", NullableJSON, nullable=True),
     Index(None, "key_hash", unique=True),
 )
 
@@ -307,4 +310,33 @@ stripe_events = Table(
     Column("user_id", String(40), nullable=True),
     Column("detail", NullableJSON, nullable=True),
     _created_at(),
+)
+
+# ---- Incidents (migration 0005; see gatewayz.reliability.incidents) -------------------------
+# Opened and resolved automatically from passive health and the circuit breakers; `model` is ''
+# for a provider-wide incident. At most one open incident per (provider, model), enforced here
+# (a partial unique index) so concurrent workers and replicas never open duplicates.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(200), nullable=False, default="", server_default=""),
+    Column("severity", String(16), nullable=False),  # critical | high | medium | low
+    Column("status", String(16), nullable=False, default="open", server_default="open"),
+    Column("title", String(300), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False, index=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime(), nullable=True),
+    Column("details", NullableJSON, nullable=True),
+    CheckConstraint("severity IN ('critical', 'high', 'medium', 'low')", name="severity"),
+    CheckConstraint("status IN ('open', 'resolved')", name="status"),
+    Index(
+        "ix_incidents_open_subject",
+        "provider",
+        "model",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
 )

@@ -23,7 +23,7 @@ from gatewayz.canonical.types import (
     TextPart,
     ToolCall,
 )
-from gatewayz.errors import InvalidRequest
+from gatewayz.errors import InvalidRequest, Unsupported
 
 REDACTED = "redacted_thinking:"
 # Content parts of other dialects that Anthropic has no block for.
@@ -235,7 +235,7 @@ def part_out(p: Part) -> dict[str, Any] | None:
     if isinstance(p, DocumentPart):
         return _document_out(p)
     if p.type in _FOREIGN_PARTS:
-        raise InvalidRequest(
+        raise Unsupported(
             f"Content parts of type '{p.type}' are not supported by this provider.",
             param="messages",
         )

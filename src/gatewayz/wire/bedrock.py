@@ -28,7 +28,13 @@ from gatewayz.canonical.types import (
     ToolCall,
     Usage,
 )
-from gatewayz.errors import GatewayError, InvalidRequest, UpstreamUnavailable, from_upstream_status
+from gatewayz.errors import (
+    GatewayError,
+    InvalidRequest,
+    Unsupported,
+    UpstreamUnavailable,
+    from_upstream_status,
+)
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -83,7 +89,7 @@ def render_request(req: ChatRequest, native_model: str) -> bytes:
 
 def build_request(req: ChatRequest, native_model: str) -> dict[str, Any]:
     if req.n > 1:
-        raise InvalidRequest("AWS Bedrock does not support n > 1", param="n")
+        raise Unsupported("AWS Bedrock does not support n > 1", param="n")
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     uses_tools = False
@@ -168,7 +174,7 @@ def _content_blocks(content: str | list[Part] | None, docs: list[int]) -> list[d
             docs[0] += 1
             blocks.append({"document": _document_block(part, docs[0])})
         else:
-            raise InvalidRequest(
+            raise Unsupported(
                 f"content parts of type '{part.type}' are not supported by AWS Bedrock",
                 param="messages",
             )

@@ -29,7 +29,13 @@ from gatewayz.canonical.types import (
     ToolCallDelta,
     Usage,
 )
-from gatewayz.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
+from gatewayz.errors import (
+    GatewayError,
+    InvalidRequest,
+    Unsupported,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from gatewayz.wire.errors import error_message as error_message
 
 FINISH_REASONS = {
@@ -45,7 +51,7 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 # ---------------------------------------------------------------- request out
 def render_request(req: ChatRequest, native_model: str, stream: bool) -> bytes:
     if req.n > 1:
-        raise InvalidRequest("cohere does not support n > 1.", param="n")
+        raise Unsupported("cohere does not support n > 1.", param="n")
     documents: list[dict[str, Any]] = []
     body: dict[str, Any] = {
         "model": native_model,

@@ -27,7 +27,7 @@ from gatewayz.canonical.types import (
     TextPart,
     Tool,
 )
-from gatewayz.errors import InvalidRequest
+from gatewayz.errors import InvalidRequest, Unsupported
 
 # Keys of Gemini's Schema object (camelCase, as the REST API spells them).
 _SCHEMA_KEYS = frozenset(
@@ -140,7 +140,7 @@ def _other_part(p: OtherPart) -> dict[str, Any] | None:
         raise InvalidRequest("Gemini needs file parts as file_data (a base64 data: URL).")
     if p.type == "refusal":
         return None
-    raise InvalidRequest(f"Content parts of type '{p.type}' are not supported by Gemini.")
+    raise Unsupported(f"Content parts of type '{p.type}' are not supported by Gemini.")
 
 
 def _assistant_parts(m: Message) -> list[dict[str, Any]]:

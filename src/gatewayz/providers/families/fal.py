@@ -25,7 +25,13 @@ from gatewayz.canonical.types import (
     StreamChunk,
     TextPart,
 )
-from gatewayz.errors import GatewayError, InvalidRequest, UpstreamError, UpstreamUnavailable
+from gatewayz.errors import (
+    GatewayError,
+    InvalidRequest,
+    Unsupported,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from gatewayz.providers.families.base import EventStream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool
 from gatewayz.wire.errors import error_message
@@ -43,14 +49,14 @@ _SPEAKERS = {"user": "User", "assistant": "Assistant"}
 def render_request(req: ChatRequest, native_model: str) -> bytes:
     """The any-llm input for a canonical request; InvalidRequest for what fal cannot take."""
     if req.tools or req.tool_choice not in (None, "none", "auto"):
-        raise InvalidRequest("fal does not support tools.", param="tools")
+        raise Unsupported("fal does not support tools.", param="tools")
     if req.n > 1:
-        raise InvalidRequest("fal does not support n > 1.", param="n")
+        raise Unsupported("fal does not support n > 1.", param="n")
     system: list[str] = []
     turns: list[tuple[str, str]] = []
     for m in req.messages:
         if m.role == "tool" or m.tool_calls:
-            raise InvalidRequest("fal does not support tools.", param="messages")
+            raise Unsupported("fal does not support tools.", param="messages")
         text = _text(m)
         if m.role in ("system", "developer"):
             system.append(text)
@@ -84,10 +90,10 @@ def _text(m: Message) -> str:
         if isinstance(p, TextPart):
             out.append(p.text)
         elif isinstance(p, ImagePart):
-            raise InvalidRequest("fal does not support image input.", param="messages")
+            raise Unsupported("fal does not support image input.", param="messages")
         else:
             kind = getattr(p, "media_type", None) or getattr(p, "type", "unknown")
-            raise InvalidRequest(f"fal does not support '{kind}' content.", param="messages")
+            raise Unsupported(f"fal does not support '{kind}' content.", param="messages")
     return "".join(out)
 
 
