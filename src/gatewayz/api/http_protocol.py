@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with a bound on request-head size.
+"""uvicorn's httptools protocol with a bound on request-head size, and Nagle off on every
+connection.
 
 httptools sets no limit: it would buffer a multi-megabyte header in full. This protocol counts
 the bytes of a request head that is still incomplete after each network read; past
@@ -9,6 +10,9 @@ by the ASGI middleware instead (`api/middleware.py`), against the same limit.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -28,6 +32,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True
         self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        # asyncio turns Nagle off only on sockets created with proto=IPPROTO_TCP; the listening
+        # socket uvicorn shares between workers (`--workers N`) has proto 0, so its connections
+        # kept Nagle on, and a response written in two parts waited ~40 ms for a delayed ACK.
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
