@@ -460,6 +460,33 @@ async def test_read_timeout_on_headers_is_not_retried(sim: Simulator) -> None:
     await pool.close()
 
 
+@pytest.mark.parametrize("how", ["read timeout", "cancelled"])
+async def test_a_request_abandoned_before_its_headers_closes_its_connection(how: str) -> None:
+    """A timed-out or cancelled request's connection is closed at once (the provider sees
+    EOF), never left open and unpooled until the provider gives up on it."""
+    eof = asyncio.Event()
+
+    async def handler(srv: WireServer, r: asyncio.StreamReader, w: asyncio.StreamWriter, n: int):
+        await srv.read_request(r, n)  # and never answer
+        await r.read()  # returns at EOF
+        eof.set()
+
+    async with wire_server(handler) as srv:
+        pool = HttpPool(srv.url, read_timeout=0.2 if how == "read timeout" else 30)
+        if how == "read timeout":
+            with pytest.raises(ReadTimeout):
+                await pool.request("POST", "/", [], b"x")
+        else:
+            task = asyncio.create_task(pool.request("POST", "/", [], b"x"))
+            while not srv.requests:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        await asyncio.wait_for(eof.wait(), 2)
+        await pool.close()
+
+
 async def test_per_request_read_timeout_overrides_the_pool_default(sim: Simulator) -> None:
     pool = HttpPool(sim.base_url, read_timeout=30)
     sim.fault(Fault(delay_s=1.0))

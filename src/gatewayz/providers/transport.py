@@ -316,12 +316,16 @@ class HttpPool:
                 try:
                     await conn.wait_headers(timeout)
                 except ReadTimeout:
+                    conn.close()  # mid-request: it can never carry another one
                     raise
                 except TransportError:
                     conn.close()
                     # A pooled connection the server had already closed: retry once, fresh.
                     if reused and not conn.received_any and attempt == 0:
                         continue
+                    raise
+                except BaseException:  # cancelled (the client left, the deadline passed)
+                    conn.close()
                     raise
                 return UpstreamResponse(self, conn, timeout)
             raise TransportError("unreachable")  # pragma: no cover
