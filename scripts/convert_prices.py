@@ -3,7 +3,9 @@
     .venv/bin/python scripts/convert_prices.py [SOURCE] [--effective-from YYYY-MM-DD]
 
 Reads SOURCE (default ../shared/data/model_prices.json) and writes
-src/gatewayz/billing/prices.toml. The gateway never reads SOURCE at run time.
+src/gatewayz/billing/prices.toml and, for the model catalog, the capabilities of the same rows
+to src/gatewayz/catalog/capabilities.toml (next to `--out` when that is given). The gateway
+never reads SOURCE at run time.
 
 Conversion rules:
 - Only chat/completion models of providers Gatewayz knows (LITELLM_PROVIDERS), with both an
@@ -17,6 +19,10 @@ Conversion rules:
   keyed by the native id (`[native.<provider>]`).
 - When two source rows land on the same (model, provider), the one whose native id is the id
   we actually send wins, then the first seen.
+- Capabilities (same keys as the prices): `modality` as `inputs->outputs` (`text+image->text`:
+  inputs from supports_vision / supports_audio_input / supports_video_input and
+  supported_modalities, outputs from supported_output_modalities and supports_audio_output,
+  default text), `tools` (supports_function_calling), `vision`, `output` (max_output_tokens).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "gatewayz"
 DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "model_prices.json"
 OUT = PKG / "billing" / "prices.toml"
+CAPABILITIES_OUT = PKG / "catalog" / "capabilities.toml"
 
 # litellm_provider -> (our provider slug, key prefixes litellm puts before the native id;
 # "" alone: keys are bare native ids)
@@ -86,6 +93,10 @@ TOKEN_FIELDS = {
 UNIT_FIELDS = {"output_cost_per_image": "image", "input_cost_per_request": "request"}
 FIELD_ORDER = ["prompt", "completion", "cached_read", "cache_write", "reasoning", "image"]
 FIELD_ORDER += ["request", "context", "effective_from"]
+# Modalities in the order they are written (`text+image->text`), as catalog/capabilities.py reads.
+INPUT_MODALITIES = ("text", "image", "audio", "video")
+OUTPUT_MODALITIES = ("text", "image", "audio", "video")
+CAPABILITY_ORDER = ["modality", "tools", "vision", "output"]
 
 
 def _decimal_str(value: Decimal) -> str:
@@ -113,6 +124,30 @@ def _price_row(entry: dict[str, Any]) -> dict[str, Any] | None:
     if isinstance(context, int) and not isinstance(context, bool) and context > 0:
         row["context"] = context
     return row
+
+
+def _capabilities(entry: dict[str, Any]) -> dict[str, Any]:
+    """The catalog's capability facts of one source row (false flags left out: compact)."""
+    declared_in = set(entry.get("supported_modalities") or ())
+    flags = {
+        "image": entry.get("supports_vision") is True,
+        "audio": entry.get("supports_audio_input") is True,
+        "video": entry.get("supports_video_input") is True,
+    }
+    inputs = [m for m in INPUT_MODALITIES if m == "text" or flags.get(m) or m in declared_in]
+    declared_out = set(entry.get("supported_output_modalities") or ())
+    if entry.get("supports_audio_output") is True:
+        declared_out |= {"text", "audio"}
+    outputs = [m for m in OUTPUT_MODALITIES if m in declared_out] or ["text"]
+    caps: dict[str, Any] = {"modality": "+".join(inputs) + "->" + "+".join(outputs)}
+    if entry.get("supports_function_calling") is True:
+        caps["tools"] = True
+    if "image" in inputs:
+        caps["vision"] = True
+    output = entry.get("max_output_tokens")
+    if isinstance(output, int) and not isinstance(output, bool) and output > 0:
+        caps["output"] = output
+    return caps
 
 
 class Resolver:
@@ -164,12 +199,17 @@ def _native_id(key: str, prefixes: tuple[str, ...]) -> str | None:
     return None
 
 
-def convert(source: Path, effective_from: dt.date) -> tuple[dict[str, Any], Counter[str]]:
+def convert(
+    source: Path, effective_from: dt.date
+) -> tuple[dict[str, Any], dict[str, Any], Counter[str]]:
+    """(price book, capabilities with the same keys, counts)."""
     with source.open() as f:
         data = json.load(f, parse_float=Decimal)
     resolver = Resolver()
     models: dict[str, dict[str, dict[str, Any]]] = {}
     native: dict[str, dict[str, dict[str, Any]]] = {}
+    caps_models: dict[str, dict[str, dict[str, Any]]] = {}
+    caps_native: dict[str, dict[str, dict[str, Any]]] = {}
     exact: set[tuple[str, str]] = set()
     counts: Counter[str] = Counter()
     for key, entry in data.items():
@@ -191,31 +231,40 @@ def convert(source: Path, effective_from: dt.date) -> tuple[dict[str, Any], Coun
         row["effective_from"] = effective_from
         canon = resolver.canonical(provider, nid)
         if canon is None:
-            native.setdefault(provider, {}).setdefault(nid, row)
+            if nid not in native.setdefault(provider, {}):
+                native[provider][nid] = row
+                caps_native.setdefault(provider, {})[nid] = _capabilities(entry)
             continue
         is_exact = resolver.sent_id(provider, canon) == nid
         slot = models.setdefault(canon, {})
         if provider not in slot or (is_exact and (canon, provider) not in exact):
             slot[provider] = row
+            caps_models.setdefault(canon, {})[provider] = _capabilities(entry)
             if is_exact:
                 exact.add((canon, provider))
     counts["canonical models"] = len(models)
     counts["canonical price rows"] = sum(len(v) for v in models.values())
     counts["native price rows"] = sum(len(v) for v in native.values())
     book = {"models": dict(sorted(models.items())), "native": dict(sorted(native.items()))}
-    return book, counts
+    caps = {
+        "models": dict(sorted(caps_models.items())),
+        "native": dict(sorted(caps_native.items())),
+    }
+    return book, caps, counts
 
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     return json.dumps(value)
 
 
-def _inline(row: dict[str, Any]) -> str:
-    parts = [f"{k} = {_toml_value(row[k])}" for k in FIELD_ORDER if k in row]
+def _inline(row: dict[str, Any], order: list[str] = FIELD_ORDER) -> str:
+    parts = [f"{k} = {_toml_value(row[k])}" for k in order if k in row]
     return "{ " + ", ".join(parts) + " }"
 
 
@@ -251,18 +300,56 @@ def render(book: dict[str, Any], effective_from: dt.date, source_name: str) -> s
     return "\n".join(lines)
 
 
+def render_capabilities(caps: dict[str, Any], source_name: str) -> str:
+    lines = [
+        "# Gatewayz model capabilities for the catalog. GENERATED by scripts/convert_prices.py",
+        f"# from litellm's {source_name}, for the same rows (and keys) as billing/prices.toml.",
+        "#",
+        "# modality: inputs->outputs, each a `+`-joined list of text, image, audio, video.",
+        "# tools: supports function calling. vision: takes images. output: max output tokens.",
+        "# Flags that are false are left out.",
+        "",
+    ]
+    for canon, rows in caps["models"].items():
+        lines.append(f"[models.{json.dumps(canon)}]")
+        lines.extend(
+            f"{json.dumps(p)} = {_inline(r, CAPABILITY_ORDER)}" for p, r in sorted(rows.items())
+        )
+        lines.append("")
+    for provider, rows in caps["native"].items():
+        lines.append(f"[native.{json.dumps(provider)}]")
+        lines.extend(
+            f"{json.dumps(n)} = {_inline(r, CAPABILITY_ORDER)}" for n, r in sorted(rows.items())
+        )
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", nargs="?", type=Path, default=DEFAULT_SOURCE)
     parser.add_argument("--effective-from", type=dt.date.fromisoformat, default=None)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--capabilities-out",
+        type=Path,
+        default=None,
+        help="default: catalog/capabilities.toml, or next to --out when that is given",
+    )
     args = parser.parse_args(argv)
     mtime = dt.datetime.fromtimestamp(args.source.stat().st_mtime, dt.UTC)
     effective = args.effective_from or mtime.date()
-    book, counts = convert(args.source, effective)
+    book, caps, counts = convert(args.source, effective)
     text = render(book, effective, args.source.name)
     tomllib.loads(text)  # the output must parse
     args.out.write_text(text)
+    caps_out = args.capabilities_out or (
+        CAPABILITIES_OUT if args.out == OUT else args.out.with_name("capabilities.toml")
+    )
+    caps_text = render_capabilities(caps, args.source.name)
+    tomllib.loads(caps_text)
+    caps_out.parent.mkdir(parents=True, exist_ok=True)
+    caps_out.write_text(caps_text)
     for name, n in sorted(counts.items()):
         print(f"{n:6d}  {name}", file=sys.stderr)
     return 0

@@ -25,6 +25,7 @@ from gatewayz.api import (
 )
 from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
 from gatewayz.api.auth_routes import auth_routes
+from gatewayz.api.catalog_routes import catalog_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/v1/messages/count_tokens", CountTokens(services), methods=["POST"]),
     ]
     app.router.routes += auth_routes(services)  # accounts: POST /auth, POST /auth/register
+    app.router.routes += catalog_routes(services)  # public: /catalog/models, /catalog/providers
     app.include_router(health.router)
     app.include_router(status_routes.router)  # public: /status, incidents, uptime
     app.include_router(keys_routes.router)  # users: /user/api-keys

@@ -8,6 +8,10 @@ from typing import Any
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.sweep import Sweeper
+from gatewayz.cache.query import QueryCache, build_query_cache
+from gatewayz.cache.response_cache import ResponseCache
+from gatewayz.cache.response_setup import build_response_cache
+from gatewayz.catalog.service import Catalog
 from gatewayz.events import EventBus
 from gatewayz.observability.audit import AuditLog
 from gatewayz.observability.request_log import RequestLog
@@ -42,6 +46,7 @@ class Services:
     registry: Registry
     resolver: Resolver
     meter: Meter
+    response_cache: ResponseCache
     sweeper: Sweeper
     events: EventBus
     incidents: IncidentTracker
@@ -49,10 +54,12 @@ class Services:
     request_log: RequestLog
     audit: AuditLog
     auth_sync: AuthSync
+    query_cache: QueryCache
     state: StateBackend
     limiter: RateLimiter
     breakers: CircuitBreakers
     prober: Prober | None
+    catalog: Catalog
     simulator: Simulator | None
 
     def __init__(self, settings: Settings) -> None:
@@ -84,6 +91,7 @@ class Services:
         self.resolver = Resolver(self.registry)
         self.meter = Meter(self.db, s)
         await self.meter.reload_prices()
+        self.response_cache = build_response_cache(s, self.state, self.registry)
         self.pipeline = ChatPipeline(
             self.resolver,
             self.meter,
@@ -93,6 +101,8 @@ class Services:
             max_retry_wait_s=s.upstream_429_max_wait_s,
             deadline_s=s.request_deadline_s,
             healthy_rate=s.balance_healthy_rate,
+            cache=self.response_cache,
+            cache_billed_fraction=s.response_cache_billed_fraction,
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
         self.sweeper.start()
@@ -117,6 +127,17 @@ class Services:
                 timeout_s=s.health_probe_timeout_s,
             )
             self.prober.start()
+        # The model catalog: served from its caches and the database; synced in the background
+        # (a never-synced catalog is synced before serving, for at most catalog_startup_wait_s).
+        self.catalog = Catalog(
+            self.db,
+            s,
+            self.registry,
+            lambda: self.meter.book,
+            self.pipeline.health,
+            extra_models=self.model_list,
+        )
+        await self.catalog.start()
         self.auth = Authenticator(
             self.db,
             self.keyring,
@@ -141,6 +162,7 @@ class Services:
             self.auth, self.state, poll_s=s.auth_invalidation_poll_s, workers=s.workers
         )
         self.auth_sync.start()
+        self.query_cache = build_query_cache(s)
         served = ", ".join(p.slug for p in self.registry.enabled) or "none"
         log.info("providers served: %s", served)
         # Everything built so far lives as long as the process: keep it out of the garbage
@@ -149,6 +171,7 @@ class Services:
         gc.freeze()
 
     async def stop(self) -> None:
+        await self.catalog.stop()
         if self.prober is not None:
             await self.prober.stop()
         await self.sweeper.stop()
@@ -159,8 +182,10 @@ class Services:
         await self.audit.stop()
         await self.request_log.stop()
         await self.registry.close()
+        await self.response_cache.close()
         if self.simulator is not None:
             await self.simulator.stop()
+        await self.query_cache.close()
         await self.state.close()
         await self.db.dispose()
 

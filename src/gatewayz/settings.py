@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import tomllib
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -109,6 +110,12 @@ class Settings(BaseSettings):
     # In-memory fallback when Redis is down: LRU entries and TTL.
     fallback_max_entries: int = 500
     fallback_ttl_s: float = 900.0
+    # DB query cache (cache/query.py): per-user reads served a little stale, with their TTLs;
+    # the entry bound applies without Redis (with Redis the entries live there).
+    query_cache: bool = True
+    query_cache_keys_ttl_s: float = Field(default=300.0, gt=0)
+    query_cache_usage_ttl_s: float = Field(default=60.0, gt=0)
+    query_cache_max_entries: int = Field(default=10_000, ge=1)
     # Circuit breakers (per provider): consecutive failures that open one; seconds it stays open
     # before one half-open probe is let through.
     breaker_failure_threshold: int = 5
@@ -127,6 +134,28 @@ class Settings(BaseSettings):
     health_probe_tick_s: float = Field(default=30.0, gt=0)
     health_probe_timeout_s: float = Field(default=30.0, gt=0)
 
+    # ---- model catalog (catalog/) -----------------------------------------------------------
+    # Background sync of each served provider's model list: every interval, and at startup when
+    # the catalog was never synced (startup waits at most `catalog_startup_wait_s` for it); a
+    # failed provider is retried after `catalog_sync_retry_s`; one provider's whole list must
+    # arrive within `catalog_sync_timeout_s`. Each worker checks every `catalog_check_s` whether
+    # a sync is due and whether another worker (or `gatewayz models sync`) changed the catalog.
+    catalog_sync: bool = True
+    catalog_sync_interval_s: float = Field(default=21_600.0, gt=0)
+    catalog_sync_retry_s: float = Field(default=300.0, gt=0)
+    catalog_sync_timeout_s: float = Field(default=30.0, gt=0)
+    catalog_startup_wait_s: float = Field(default=10.0, ge=0)
+    catalog_check_s: float = Field(default=30.0, gt=0)
+    catalog_max_offers_per_provider: int = Field(default=20_000, ge=1)
+    # Caches: L1 whole responses (TTL, entries, bytes), L2 per-provider lists (a random TTL in
+    # [min, max] per load), per-model health data.
+    catalog_l1_ttl_s: float = Field(default=300.0, gt=0)
+    catalog_l1_max_entries: int = Field(default=2_000, ge=1)
+    catalog_l1_max_bytes: int = Field(default=256 << 20, ge=1)
+    catalog_l2_ttl_min_s: float = Field(default=900.0, gt=0)
+    catalog_l2_ttl_max_s: float = Field(default=1_800.0, gt=0)
+    catalog_health_ttl_s: float = Field(default=360.0, gt=0)
+
     # ---- money -----------------------------------------------------------------------
     # A request without max_tokens reserves this many output tokens before the provider call.
     billing_default_max_tokens: int = 4096
@@ -142,6 +171,29 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
 
+    # ---- response caches (cache/) ----------------------------------------------------------
+    # Exact-match cache of complete answers: in Redis when configured (shared), else in memory;
+    # LRU-bounded, each entry with its own TTL (a request or key may ask for 1 s .. the max).
+    response_cache: bool = True
+    response_cache_max_entries: int = Field(default=20_000, ge=1)
+    response_cache_ttl_s: float = Field(default=3600.0, gt=0)
+    response_cache_max_ttl_s: float = Field(default=86_400.0, ge=1)
+    response_cache_max_entry_bytes: int = Field(default=1 << 20, ge=1)
+    # What a cache hit costs, as a fraction of what the cached answer costs (0: free, no hold).
+    response_cache_billed_fraction: Decimal = Field(default=Decimal(0), ge=0, le=1)
+    # Semantic cache (opt-in per key or request): cosine similarity above the threshold, same
+    # model, parameters and conversation. Embedder: "local" (all-MiniLM-L6-v2, int8 ONNX) or
+    # "<provider slug>/<embedding model>" for an OpenAI-compatible provider's /embeddings.
+    semantic_cache_threshold: float = Field(default=0.95, gt=0, lt=1)
+    semantic_cache_embedder: str = "local"
+    semantic_cache_bucket_entries: int = Field(default=1000, ge=1)
+    semantic_cache_timeout_s: float = Field(default=2.0, gt=0)
+    # External cache layer: a Butter-compatible caching proxy (butter.dev) in front of the
+    # OpenAI-compatible providers listed (comma-separated slugs); on only with its API key.
+    butter_api_key: SecretStr | None = None
+    butter_base_url: str = "https://proxy.butter.dev/v1"
+    butter_providers: str = "openai"
+
     # Filled from the environment by `from_env`; tests pass it explicitly.
     provider_env: dict[str, dict[str, str]] = Field(default_factory=dict)
 
@@ -154,6 +206,10 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.workers < 1:
             raise ConfigError("GATEWAYZ_WORKERS must be >= 1")
+        if self.catalog_l2_ttl_min_s > self.catalog_l2_ttl_max_s:
+            raise ConfigError(
+                "GATEWAYZ_CATALOG_L2_TTL_MIN_S must be <= GATEWAYZ_CATALOG_L2_TTL_MAX_S"
+            )
         if self.database_url and not self.database_url.startswith(
             ("sqlite+aiosqlite://", "postgresql+asyncpg://")
         ):

@@ -52,6 +52,7 @@ async def test_create_user_and_key_then_find_key(db: Database, keyring: KeyRing)
         "domain_allowlist": None,
         "limits": None,
         "provider_preferences": None,
+        "cache_policy": None,
         "expires_at": None,
     }
     assert by_email is not None and by_email["id"] == user["id"]

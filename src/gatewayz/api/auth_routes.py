@@ -34,6 +34,7 @@ from gatewayz.accounts.provisioning import (
 from gatewayz.api.asgi import header, read_body, send_bytes
 from gatewayz.api.chat_endpoint import send_error
 from gatewayz.api.openai_routes import OPENAI
+from gatewayz.cache.query import KEYS
 from gatewayz.errors import GatewayError, InvalidRequest, PermissionDenied, RateLimited
 from gatewayz.security.auth import bearer_token
 from gatewayz.security.client_ip import client_ip, trusted_networks
@@ -203,6 +204,8 @@ class Login(_AuthEndpoint):
             partner_code=data.get("partner_code"),
             before_sign_up=before_sign_up,
         )
+        if result.api_key is not None and not result.is_new_user:  # their cached key list
+            await self.s.query_cache.invalidate(KEYS, result.user["id"])
         self.audit_new_keys(scope, result, "privy")
         answer = auth_response(result)
         answer["auth_method"] = identity.method

@@ -110,7 +110,9 @@ class ChatEndpoint:
             await send_error(send, dialect, err, [*limits, *meta])
         finally:
             call.finish(s.request_log)
-            await s.limiter.record_tokens(principal, call.row["total_tokens"])
+            # A cached answer used no provider tokens: it does not count against token limits.
+            tokens = 0 if call.cache else call.row["total_tokens"]
+            await s.limiter.record_tokens(principal, tokens)
 
     async def _stream(
         self,
@@ -177,9 +179,12 @@ class ChatEndpoint:
 
 
 def _meta(call: Call) -> list[tuple[bytes, bytes]]:
-    """Which provider answered, after how many attempts (failover and 429 retries)."""
+    """Which provider answered, after how many attempts (failover and 429 retries; 0 for a
+    cached answer), and whether the response cache answered (`hit`, `semantic`) or not
+    (`miss`, also for requests that are not cacheable)."""
     assert call.route is not None
     return [
         (b"x-gatewayz-provider", call.route.provider.slug.encode()),
         (b"x-gatewayz-attempts", str(call.attempts).encode()),
+        (b"x-gatewayz-cache", (call.cache or "miss").encode()),
     ]

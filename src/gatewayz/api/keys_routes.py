@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gatewayz.api.deps import allowed, services_of
+from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.routing.detect import check_slugs, parse_override
 from gatewayz.security.access import request_ip, require_permission
@@ -39,6 +40,8 @@ class KeyFields(BaseModel):
     expires_at: datetime | None = None
     # Defaults of the request field `provider` (order/only/ignore/allow_fallbacks/sort/...).
     provider_preferences: dict[str, Any] | None = None
+    # Defaults of the request field `cache` (ttl/no_store/no_cache/nondeterministic/semantic).
+    cache_policy: dict[str, Any] | None = None
 
 
 class KeyCreate(KeyFields):
@@ -91,6 +94,14 @@ def _preferences(s: Any, value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+def _cache_policy(s: Any, value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validated like the request field `cache` ({} or null clears)."""
+    if not value:
+        return None
+    s.response_cache.check_policy(value, "cache_policy")
+    return value
+
+
 def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
     limits = row.get("limits") or {}
     out: dict[str, Any] = {"id": row["id"]}
@@ -106,6 +117,7 @@ def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
         domain_allowlist=row.get("domain_allowlist") or [],
         rpm_limit=limits.get("rpm"),
         provider_preferences=row.get("provider_preferences"),
+        cache_policy=row.get("cache_policy"),
         expires_at=expires.isoformat() if expires else None,
         created_at=created.isoformat() if created else None,
         is_primary=bool(row.get("is_primary")),
@@ -151,7 +163,9 @@ async def create_key(
             limits={"rpm": body.rpm_limit} if body.rpm_limit is not None else None,
             expires_at=expires,
             provider_preferences=_preferences(s, body.provider_preferences),
+            cache_policy=_cache_policy(s, body.cache_policy),
         )
+    await s.query_cache.invalidate(KEYS, p.user_id)
     _audit(request, "key_created", p, row["id"], {"name": row["name"], "environment": env})
     return JSONResponse(_public(row, secret), status_code=201)
 
@@ -160,9 +174,14 @@ async def create_key(
 async def list_keys(
     request: Request, p: Annotated[Principal, Depends(allowed("keys:read"))]
 ) -> dict[str, Any]:
-    async with services_of(request).db.begin() as conn:
-        rows = await repo.list_user_keys(conn, p.user_id)
-    return {"object": "list", "data": [_public(r) for r in rows]}
+    s = services_of(request)
+
+    async def load() -> list[dict[str, Any]]:
+        async with s.db.begin() as conn:
+            rows = await repo.list_user_keys(conn, p.user_id)
+        return [_public(r) for r in rows]
+
+    return {"object": "list", "data": await s.query_cache.get(KEYS, p.user_id, load)}
 
 
 async def _own_key(request: Request, p: Principal, key_id: str) -> dict[str, Any]:
@@ -192,6 +211,8 @@ async def update_key(
         values["expires_at"] = _check_expiry(body.expires_at)
     if "provider_preferences" in fields:
         values["provider_preferences"] = _preferences(s, body.provider_preferences)
+    if "cache_policy" in fields:
+        values["cache_policy"] = _cache_policy(s, body.cache_policy)
     if "rpm_limit" in fields:
         limits = {k: v for k, v in (row.get("limits") or {}).items() if k != "rpm"}
         if body.rpm_limit is not None:
@@ -206,6 +227,7 @@ async def update_key(
     if fresh is None:  # revoked by a concurrent request
         raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
     await s.auth_sync.publish(row["key_hash"])
+    await s.query_cache.invalidate(KEYS, p.user_id)
     if values:
         _audit(request, "key_updated", p, key_id, {"fields": sorted(values)})
     if body.rotate:
@@ -222,6 +244,7 @@ async def revoke_key(
     async with s.db.begin() as conn:
         await repo.revoke_api_key(conn, key_id)
     await s.auth_sync.publish(row["key_hash"])
+    await s.query_cache.invalidate(KEYS, p.user_id)
     _audit(request, "key_revoked", p, key_id, {"name": row["name"]})
     return {"id": key_id, "object": "api_key", "deleted": True}
 

@@ -6,13 +6,12 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-import orjson
 from starlette.types import Receive, Scope, Send
 
 from gatewayz.api.asgi import send_bytes
 from gatewayz.api.chat_endpoint import authenticate, send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
-from gatewayz.errors import GatewayError, ModelNotFound
+from gatewayz.errors import GatewayError
 from gatewayz.pipeline.chat import Call
 from gatewayz.wire import openai_chat, openai_request
 
@@ -81,14 +80,11 @@ class Models:
         try:
             await authenticate(self.s, scope)
             model_id = scope.get("path_params", {}).get("model_id")
-            models = self.s.model_list()
+            # The catalog's models, then the configured and simulated ones (catalog/service.py).
             if model_id is None:
-                body = orjson.dumps({"object": "list", "data": models})
+                body = await self.s.catalog.openai_list_body()
             else:
-                found = next((m for m in models if m["id"] == model_id), None)
-                if found is None:
-                    raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
-                body = orjson.dumps(found)
+                body = await self.s.catalog.openai_model_body(model_id)
             await send_bytes(send, 200, body)
         except GatewayError as err:
             await send_error(send, OPENAI, err)

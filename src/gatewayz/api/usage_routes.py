@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from gatewayz.api.deps import caller, services_of
+from gatewayz.cache.query import USAGE, usage_from_json, usage_json
 from gatewayz.errors import InvalidRequest
 from gatewayz.money import usd_text as usd
 from gatewayz.security.auth import Principal
@@ -112,8 +113,14 @@ async def usage(
     first, last = date_range(start, end, utcnow().date())
     since = datetime.combine(first, time.min, tzinfo=UTC)
     until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
-    async with services_of(request).db.begin() as conn:
-        report = await usage_report(conn, p.user_id, since, until, group_by)
+    s = services_of(request)
+
+    async def load() -> dict[str, Any]:
+        async with s.db.begin() as conn:
+            return usage_json(await usage_report(conn, p.user_id, since, until, group_by))
+
+    key = f"{p.user_id}:{first.isoformat()}:{last.isoformat()}:{group_by}"
+    report = usage_from_json(await s.query_cache.get(USAGE, key, load))
     if format == "csv":
         name = f"gatewayz-usage-{first.isoformat()}-{last.isoformat()}-by-{group_by}.csv"
         return Response(

@@ -1,4 +1,5 @@
-"""`gatewayz models resolve <name>`: how a model name resolves, step by step."""
+"""`gatewayz models resolve <name>`: how a model name resolves, step by step; `gatewayz models
+sync`: the catalog from the providers' model lists (cli/models_sync.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ from typing import Any
 
 import typer
 
+from gatewayz.cli import models_sync
 from gatewayz.cli.db import fail, load_settings
 from gatewayz.errors import GatewayError
 from gatewayz.providers.registry import load_registry
 from gatewayz.routing.resolve import Explanation, Resolver
 
-app = typer.Typer(help="Model names: aliases, providers, native ids.", no_args_is_help=True)
+app = typer.Typer(
+    help="Model names (aliases, providers, native ids) and the catalog.", no_args_is_help=True
+)
+app.command("sync")(models_sync.sync)
 
 
 @app.command("resolve")

@@ -1,6 +1,8 @@
 """The chat request path after the edge has authenticated and parsed a request:
-resolve model → hold its worst-case cost → invoke provider → normalize usage → settle the cost →
-record. Dialect-independent: the OpenAI and Anthropic edges translate in and out around it.
+resolve model → response cache (a hit ends here: no provider, nothing held unless hits are
+billed) → hold its worst-case cost → invoke provider → normalize usage → settle the cost →
+store the answer in the cache → record. Dialect-independent: the OpenAI and Anthropic edges
+translate in and out around it.
 """
 
 from __future__ import annotations
@@ -8,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
 from gatewayz.billing.meter import Meter, Tab
 from gatewayz.billing.pricing import Price
+from gatewayz.cache.response_cache import CacheHit, CachePlan, ResponseCache
+from gatewayz.cache.response_codec import StreamRecorder, replay
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import (
@@ -46,7 +52,9 @@ class Call:
     __slots__ = (
         "attempt_t0",
         "attempts",
+        "cache",
         "ctx",
+        "plan",
         "principal",
         "req",
         "route",
@@ -66,6 +74,8 @@ class Call:
         self.sample: Sample | None = None  # the last attempt's passive-health sample
         self.attempt_t0 = 0.0  # when the last attempt started (perf_counter)
         self.attempts = 0
+        self.plan: CachePlan | None = None  # what the response cache does for it
+        self.cache: str | None = None  # "hit" / "semantic" when the cache answered
         self.row: dict[str, Any] = {
             "request_id": ctx.request_id,
             "user_id": principal.user_id,
@@ -82,6 +92,7 @@ class Call:
             "total_tokens": 0,
             "usage_estimated": False,
             "cost_nanos": None,
+            "cache": None,
         }
 
     def use(self, route: Route) -> None:
@@ -129,6 +140,8 @@ class ChatPipeline:
         max_retry_wait_s: float = 5.0,
         deadline_s: float = 600.0,
         healthy_rate: float = 0.9,
+        cache: ResponseCache | None = None,
+        cache_billed_fraction: Decimal = Decimal(0),
     ) -> None:
         self.resolver = resolver
         self.meter = meter
@@ -140,6 +153,8 @@ class ChatPipeline:
         self.retries_429 = retries_429
         self.max_retry_wait_s = max_retry_wait_s
         self.deadline_s = deadline_s
+        self.cache = cache or ResponseCache.off()
+        self.cache_billed_fraction = cache_billed_fraction
 
     async def settle(self, call: Call, usage: Usage) -> None:
         await self.meter.settle(call.tab, usage)
@@ -181,9 +196,12 @@ class ChatPipeline:
         call.req = req
         call.row["model"] = req.model
         call.row["stream"] = req.stream
-        # The explicit provider override is ours, never forwarded upstream.
+        # The explicit provider override and the cache control are ours, never forwarded upstream.
         override = self.preferences(call.principal, req.extra.pop("provider", None))
+        cache_field = req.extra.pop("cache", None)
         exp, routes = self._chain(req.model, override)
+        restriction = _restriction(override)
+        call.plan = self.cache.plan(call.principal, req, exp.canonical, restriction, cache_field)
         prices = self.meter.price_routes(routes)
         routes = self._fitting(routes, prices, req)
         ov = override or exp.override  # the request's (or key's) preferences, else the data row's
@@ -212,14 +230,18 @@ class ChatPipeline:
         return fit
 
     async def _attempt(
-        self, call: Call, req: ChatRequest, action: Callable[[Route], Awaitable[T]]
+        self,
+        call: Call,
+        req: ChatRequest,
+        action: Callable[[Route], Awaitable[T]],
+        routes: tuple[Route, ...],
+        prices: dict[str, Price],
     ) -> T:
-        """Resolve, hold the worst case, then try the chain: fail over on provider failures
+        """Hold the worst case, then try the chain (`routes()`): fail over on provider failures
         (401/402/403/404/5xx, timeouts, connect errors), retry 429 on the same provider with
         backoff, return 400 as is. Providers (or provider × model pairs) whose circuit breaker
         is open are skipped. Nothing outlives the request's deadline (`deadline_s` from its
         start): an attempt still running then is cancelled and the caller gets a 504."""
-        routes, prices = self.routes(call, req)
         call.tab = await self.meter.open(call.principal, req, prices, call.ctx.request_id)
         deadline = call.ctx.t0 + self.deadline_s
         last: GatewayError | None = None
@@ -322,13 +344,42 @@ class ChatPipeline:
             return random.uniform(0, 0.25 * 2**retry)
         return max(0.0, wait) if wait <= self.max_retry_wait_s else None
 
+    async def _cached(
+        self, call: Call, req: ChatRequest, routes: tuple[Route, ...], prices: dict[str, Price]
+    ) -> CacheHit | None:
+        """The cache's answer, when it has one from a provider this request may use. A hit
+        holds nothing unless hits are billed (`cache_billed_fraction` of what the cached answer
+        costs at that provider's price, held and settled like any request)."""
+        if call.plan is None:
+            return None
+        hit = await self.cache.lookup(call.plan, prices)
+        if hit is None:
+            return None
+        route = next(r for r in routes if r.provider.slug == hit.answer.provider)
+        call.use(route)
+        call.cache = call.row["cache"] = hit.kind
+        if self.cache_billed_fraction > 0:
+            slug = route.provider.slug
+            price = scaled_price(prices[slug], self.cache_billed_fraction)
+            request_id = call.ctx.request_id
+            call.tab = await self.meter.open(call.principal, req, {slug: price}, request_id)
+            self.meter.answered_by(call.tab, route, price)
+            if call.tab is not None:
+                call.tab.description += f" (cache {hit.kind})"
+        return hit
+
     async def complete(self, call: Call, req: ChatRequest) -> ChatResponse:
         async def send(route: Route) -> ChatResponse:
             adapter = route.provider.adapter
             assert adapter is not None
             return await adapter.send(req, route.native_id)
 
-        resp = await self._attempt(call, req, send)
+        routes, prices = self.routes(call, req)
+        hit = await self._cached(call, req, routes, prices)
+        if hit is not None:
+            resp = hit.answer.response
+        else:
+            resp = await self._attempt(call, req, send, routes, prices)
         chars = sum(len(c.message.text()) for c in resp.choices)
         resp.usage = final_usage(resp.usage, req, chars, self.chars_per_token)
         call.set_usage(resp.usage)
@@ -340,19 +391,64 @@ class ChatPipeline:
                 call.sample.latency_ms / 1000,
             )
         await self.settle(call, resp.usage)
+        if hit is None and call.plan is not None and call.route is not None:
+            await self.cache.save(call.plan, resp, call.route.provider.slug, call.route.native_id)
         return resp
 
     async def stream(self, call: Call, req: ChatRequest) -> StreamSession:
-        """Open the upstream stream, failing over until one opens. Errors before the first
-        byte raise here, so the edge can still answer with a proper status code."""
+        """Open the upstream stream, failing over until one opens (or replay the cache's
+        answer). Errors before the first byte raise here, so the edge can still answer with a
+        proper status code."""
 
         async def open_stream(route: Route) -> Any:
             adapter = route.provider.adapter
             assert adapter is not None
             return await adapter.stream(req, route.native_id)
 
-        upstream = await self._attempt(call, req, open_stream)
-        return StreamSession(self, call, upstream)
+        routes, prices = self.routes(call, req)
+        hit = await self._cached(call, req, routes, prices)
+        if hit is not None:
+            return StreamSession(self, call, Replay(hit.answer.response))
+        upstream = await self._attempt(call, req, open_stream, routes, prices)
+        keep = call.plan is not None and call.plan.store
+        return StreamSession(self, call, upstream, StreamRecorder() if keep else None)
+
+
+def _restriction(override: Override | None) -> tuple[Any, ...] | None:
+    """The providers a request may use, when it restricts them (part of its cache key)."""
+    if override is None or not override.restricts:
+        return None
+    return (override.order, override.only, override.ignore, override.allow_fallbacks)
+
+
+def scaled_price(price: Price, fraction: Decimal) -> Price:
+    """`price` with every rate times `fraction` (what a billed cache hit costs)."""
+    return replace(
+        price,
+        prompt=price.prompt * fraction,
+        completion=price.completion * fraction,
+        cached_read=None if price.cached_read is None else price.cached_read * fraction,
+        cache_write=None if price.cache_write is None else price.cache_write * fraction,
+        reasoning=None if price.reasoning is None else price.reasoning * fraction,
+        image=None if price.image is None else price.image * fraction,
+        request=None if price.request is None else price.request * fraction,
+    )
+
+
+class Replay:
+    """A stored answer as an upstream stream: its chunks in one batch, then its usage."""
+
+    def __init__(self, resp: ChatResponse) -> None:
+        self._chunks = [*replay(resp), StreamChunk([], resp.usage)]
+
+    async def __aiter__(self) -> AsyncIterator[list[StreamChunk]]:
+        yield self._chunks
+
+    def abort(self) -> None:
+        pass
+
+    def release(self) -> None:
+        pass
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -381,10 +477,17 @@ class StreamSession:
     interrupted one is settled at what was produced when the client left (`settle_partial`),
     released when the provider failed (`refund`); `close` releases whatever is still held."""
 
-    def __init__(self, pipeline: ChatPipeline, call: Call, upstream: Any) -> None:
+    def __init__(
+        self,
+        pipeline: ChatPipeline,
+        call: Call,
+        upstream: Any,
+        recorder: StreamRecorder | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.call = call
         self._upstream = upstream
+        self._recorder = recorder  # assembles the answer for the response cache
         self._cpt = pipeline.chars_per_token
         self.usage: Usage | None = None
         self.produced_chars = 0
@@ -392,6 +495,7 @@ class StreamSession:
     async def batches(self) -> AsyncIterator[list[StreamChunk]]:
         reported: Usage | None = None
         chars = 0
+        recorder = self._recorder
         async for batch in self._upstream:
             out = []
             for chunk in batch:
@@ -400,6 +504,8 @@ class StreamSession:
                     if not chunk.choices:
                         continue
                     chunk.usage = None
+                if recorder is not None:
+                    recorder.add(chunk)
                 for d in chunk.choices:
                     if d.content:
                         chars += len(d.content)
@@ -422,9 +528,16 @@ class StreamSession:
         if chars == 0 and not self.usage.completion_tokens:  # an empty stream: refunded
             await self.pipeline.abandon(self.call, UpstreamError("empty stream"))
             self.usage.cost = nanos_to_usd(0)
+            recorder = None
         else:
             await self.pipeline.settle(self.call, self.usage)
         yield [StreamChunk([], self.usage)]
+        # The stream completed: the answer it carried is kept for the next identical request.
+        call = self.call
+        if recorder is not None and call.plan is not None and call.route is not None:
+            resp = recorder.response(self.usage)
+            route = call.route
+            await self.pipeline.cache.save(call.plan, resp, route.provider.slug, route.native_id)
 
     def _first_token(self) -> None:
         call = self.call
@@ -435,7 +548,7 @@ class StreamSession:
     def _throughput(self, tokens: int) -> None:
         """Passive health: output tokens per second from the first token to the end."""
         route, first = self.call.route, self.call.ttft_s
-        if route is not None and first is not None:
+        if route is not None and first is not None and self.call.cache is None:
             seconds = perf_counter() - first
             self.pipeline.health.record_output(
                 route.provider.slug, route.native_id, tokens, seconds

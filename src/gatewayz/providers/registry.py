@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gatewayz.cache.butter import routed_slugs, through_butter
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers.transport import HttpPool
 from gatewayz.settings import Settings, provider_env_var
@@ -129,9 +130,10 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
         )
         p.enabled, p.reason = _availability(p, settings, "base_url" in env)
         providers[slug] = p
+    via_butter = routed_slugs(settings, {slug: p.family for slug, p in providers.items()})
     for p in providers.values():
         if p.enabled:
-            p.adapter = _build_adapter(p, settings)
+            p.adapter = _build_adapter(p, settings, butter=p.slug in via_butter)
     return Registry(providers)
 
 
@@ -160,13 +162,15 @@ def _env_name(slug: str, field_name: str) -> str:
     return provider_env_var(slug, field_name)
 
 
-def _build_adapter(p: Provider, settings: Settings) -> Adapter:
+def _build_adapter(p: Provider, settings: Settings, *, butter: bool = False) -> Adapter:
     pool = HttpPool(
         p.base_url,
         max_connections=settings.upstream_max_connections,
         connect_timeout=settings.upstream_connect_timeout_s,
         read_timeout=settings.upstream_read_timeout_s,
     )
+    if butter:  # the external cache layer (cache/butter.py)
+        return through_butter(p, pool, settings)
     module = importlib.import_module(f"gatewayz.providers.families.{p.family}")
     adapter: Adapter = module.Adapter(p, pool)
     return adapter

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,9 +45,16 @@ def bearer_token(authorization: bytes | None, x_api_key: bytes | None) -> str | 
 
 class Authenticator:
     def __init__(
-        self, db: Database, keyring: KeyRing, *, ttl_s: float, negative_ttl_s: float
+        self,
+        db: Database,
+        keyring: KeyRing,
+        *,
+        ttl_s: float,
+        negative_ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._db = db
+        self._clock = clock  # monotonic seconds, for the cache TTLs; injectable for tests
         self._keyring = keyring
         self._ttl = ttl_s
         self._negative_ttl = negative_ttl_s
@@ -65,7 +73,7 @@ class Authenticator:
         if key_env(key) is None:
             raise Unauthorized("Incorrect API key provided.")
         digest = self._keyring.hash(key)
-        now = time.monotonic()
+        now = self._clock()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             principal = hit[1]

@@ -15,9 +15,10 @@ from typing import Any
 
 import orjson
 
-from . import formats, wire
+from . import formats, model_lists, wire
 from .chat import ChatResponder
 from .faults import Fault
+from .formats import anthropic as anthropic_format
 from .protocol import JSON_CONTENT_TYPE, Connection, Reply, Request, response
 
 DEFAULT_MODELS = ("simulated/echo", "simulated/lorem", "simulated/tools", "simulated/json")
@@ -25,6 +26,7 @@ CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 FAULTS_PATH = "/__sim/faults"
 REQUESTS_PATH = "/__sim/requests"
+MODEL_LISTS_PATH = "/__sim/model-lists"  # scripted model lists (simulators/model_lists.py)
 _MAX_BODY = 64 * 1024 * 1024
 
 # A wire format other than OpenAI's plugs in as a module of `simulators/formats/` exporting
@@ -220,13 +222,15 @@ class Simulator:
             if method != "GET":
                 return _not_allowed(req, "GET")
             return _json(200, b'{"status":"ok"}', keep)
+        if path == "/v1/models" and "anthropic-version" in req.headers and method == "GET":
+            return anthropic_format.models(self, req, parsed, None)  # Anthropic's list shape
         if path in MODELS_PATHS or path.startswith(("/v1/models/", "/models/")):
             if method != "GET":
                 return _not_allowed(req, "GET")
             if not self._authorized(req):
                 return self._unauthorized(req)
             if path in MODELS_PATHS:
-                return _json(200, wire.models_body(self.models), keep)
+                return model_lists.openai_reply(self, req)
             model_id = path.split("/models/", 1)[1]
             if model_id in self.models:
                 return _json(200, orjson.dumps(wire.model_object(model_id)), keep)
@@ -256,6 +260,8 @@ class Simulator:
 
     def _control(self, req: Request) -> Reply:
         keep = req.keep_alive
+        if req.path == MODEL_LISTS_PATH:
+            return model_lists.control(self, req)
         if req.path == FAULTS_PATH:
             if req.method == "POST":
                 try:

@@ -152,6 +152,7 @@ async def create_api_key(
     limits: Mapping[str, int] | None = None,
     expires_at: datetime | None = None,
     provider_preferences: Mapping[str, Any] | None = None,
+    cache_policy: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """A new key for the user: (its row without `encrypted_key`, the plaintext key).
 
@@ -189,6 +190,7 @@ async def create_api_key(
         "last_used_at": None,
         "revoked_at": None,
         "provider_preferences": dict(provider_preferences) if provider_preferences else None,
+        "cache_policy": dict(cache_policy) if cache_policy else None,
     }
     await conn.execute(insert(api_keys), {**row, "encrypted_key": keyring.encrypt(key)})
     return row, key
@@ -212,6 +214,7 @@ _FIND_KEY = (
         api_keys.c.domain_allowlist,
         api_keys.c.limits,
         api_keys.c.provider_preferences,
+        api_keys.c.cache_policy,
     )
     .select_from(api_keys.join(users, users.c.id == api_keys.c.user_id))
     .where(api_keys.c.key_hash == bindparam("key_hash"))
@@ -252,6 +255,7 @@ async def find_key(
         "domain_allowlist": found["domain_allowlist"],
         "limits": found["limits"],
         "provider_preferences": found["provider_preferences"],
+        "cache_policy": found["cache_policy"],
         "expires_at": expires_at,
     }
 
@@ -287,12 +291,21 @@ async def get_user_key(conn: AsyncConnection, user_id: str, key_id: str) -> dict
 
 
 _UPDATABLE_KEY_FIELDS = frozenset(
-    {"name", "ip_allowlist", "domain_allowlist", "limits", "expires_at"}
+    {
+        "name",
+        "ip_allowlist",
+        "domain_allowlist",
+        "limits",
+        "expires_at",
+        "provider_preferences",
+        "cache_policy",
+    }
 )
 
 
 async def update_api_key(conn: AsyncConnection, key_id: str, values: Mapping[str, Any]) -> None:
-    """Set some of name, ip_allowlist, domain_allowlist, limits, expires_at on a key."""
+    """Set some of name, ip_allowlist, domain_allowlist, limits, expires_at,
+    provider_preferences, cache_policy on a key."""
     unknown = values.keys() - _UPDATABLE_KEY_FIELDS
     if unknown:
         raise ValueError(f"api key fields not updatable: {', '.join(sorted(unknown))}")

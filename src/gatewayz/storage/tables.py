@@ -159,6 +159,8 @@ api_keys = Table(
     Column("revoked_at", UTCDateTime(), nullable=True),
     # Defaults of the request field `provider` for this key's requests (routing/balance.py).
     Column("provider_preferences", NullableJSON, nullable=True),
+    # Defaults of the request field `cache` for this key's requests (cache/response_policy.py).
+    Column("cache_policy", NullableJSON, nullable=True),
     Index(None, "key_hash", unique=True),
 )
 
@@ -284,6 +286,8 @@ users.append_column(Column("referral_code", String(32), nullable=True, unique=Tr
 
 # What the request cost (nano-dollars charged); NULL when the request was not billed.
 request_logs.append_column(Column("cost_nanos", BigInteger(), nullable=True))
+# Which response cache answered (`hit` exact, `semantic`); NULL when a provider did.
+request_logs.append_column(Column("cache", String(16), nullable=True))
 
 # Admin price overrides (`/admin/pricing`): they win over the packaged price book from their
 # effective date. `price` holds decimal strings (billing.pricing.Price.as_row()).
@@ -339,4 +343,44 @@ incidents = Table(
         sqlite_where=text("status = 'open'"),
         postgresql_where=text("status = 'open'"),
     ),
+)
+
+# ---- Model catalog (migration 0008; see gatewayz.catalog) -----------------------------------
+# One row per (provider, native id) a provider's model list offered at its last successful sync,
+# merged with the pricing data (models without a price are never stored). A sync replaces one
+# provider's rows in one transaction; a failed sync leaves them as they were. `pricing` holds
+# decimal strings in USD per 1M tokens (billing.pricing.Price.as_row()).
+catalog_offers = Table(
+    "catalog_offers",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("native_id", String(300), primary_key=True),
+    Column("model_id", String(300), nullable=False, index=True),
+    Column("name", String(300), nullable=False),
+    Column("context_length", Integer(), nullable=False),
+    Column("modality", String(64), nullable=False),
+    Column("pricing", JSON(), nullable=False),
+    Column("supports_streaming", Boolean(), nullable=False),
+    Column("supports_tools", Boolean(), nullable=False),
+    Column("supports_vision", Boolean(), nullable=False),
+    Column("benchmarks", NullableJSON, nullable=True),
+    Column("huggingface", NullableJSON, nullable=True),
+    Column("synced_at", UTCDateTime(), nullable=False),
+    CheckConstraint("context_length > 0", name="context_length"),
+)
+
+# Each provider's last sync: when it was attempted (also the claim that keeps several workers
+# from syncing the same provider at once), when it last succeeded, and what it found.
+catalog_syncs = Table(
+    "catalog_syncs",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),  # pending | ok | failed | skipped
+    Column("detail", String(500), nullable=True),
+    Column("models", Integer(), nullable=False, default=0, server_default="0"),
+    Column("excluded", NullableJSON, nullable=True),
+    Column("attempted_at", UTCDateTime(), nullable=False),
+    Column("succeeded_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    CheckConstraint("status IN ('pending', 'ok', 'failed', 'skipped')", name="status"),
 )

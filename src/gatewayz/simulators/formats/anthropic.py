@@ -1,11 +1,11 @@
 """The Anthropic Messages API, simulated: `POST /v1/messages` (non-streamed and SSE with
 Anthropic's exact event sequence, tools, thinking, stop sequences, max_tokens),
 `POST /v1/messages/count_tokens` and `GET /v1/models` (Anthropic's list shape when an
-`anthropic-version` header is sent, else OpenAI's; reached only if the server lets format routes
-answer before its built-in `/v1/models`). Content is deterministic (`simulators.content`, fed an
-OpenAI-shaped plan of the request): tools are called when given and tool_choice is any/tool or
-the model name ends with "tools" (two parallel tool_use blocks unless
-disable_parallel_tool_use); `thinking` enabled adds a signed thinking block first."""
+`anthropic-version` header is sent, which the server dispatches here, else OpenAI's). Content
+is deterministic (`simulators.content`, fed an OpenAI-shaped plan of the request): tools are
+called when given and tool_choice is any/tool or the model name ends with "tools" (two parallel
+tool_use blocks unless disable_parallel_tool_use); `thinking` enabled adds a signed thinking
+block first."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import model_lists
 from ..content import ToolCall, message_text, plan_choice, prompt_tokens, split_pieces
 from ..faults import Fault
 from ..protocol import (
@@ -359,34 +360,47 @@ def count_tokens(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]
     return Reply(response(200, body, req.keep_alive, JSON_CONTENT_TYPE), keep_alive=req.keep_alive)
 
 
-def models(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Reply:
-    """Anthropic's model list ({data, has_more, first_id, last_id}; `limit`, `after_id`)."""
+def models(sim: Simulator, req: Request, parsed: Any, match: re.Match[str] | None) -> Reply:
+    """Anthropic's model list ({data, has_more, first_id, last_id}; `limit`, `after_id`): the
+    scripted list (simulators/model_lists.py) or the simulator's models."""
     keep = req.keep_alive
     if "anthropic-version" not in req.headers:
         return Reply(response(200, models_body(sim.models), keep), keep_alive=keep)
     problem = _check(sim, req)
     if problem is not None:
         return problem
-    query = dict(q.partition("=")[::2] for q in req.query.split("&") if q)
-    ids = list(sim.models)
+    scripted, fault = model_lists.lists_of(sim).take("anthropic")
+    failing = model_lists.fault_reply(req, fault, _list_error)
+    if failing is not None:
+        return failing
+    entries = scripted if scripted is not None else [{"id": m} for m in sim.models]
+    query = model_lists.query(req)
+    ids = [e["id"] for e in entries]
     after = query.get("after_id")
     if after in ids:
-        ids = ids[ids.index(after) + 1 :]
+        entries = entries[ids.index(after) + 1 :]
     limit = min(1000, int(query["limit"])) if query.get("limit", "").isdigit() else 20
-    page, more = ids[:limit], len(ids) > limit
+    page, more = entries[:limit], len(entries) > limit
     data = [
         {
             "type": "model",
-            "id": m,
-            "display_name": m,
+            "id": e["id"],
+            "display_name": e.get("name", e["id"]),
             "created_at": "2025-01-01T00:00:00Z",
             "lifecycle": "active",
         }
-        for m in page
+        for e in page
     ]
-    first, last = (page[0], page[-1]) if page else (None, None)
+    first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
     body = {"data": data, "has_more": more, "first_id": first, "last_id": last}
-    return Reply(response(200, orjson.dumps(body), keep), keep_alive=keep)
+    return model_lists.delayed(
+        Reply(response(200, orjson.dumps(body), keep), keep_alive=keep), fault
+    )
+
+
+def _list_error(status: int) -> bytes:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return orjson.dumps({"type": "error", "error": {"type": kind, "message": "simulated"}})
 
 
 ROUTES = [

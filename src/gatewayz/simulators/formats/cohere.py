@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from .. import model_lists
 from ..content import Completion, plan_choice, prompt_tokens, split_pieces
 from ..faults import Fault
 from ..protocol import CHUNKED_END, SSE_CONTENT_TYPE, Reply, Request, chunk, response, response_head
@@ -236,20 +237,39 @@ def chat(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Rep
 
 
 def models(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Reply:
+    """`GET /v1/models`: the scripted list (simulators/model_lists.py) or the simulator's
+    models, paged by `page_size` (default all) and `page_token`."""
     if not _authorized(sim, req):
         return error_reply(req, 401, _error("invalid api token"))
-    entries = [
-        {
-            "name": name.rsplit("/", 1)[-1],
-            "endpoints": ["chat"],
-            "finetuned": False,
-            "context_length": 128000,
-            "features": ["tools"],
-        }
-        for name in sim.models
-    ]
-    body = orjson.dumps({"models": entries})
-    return Reply(response(200, body, req.keep_alive), keep_alive=req.keep_alive)
+    scripted, fault = model_lists.lists_of(sim).take("cohere")
+    failing = model_lists.fault_reply(req, fault, lambda s: orjson.dumps(_fault_error(s)))
+    if failing is not None:
+        return failing
+    if scripted is None:
+        scripted = [{"id": name.rsplit("/", 1)[-1], "tools": True} for name in sim.models]
+    query = model_lists.query(req)
+    size = query.get("page_size", "")
+    items, token = model_lists.page(
+        scripted, int(size) if size.isdigit() else len(scripted), query.get("page_token", "")
+    )
+    body: dict[str, Any] = {"models": [_model_entry(e) for e in items]}
+    if token is not None:
+        body["next_page_token"] = token
+    reply = Reply(response(200, orjson.dumps(body), req.keep_alive), keep_alive=req.keep_alive)
+    return model_lists.delayed(reply, fault)
+
+
+def _model_entry(e: dict[str, Any]) -> dict[str, Any]:
+    features = ["tools"] if e.get("tools") else []
+    if "image" in e.get("input_modalities", ()):
+        features.append("vision")
+    return {
+        "name": e["id"],
+        "endpoints": ["chat"],
+        "finetuned": False,
+        "context_length": e.get("context_length", 128000),
+        "features": features,
+    }
 
 
 ROUTES = [

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
+from .. import model_lists
 from ..content import Completion, compact_json, plan_choice, prompt_tokens
 from ..faults import Fault
 from ..protocol import CHUNKED_END, SSE_CONTENT_TYPE, Reply, Request, chunk, response, response_head
@@ -135,15 +136,42 @@ def _token(sim: Simulator, req: Request, _parsed: Any, _m: re.Match[str]) -> Rep
 
 # ---------------------------------------------------------------- model lists
 def _studio_models(sim: Simulator, req: Request, _parsed: Any, _m: re.Match[str]) -> Reply:
+    """`models.list`: the scripted list (simulators/model_lists.py) or MODELS, paged by
+    `pageSize` (default 50, at most 1000) and `pageToken`."""
     problem = _key_problem(sim, req)
     if problem is not None:
         return problem
-    methods = ["generateContent", "streamGenerateContent", "countTokens"]
-    models = [
-        {"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": methods}
-        for m in MODELS
-    ]
-    return _json(req, {"models": models})
+    scripted, fault = model_lists.lists_of(sim).take("gemini")
+    failing = model_lists.fault_reply(req, fault, _list_error)
+    if failing is not None:
+        return failing
+    entries = scripted if scripted is not None else [{"id": m} for m in MODELS]
+    query = parse_qs(req.query)
+    size = (query.get("pageSize") or ["50"])[0]
+    items, token = model_lists.page(
+        entries, min(1000, int(size)) if size.isdigit() else 50, (query.get("pageToken") or [""])[0]
+    )
+    body: dict[str, Any] = {"models": [_studio_entry(e) for e in items]}
+    if token is not None:
+        body["nextPageToken"] = token
+    return model_lists.delayed(_json(req, body), fault)
+
+
+def _studio_entry(e: dict[str, Any]) -> dict[str, Any]:
+    embeds = "embeddings" in e.get("output_modalities", ())
+    methods = ["embedContent"] if embeds else ["generateContent", "streamGenerateContent"]
+    out: dict[str, Any] = {
+        "name": f"models/{e['id']}",
+        "displayName": e.get("name", e["id"]),
+        "supportedGenerationMethods": [*methods, "countTokens"],
+    }
+    if "context_length" in e:
+        out["inputTokenLimit"] = e["context_length"]
+    return out
+
+
+def _list_error(status: int) -> bytes:
+    return orjson.dumps(error_dict(status, "simulated model list failure"))
 
 
 def _vertex_models(sim: Simulator, req: Request, _parsed: Any, _m: re.Match[str]) -> Reply:

@@ -1,0 +1,111 @@
+"""Model capabilities as data (catalog/capabilities.toml, generated with billing/prices.toml by
+scripts/convert_prices.py from the same source rows, with the same keys) and the modality
+vocabulary.
+
+A modality is `inputs->outputs`, each a `+`-joined list in a fixed order: inputs from text,
+image, audio, video, file; outputs from text, image, audio, video, embeddings. `text->text`,
+`text+image->text`, `text->image`, `image->text`, `audio->text`, `text->audio` are all such
+strings; anything else is not a modality.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+CAPABILITIES_FILE = Path(__file__).with_name("capabilities.toml")
+INPUTS = ("text", "image", "audio", "video", "file")
+OUTPUTS = ("text", "image", "audio", "video", "embeddings")
+TEXT = "text->text"
+
+
+def _joined(names: tuple[str, ...]) -> list[str]:
+    return [
+        "+".join(combo) for size in range(1, len(names) + 1) for combo in combinations(names, size)
+    ]
+
+
+# Every modality string the catalog may carry.
+MODALITIES: frozenset[str] = frozenset(
+    f"{i}->{o}" for i in _joined(INPUTS) for o in _joined(OUTPUTS)
+)
+
+
+def modality(inputs: Iterable[str], outputs: Iterable[str]) -> str | None:
+    """`text+image->text` from input and output names (any order, unknown names ignored);
+    None without a known input or output."""
+    ins, outs = set(inputs), set(outputs)
+    left = "+".join(m for m in INPUTS if m in ins)
+    right = "+".join(m for m in OUTPUTS if m in outs)
+    return f"{left}->{right}" if left and right else None
+
+
+def is_modality(value: str) -> bool:
+    return value in MODALITIES
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    modality: str = TEXT
+    tools: bool = False
+    vision: bool = False
+    output: int | None = None  # max output tokens
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Capabilities:
+        value = str(row.get("modality") or TEXT)
+        if not is_modality(value):
+            raise ValueError(f"unknown modality {value!r}")
+        output = row.get("output")
+        return cls(
+            modality=value,
+            tools=bool(row.get("tools", False)),
+            vision=bool(row.get("vision", False)),
+            output=int(output) if output else None,
+        )
+
+
+@dataclass(frozen=True)
+class CapabilityTable:
+    """`models[canonical id][provider]` and `native[provider][native id]`, as in the price book."""
+
+    models: Mapping[str, Mapping[str, Capabilities]]
+    native: Mapping[str, Mapping[str, Capabilities]]
+
+    @classmethod
+    def load(cls, path: Path = CAPABILITIES_FILE) -> CapabilityTable:
+        return _load(path)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> CapabilityTable:
+        def table(section: Mapping[str, Any]) -> dict[str, dict[str, Capabilities]]:
+            return {
+                outer: {inner: Capabilities.from_row(row) for inner, row in rows.items()}
+                for outer, rows in section.items()
+            }
+
+        return cls(table(data.get("models", {})), table(data.get("native", {})))
+
+    def lookup(self, model_id: str, provider: str, native_id: str) -> Capabilities | None:
+        """This provider's row for the model (by canonical id, then by native id), else the
+        model's row from any provider (capabilities belong to the model), else None."""
+        rows = self.models.get(model_id, {})
+        if provider in rows:
+            return rows[provider]
+        mine = self.native.get(provider, {})
+        if native_id in mine:
+            return mine[native_id]
+        if rows:
+            return rows[min(rows)]
+        return None
+
+
+@cache
+def _load(path: Path) -> CapabilityTable:
+    with path.open("rb") as f:
+        return CapabilityTable.from_mapping(tomllib.load(f))

@@ -1,0 +1,140 @@
+"""Syncing one provider: read its model list API, merge it with the pricing data, replace its
+offers in the database.
+
+Not synced (their offers come from the pricing data and their configuration, see
+offers.seed_listing): the built-in simulator (its models cost nothing), self-hosted providers
+(they serve the models configured for them) and families without a list API (Bedrock, fal).
+
+A failed read (HTTP error, timeout, malformed list) changes nothing but the provider's sync
+state: its last good offers stay served. The merge runs in slices that yield to the event loop,
+so a long list never stalls requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gatewayz.catalog import listing, store
+from gatewayz.catalog.offers import Listed, Offer, OfferBuilder
+from gatewayz.providers.registry import Provider
+from gatewayz.storage.db import Database
+from gatewayz.storage.tables import utcnow
+
+log = logging.getLogger("gatewayz.catalog")
+
+SLICE = 256
+SIMULATED = "built-in simulator: its models cost nothing, so they are not catalog entries"
+SELF_HOSTED = "self-hosted: serves the models configured for it (offers from the pricing data)"
+
+
+def skip_reason(provider: Provider) -> str | None:
+    """Why the provider's list API is not read; None when it is."""
+    if provider.slug == "simulated":
+        return SIMULATED
+    if provider.local:
+        return SELF_HOSTED
+    if not listing.can_list(provider):
+        return listing.NO_READER.get(provider.family, "no model list reader for this family")
+    return None
+
+
+@dataclass(slots=True)
+class SyncResult:
+    provider: str
+    status: str  # ok | failed | skipped | not_due
+    models: int = 0
+    listed: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "status": self.status,
+            "models": self.models,
+            "listed": self.listed,
+            "excluded": self.excluded,
+            "detail": self.detail,
+        }
+
+
+class Syncer:
+    def __init__(
+        self,
+        db: Database,
+        builder: OfferBuilder,
+        *,
+        interval_s: float,
+        retry_s: float,
+        timeout_s: float,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.builder = builder
+        self.interval_s = interval_s
+        self.retry_s = retry_s
+        self.timeout_s = timeout_s
+        self.clock = clock
+
+    async def sync(self, provider: Provider, *, force: bool = False) -> SyncResult:
+        """Sync one served provider: when due and not claimed by another worker, or always
+        with `force` (a sync run by hand)."""
+        slug = provider.slug
+        reason = skip_reason(provider)
+        if reason is not None:
+            await self.record_skip(slug, reason)
+            return SyncResult(slug, "skipped", detail=reason)
+        now = self.clock()
+        async with self.db.begin() as conn:
+            if force:
+                await store.mark_attempt(conn, slug, now)
+            elif not await store.claim(conn, slug, now, self.interval_s, self.retry_s):
+                return SyncResult(slug, "not_due")
+        try:
+            listed = await listing.list_models(provider, self.timeout_s)
+        except listing.ListingError as exc:
+            detail = f"model list unreadable: {exc}"
+            log.warning("catalog sync of %s failed: %s (its last good offers stay)", slug, exc)
+            async with self.db.begin() as conn:
+                await store.record(conn, slug, "failed", self.clock(), detail=detail)
+            return SyncResult(slug, "failed", detail=detail)
+        offers, excluded = await self._merge(provider, listed)
+        done = self.clock()
+        async with self.db.begin() as conn:
+            await store.replace_offers(conn, slug, offers, done)
+            await store.record(
+                conn, slug, "ok", done, models=len(offers), excluded=excluded, detail=None
+            )
+        log.info(
+            "catalog sync of %s: %d listed, %d offers, excluded %s",
+            slug,
+            len(listed),
+            len(offers),
+            dict(excluded) or "none",
+        )
+        return SyncResult(slug, "ok", len(offers), len(listed), dict(excluded))
+
+    async def record_skip(self, slug: str, reason: str) -> None:
+        async with self.db.begin() as conn:
+            states = await store.sync_states(conn)
+            state = states.get(slug)
+            if state is None or (state.status, state.detail) != ("skipped", reason):
+                await store.record(conn, slug, "skipped", self.clock(), detail=reason)
+
+    async def _merge(
+        self, provider: Provider, listed: list[Listed]
+    ) -> tuple[list[Offer], Counter[str]]:
+        book = self.builder.price_book()
+        offers: dict[str, Offer] = {}
+        excluded: Counter[str] = Counter()
+        for i, item in enumerate(listed, 1):
+            self.builder.add(offers, excluded, book, provider, item, "api")
+            if i % SLICE == 0:
+                await asyncio.sleep(0)
+        return self.builder.finish(offers, excluded), excluded
