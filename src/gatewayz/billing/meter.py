@@ -138,9 +138,11 @@ class Meter:
         if slug == "simulated":  # the built-in simulator costs nothing
             return PriceLookup(route.model, slug, FREE, source="free")
         found = self.book.lookup(route.model, slug)
-        if found.is_default and route.native_id != route.model:
+        # Not priced for this provider (another provider's row, or the default rate): the
+        # provider's own row under its native id, when it has one, is its real price.
+        if found.source in ("model", "default") and route.native_id != route.model:
             native = self.book.lookup(route.native_id, slug)
-            if not native.is_default:
+            if native.priced_provider == slug or (found.is_default and not native.is_default):
                 found = native
         return check_priceable(route.model, found)
 
