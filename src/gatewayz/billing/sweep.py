@@ -7,14 +7,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
+from gatewayz.background import Periodic
 from gatewayz.billing import ledger
 from gatewayz.billing.plans import load_plans
 from gatewayz.storage.db import Database
@@ -45,28 +43,14 @@ async def sweep(db: Database, now: datetime | None = None) -> tuple[int, int]:
     return released, resets
 
 
-class Sweeper:
+class Sweeper(Periodic):
+    name = "billing sweep"
+
     def __init__(self, db: Database, interval_s: float) -> None:
+        super().__init__(interval_s)
         self.db = db
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                released, resets = await sweep(self.db)
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("billing sweep failed (retried next pass): %s", exc)
-                continue
-            if released or resets:
-                log.info("billing sweep: %d expired holds released, %d resets", released, resets)
+    async def run_once(self) -> None:
+        released, resets = await sweep(self.db)
+        if released or resets:
+            log.info("billing sweep: %d expired holds released, %d resets", released, resets)

@@ -40,8 +40,6 @@ Rows, queries and uptime: incident_store.py. Database failures are logged and ne
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -52,6 +50,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import update
 
+from gatewayz.background import Periodic
 from gatewayz.billing.ledger_base import dialect_insert
 from gatewayz.events import EventBus
 from gatewayz.reliability.health import MIN_SAMPLES, PassiveHealth, status_of
@@ -151,7 +150,9 @@ class CheckResult:
     resolved: list[str] = field(default_factory=list)
 
 
-class IncidentTracker:
+class IncidentTracker(Periodic):
+    name = "incident check"
+
     def __init__(
         self,
         db: Database,
@@ -163,34 +164,19 @@ class IncidentTracker:
         quiet_s: float = 900.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(interval_s)
         self.db = db
         self.health = health
         self.breakers = breakers
         self.events = events
-        self.interval_s = interval_s
         self.quiet = timedelta(seconds=quiet_s)
         # A step down waits until nobody confirmed the current severity for this long.
         self.grace = timedelta(seconds=interval_s / 2)
         self.clock = clock
         self.last_check_at: datetime | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.check()
-            except Exception:
-                log.warning("incident check failed (retried next interval)", exc_info=True)
+    async def run_once(self) -> None:
+        await self.check()
 
     async def observations(self) -> dict[tuple[str, str], Observation]:
         """What this worker sees now, per (provider, model or '')."""

@@ -32,6 +32,7 @@ from time import perf_counter
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from gatewayz.background import Periodic
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, UpstreamError
 from gatewayz.providers.registry import Provider
@@ -112,9 +113,11 @@ async def usage_counts(db: Database, since: datetime) -> dict[Target, int]:
     return {(provider, model): int(count) for provider, model, count in rows}
 
 
-class Prober:
+class Prober(Periodic):
     """Probes due targets every `tick_s` (`start`/`stop`), or once per `tick()` call. Time is
     `health.clock`, the clock real requests are recorded on."""
+
+    name = "health probe round"
 
     def __init__(
         self,
@@ -129,11 +132,11 @@ class Prober:
         usage_refresh_s: float = USAGE_REFRESH_S,
         rng: random.Random | None = None,
     ) -> None:
+        super().__init__(tick_s)
         self.db = db
         self.providers = providers
         self.health = health
         self.state = state
-        self.tick_s = tick_s
         self.timeout_s = timeout_s
         self.usage_refresh_s = usage_refresh_s
         self.rng = rng or random.Random()
@@ -141,27 +144,11 @@ class Prober:
         self._due: dict[Target, float] = {}
         self._refreshed_at: float | None = None
         self._slots = asyncio.Semaphore(concurrency)
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_s)
-            try:
-                outcomes = await self.tick()
-            except Exception:  # a bad round must never end the loop
-                log.exception("health probe round failed")
-                continue
-            if outcomes[OK] or outcomes[FAILED]:
-                log.debug("health probes: %s", dict(outcomes))
+    async def run_once(self) -> None:
+        outcomes = await self.tick()
+        if outcomes[OK] or outcomes[FAILED]:
+            log.debug("health probes: %s", dict(outcomes))
 
     def due_at(self, provider: str, model: str) -> float | None:
         """When (on `health.clock`) the target is next looked at; None if it is no target."""
