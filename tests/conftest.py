@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from gatewayz.simulators import Simulator
+from tests.e2e.harness import simulators
+
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -88,3 +91,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 async def anyio_backend() -> AsyncIterator[str]:
     yield "asyncio"
+
+
+@pytest.fixture(scope="module")
+def sims() -> Iterator[tuple[Simulator, ...]]:
+    """Two simulators for one test module (e.g. two providers serving one model)."""
+    with simulators(Simulator) as pair:
+        yield pair

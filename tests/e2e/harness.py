@@ -4,11 +4,12 @@ loop) in front of a provider simulator, for end-to-end tests with the official S
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -252,3 +253,47 @@ def set_price(gateway: Gateway, model: str, provider: str, **price: Any) -> None
     meter = gateway.services.meter
     row = {"model": model, "provider": provider, **{k: str(v) for k, v in price.items()}}
     meter.book = meter.book.with_overrides([row])
+
+
+# ---- two providers serving one model (failover, balancing, health) ------------------------
+
+SimT = TypeVar("SimT", bound=Simulator)
+PAIR = ("vllm", "lm-studio")  # self-hosted providers: configured by base URL alone
+
+
+@contextlib.contextmanager
+def simulators(cls: type[SimT], n: int = 2) -> Iterator[tuple[SimT, ...]]:
+    """`n` simulators of class `cls`, each on its own loopback port in a thread; stopped on
+    exit."""
+    sims = tuple(cls() for _ in range(n))
+    for sim in sims:
+        sim.start_in_thread()
+    try:
+        yield sims
+    finally:
+        for sim in sims:
+            sim.stop_thread()
+
+
+def pair_env(sims: tuple[Simulator, ...], models: str) -> dict[str, dict[str, str]]:
+    """`provider_env` where `vllm` (sims[0]) and `lm-studio` (sims[1]) both serve `models`."""
+    return {
+        slug: {"base_url": sim.base_url, "models": models}
+        for slug, sim in zip(PAIR, sims[:2], strict=True)
+    }
+
+
+def fresh_pair(gw: Gateway, sims: tuple[SimT, ...], *models: str) -> tuple[str, SimT, str, SimT]:
+    """Faults and recorded requests cleared, the pair's breakers (per provider, and per
+    provider × each of `models`) reset, the passive-health window emptied (earlier tests'
+    failures would demote a provider); then (primary slug, its simulator, secondary slug, its
+    simulator) in the gateway's order for `models[0]`."""
+    for sim in sims:
+        sim.clear()
+    for slug in PAIR:
+        for model in (None, *models):
+            asyncio.run(gw.services.breakers.reset(slug, model))
+    gw.services.pipeline.health.clear()
+    first, second = (r.provider.slug for r in gw.services.pipeline.chain(models[0])[:2])
+    by_slug = dict(zip(PAIR, sims[:2], strict=True))
+    return first, by_slug[first], second, by_slug[second]

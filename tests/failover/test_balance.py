@@ -26,7 +26,7 @@ from gatewayz.routing.balance import Balancer, Preferences
 from gatewayz.routing.detect import parse_override
 from gatewayz.routing.resolve import Route
 from gatewayz.simulators import Fault, Simulator
-from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
+from tests.e2e.harness import Gateway, fresh_pair, gateway_settings, set_price, start_gateway
 
 MODEL = "balanced-model"
 OTHER = "other-model"
@@ -170,16 +170,6 @@ def test_sort_alone_does_not_restrict_the_providers() -> None:
 
 
 @pytest.fixture(scope="module")
-def sims() -> Iterator[tuple[Simulator, Simulator]]:
-    a, b = Simulator(), Simulator()
-    a.start_in_thread()
-    b.start_in_thread()
-    yield a, b
-    a.stop_thread()
-    b.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def gw(
     sims: tuple[Simulator, Simulator], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
@@ -202,17 +192,10 @@ def gw(
 def chain(gw: Gateway, sims: tuple[Simulator, Simulator]) -> tuple[str, Simulator, str, Simulator]:
     """(primary slug, its simulator, secondary slug, its simulator) with fresh breakers,
     health and prices."""
-    for sim in sims:
-        sim.clear()
-    for slug in ("vllm", "lm-studio"):
-        for model in (None, MODEL, OTHER):
-            asyncio.run(gw.services.breakers.reset(slug, model))
-    gw.services.pipeline.health.clear()
-    first, second = (r.provider.slug for r in gw.services.pipeline.chain(MODEL))
+    first, primary, second, backup = fresh_pair(gw, sims, MODEL, OTHER)
     for slug in (first, second):
         set_price(gw, MODEL, slug, prompt="1", completion="1")
-    by_slug = {"vllm": sims[0], "lm-studio": sims[1]}
-    return first, by_slug[first], second, by_slug[second]
+    return first, primary, second, backup
 
 
 def client(gw: Gateway, key: str | None = None) -> openai.OpenAI:

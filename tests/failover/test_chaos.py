@@ -20,7 +20,14 @@ import pytest
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.protocol import Reply, Request
 from gatewayz.simulators.server import CHAT_PATHS
-from tests.e2e.harness import Gateway, add_user, gateway_settings, set_price, start_gateway
+from tests.e2e.harness import (
+    Gateway,
+    add_user,
+    gateway_settings,
+    set_price,
+    simulators,
+    start_gateway,
+)
 from tests.money.conftest import money, usage_rows, wait_settled
 
 MODEL = "chaos-model"
@@ -71,13 +78,9 @@ class TimedSimulator(Simulator):
 
 
 @pytest.fixture(scope="module")
-def sims() -> Iterator[tuple[TimedSimulator, TimedSimulator]]:
-    a, b = TimedSimulator(), TimedSimulator()
-    a.start_in_thread()
-    b.start_in_thread()
-    yield a, b
-    a.stop_thread()
-    b.stop_thread()
+def sims() -> Iterator[tuple[TimedSimulator, ...]]:
+    with simulators(TimedSimulator) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")

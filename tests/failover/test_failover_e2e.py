@@ -17,20 +17,17 @@ import pytest
 from gatewayz.routing.failover import load_failover_policy
 from gatewayz.settings import PROVIDERS_FILE
 from gatewayz.simulators import Fault, Simulator
-from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
+from tests.e2e.harness import (
+    Gateway,
+    fresh_pair,
+    gateway_settings,
+    pair_env,
+    set_price,
+    start_gateway,
+)
 
 MODEL = "shared-model"
 MSG = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture(scope="module")
-def sims() -> Iterator[tuple[Simulator, Simulator]]:
-    a, b = Simulator(), Simulator()
-    a.start_in_thread()
-    b.start_in_thread()
-    yield a, b
-    a.stop_thread()
-    b.stop_thread()
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +36,7 @@ def gw(
 ) -> Iterator[Gateway]:
     a, b = sims
     env: dict[str, Any] = {
-        "vllm": {"base_url": a.base_url, "models": MODEL},
-        "lm-studio": {"base_url": b.base_url, "models": MODEL},
+        **pair_env(sims, MODEL),
         "openai": {"base_url": a.base_url, "api_key": "sk-a"},
         "openrouter": {"base_url": b.base_url, "api_key": "sk-b"},
         "together": {"base_url": b.base_url, "api_key": "sk-b"},
@@ -61,16 +57,7 @@ def gw(
 @pytest.fixture
 def chain(gw: Gateway, sims: tuple[Simulator, Simulator]) -> tuple[str, Simulator, str, Simulator]:
     """(primary slug, its simulator, secondary slug, its simulator), in the gateway's order."""
-    for sim in sims:
-        sim.clear()
-    for slug in ("vllm", "lm-studio"):
-        asyncio.run(gw.services.breakers.reset(slug))
-        asyncio.run(gw.services.breakers.reset(slug, MODEL))
-    # A fresh health window: earlier tests' failures would demote the primary.
-    gw.services.pipeline.health.clear()
-    first, second = (r.provider.slug for r in gw.services.resolver.resolve(MODEL)[:2])
-    by_slug = {"vllm": sims[0], "lm-studio": sims[1]}
-    return first, by_slug[first], second, by_slug[second]
+    return fresh_pair(gw, sims, MODEL)
 
 
 def client(gw: Gateway) -> openai.OpenAI:

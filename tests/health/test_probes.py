@@ -191,16 +191,6 @@ class CountingHealth(PassiveHealth):
         self.recorded.append((provider, model, ok, probe))
 
 
-@pytest.fixture(scope="module")
-def sims() -> Iterator[tuple[Simulator, Simulator]]:
-    a, b = Simulator(), Simulator()
-    a.start_in_thread()
-    b.start_in_thread()
-    yield a, b
-    a.stop_thread()
-    b.stop_thread()
-
-
 def provider_env(a: Simulator, b: Simulator) -> dict[str, dict[str, str]]:
     return {
         "vllm": {"base_url": a.base_url, "models": "test-model,other-model"},

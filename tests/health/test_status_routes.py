@@ -13,7 +13,7 @@ import pytest
 
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.storage.db import Database
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import Gateway, gateway_settings, pair_env, start_gateway
 
 MODEL = "status-model"
 MSG = [{"role": "user", "content": "hello"}]
@@ -23,24 +23,11 @@ WINDOWS = {"24h", "7d", "30d"}
 
 
 @pytest.fixture(scope="module")
-def sims() -> Iterator[tuple[Simulator, Simulator]]:
-    a, b = Simulator(), Simulator()
-    a.start_in_thread()
-    b.start_in_thread()
-    yield a, b
-    a.stop_thread()
-    b.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def gw(
     sims: tuple[Simulator, Simulator], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:
-    a, b = sims
-    env: dict[str, Any] = {
-        "vllm": {"base_url": a.base_url, "models": MODEL},
-        "lm-studio": {"base_url": b.base_url, "models": MODEL},
-    }
+    a = sims[0]
+    env = pair_env(sims, MODEL)
     settings = gateway_settings(
         tmp_path_factory.mktemp("status"),
         a,
