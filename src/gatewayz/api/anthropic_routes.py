@@ -16,7 +16,7 @@ from gatewayz.api.asgi import read_body, send_bytes
 from gatewayz.api.chat_endpoint import authenticate, send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError
-from gatewayz.pipeline.chat import Call
+from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
 from gatewayz.wire import anthropic_request, anthropic_response
 

@@ -18,7 +18,8 @@ from gatewayz.api.asgi import header, read_body, send_bytes
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
-from gatewayz.pipeline.chat import Call, StreamSession
+from gatewayz.pipeline.call import Call
+from gatewayz.pipeline.stream import StreamSession
 from gatewayz.ratelimit import ANONYMOUS
 from gatewayz.ratelimit.endpoint import admit, presents_key
 from gatewayz.security.access import authorize

@@ -12,7 +12,7 @@ from gatewayz.api.asgi import send_bytes
 from gatewayz.api.chat_endpoint import authenticate, send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.errors import GatewayError
-from gatewayz.pipeline.chat import Call
+from gatewayz.pipeline.call import Call
 from gatewayz.wire import openai_chat, openai_request
 
 if TYPE_CHECKING:

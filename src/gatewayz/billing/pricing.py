@@ -27,7 +27,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import cache, cached_property
@@ -89,6 +89,11 @@ class Price:
             eff = date.fromisoformat(eff)
         context = row.get("context")
         return cls(**values, context=int(context) if context else None, effective_from=eff)
+
+    def scaled(self, fraction: Decimal) -> Price:
+        """Every rate times `fraction` (e.g. what a billed cache hit costs)."""
+        rates = {n: getattr(self, n) for n in _PRICE_FIELDS if getattr(self, n) is not None}
+        return replace(self, **{n: v * fraction for n, v in rates.items()})
 
     def as_row(self) -> dict[str, str]:
         """Decimal strings, the data file's format."""

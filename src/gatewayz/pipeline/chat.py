@@ -2,27 +2,26 @@
 resolve model → response cache (a hit ends here: no provider, nothing held unless hits are
 billed) → hold its worst-case cost → invoke provider → normalize usage → settle the cost →
 store the answer in the cache → record. Dialect-independent: the OpenAI and Anthropic edges
-translate in and out around it.
+translate in and out around it. The call's bookkeeping is `call.py`, a streamed answer
+`stream.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from time import perf_counter
 from typing import Any, TypeVar
 
-from gatewayz.billing.meter import Meter, Tab
+from gatewayz.billing.meter import Meter
 from gatewayz.billing.pricing import Price
-from gatewayz.cache.response_cache import CacheHit, CachePlan, ResponseCache
-from gatewayz.cache.response_codec import StreamRecorder, replay
-from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
-from gatewayz.context import RequestContext
+from gatewayz.cache.response_cache import CacheHit, ResponseCache
+from gatewayz.cache.response_codec import StreamRecorder
+from gatewayz.canonical.types import ChatRequest, ChatResponse, Usage
 from gatewayz.errors import (
     GatewayError,
     InvalidRequest,
@@ -32,11 +31,11 @@ from gatewayz.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gatewayz.money import nanos_to_usd, usd_text
-from gatewayz.observability.request_log import RequestLog
+from gatewayz.pipeline.call import Call
+from gatewayz.pipeline.stream import Replay, StreamSession
 from gatewayz.pipeline.tokens import estimate_tokens, final_usage, prompt_chars
 from gatewayz.reliability.breaker import CircuitBreakers
-from gatewayz.reliability.health import PassiveHealth, Sample
+from gatewayz.reliability.health import PassiveHealth
 from gatewayz.routing.balance import Balancer, Preferences
 from gatewayz.routing.detect import Override, parse_override
 from gatewayz.routing.failover import load_failover_policy
@@ -44,88 +43,6 @@ from gatewayz.routing.resolve import Explanation, Resolver, Route
 from gatewayz.security.auth import Principal
 
 T = TypeVar("T")
-
-
-class Call:
-    """One chat call's bookkeeping: the request-log record it leaves behind, whatever happens."""
-
-    __slots__ = (
-        "attempt_t0",
-        "attempts",
-        "cache",
-        "ctx",
-        "plan",
-        "principal",
-        "req",
-        "route",
-        "row",
-        "sample",
-        "tab",
-        "ttft_s",
-    )
-
-    def __init__(self, ctx: RequestContext, principal: Principal, endpoint: str) -> None:
-        self.ctx = ctx
-        self.principal = principal
-        self.req: ChatRequest | None = None
-        self.route: Route | None = None
-        self.tab: Tab | None = None
-        self.ttft_s: float | None = None
-        self.sample: Sample | None = None  # the last attempt's passive-health sample
-        self.attempt_t0 = 0.0  # when the last attempt started (perf_counter)
-        self.attempts = 0
-        self.plan: CachePlan | None = None  # what the response cache does for it
-        self.cache: str | None = None  # "hit" / "semantic" when the cache answered
-        self.row: dict[str, Any] = {
-            "request_id": ctx.request_id,
-            "user_id": principal.user_id,
-            "api_key_id": principal.api_key_id,
-            "endpoint": endpoint,
-            "model": "",
-            "provider": None,
-            "native_model": None,
-            "stream": False,
-            "status_code": 200,
-            "error_code": None,
-            "prompt_tokens": 0,
-            "completion_tokens": 0,
-            "total_tokens": 0,
-            "usage_estimated": False,
-            "cost_nanos": None,
-            "cache": None,
-        }
-
-    def use(self, route: Route) -> None:
-        self.route = route
-        self.row["provider"] = route.provider.slug
-        self.row["native_model"] = route.native_id
-
-    def set_usage(self, usage: Usage) -> None:
-        self.row["prompt_tokens"] = usage.prompt_tokens
-        self.row["completion_tokens"] = usage.completion_tokens
-        self.row["total_tokens"] = usage.total_tokens
-        self.row["usage_estimated"] = usage.estimated
-
-    @property
-    def cost_header(self) -> tuple[bytes, bytes] | None:
-        """`X-Gatewayz-Cost: <USD>` once the request is settled."""
-        if self.row["cost_nanos"] is None:
-            return None
-        return (b"x-gatewayz-cost", usd_text(self.row["cost_nanos"]).encode())
-
-    def fail(self, err: GatewayError) -> None:
-        self.row["status_code"] = err.status
-        self.row["error_code"] = err.code
-
-    def finish(self, log: RequestLog) -> None:
-        ctx = self.ctx
-        row = self.row
-        row["latency_ms"] = (perf_counter() - ctx.t0) * 1000
-        row["upstream_ms"] = ctx.upstream_s * 1000
-        row["overhead_ms"] = ctx.overhead_ms()
-        row["ttft_ms"] = None if self.ttft_s is None else (self.ttft_s - ctx.t0) * 1000
-        row["created_at"] = datetime.now(UTC)
-        log.record(row)
 
 
 class ChatPipeline:
@@ -360,7 +277,7 @@ class ChatPipeline:
         call.cache = call.row["cache"] = hit.kind
         if self.cache_billed_fraction > 0:
             slug = route.provider.slug
-            price = scaled_price(prices[slug], self.cache_billed_fraction)
+            price = prices[slug].scaled(self.cache_billed_fraction)
             request_id = call.ctx.request_id
             call.tab = await self.meter.open(call.principal, req, {slug: price}, request_id)
             self.meter.answered_by(call.tab, route, price)
@@ -421,36 +338,6 @@ def _restriction(override: Override | None) -> tuple[Any, ...] | None:
     return (override.order, override.only, override.ignore, override.allow_fallbacks)
 
 
-def scaled_price(price: Price, fraction: Decimal) -> Price:
-    """`price` with every rate times `fraction` (what a billed cache hit costs)."""
-    return replace(
-        price,
-        prompt=price.prompt * fraction,
-        completion=price.completion * fraction,
-        cached_read=None if price.cached_read is None else price.cached_read * fraction,
-        cache_write=None if price.cache_write is None else price.cache_write * fraction,
-        reasoning=None if price.reasoning is None else price.reasoning * fraction,
-        image=None if price.image is None else price.image * fraction,
-        request=None if price.request is None else price.request * fraction,
-    )
-
-
-class Replay:
-    """A stored answer as an upstream stream: its chunks in one batch, then its usage."""
-
-    def __init__(self, resp: ChatResponse) -> None:
-        self._chunks = [*replay(resp), StreamChunk([], resp.usage)]
-
-    async def __aiter__(self) -> AsyncIterator[list[StreamChunk]]:
-        yield self._chunks
-
-    def abort(self) -> None:
-        pass
-
-    def release(self) -> None:
-        pass
-
-
 def retry_after_s(value: str | None) -> float | None:
     """A `Retry-After` header in seconds: delay-seconds or an HTTP-date (RFC 9110 §10.2.3);
     None when absent or unreadable."""
@@ -467,115 +354,3 @@ def retry_after_s(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return (when - datetime.now(UTC)).total_seconds()
-
-
-class StreamSession:
-    """Iterate for batches of canonical chunks; usage-only upstream chunks are held back and
-    one final usage chunk (real, else estimated, with the cost) ends the stream.
-
-    Money: a completed stream is settled at its usage, an empty one released (refunded). An
-    interrupted one is settled at what was produced when the client left (`settle_partial`),
-    released when the provider failed (`refund`); `close` releases whatever is still held."""
-
-    def __init__(
-        self,
-        pipeline: ChatPipeline,
-        call: Call,
-        upstream: Any,
-        recorder: StreamRecorder | None = None,
-    ) -> None:
-        self.pipeline = pipeline
-        self.call = call
-        self._upstream = upstream
-        self._recorder = recorder  # assembles the answer for the response cache
-        self._cpt = pipeline.chars_per_token
-        self.usage: Usage | None = None
-        self.produced_chars = 0
-
-    async def batches(self) -> AsyncIterator[list[StreamChunk]]:
-        reported: Usage | None = None
-        chars = 0
-        recorder = self._recorder
-        async for batch in self._upstream:
-            out = []
-            for chunk in batch:
-                if chunk.usage is not None:
-                    reported = chunk.usage
-                    if not chunk.choices:
-                        continue
-                    chunk.usage = None
-                if recorder is not None:
-                    recorder.add(chunk)
-                for d in chunk.choices:
-                    if d.content:
-                        chars += len(d.content)
-                    if d.reasoning:
-                        chars += len(d.reasoning)
-                    if d.tool_calls:
-                        for tc in d.tool_calls:
-                            chars += len(tc.arguments or "") + len(tc.name or "")
-                out.append(chunk)
-            if out:
-                if self.call.ttft_s is None and chars:
-                    self._first_token()
-                self.produced_chars = chars
-                yield out
-        self.produced_chars = chars
-        assert self.call.req is not None
-        self.usage = final_usage(reported, self.call.req, chars, self._cpt)
-        self.call.set_usage(self.usage)
-        self._throughput(self.usage.completion_tokens)
-        if chars == 0 and not self.usage.completion_tokens:  # an empty stream: refunded
-            await self.pipeline.abandon(self.call, UpstreamError("empty stream"))
-            self.usage.cost = nanos_to_usd(0)
-            recorder = None
-        else:
-            await self.pipeline.settle(self.call, self.usage)
-        yield [StreamChunk([], self.usage)]
-        # The stream completed: the answer it carried is kept for the next identical request.
-        call = self.call
-        if recorder is not None and call.plan is not None and call.route is not None:
-            resp = recorder.response(self.usage)
-            route = call.route
-            await self.pipeline.cache.save(call.plan, resp, route.provider.slug, route.native_id)
-
-    def _first_token(self) -> None:
-        call = self.call
-        call.ttft_s = perf_counter()
-        if call.sample is not None:  # passive health: the answering attempt's time to first token
-            call.sample.ttft_ms = (call.ttft_s - call.attempt_t0) * 1000
-
-    def _throughput(self, tokens: int) -> None:
-        """Passive health: output tokens per second from the first token to the end."""
-        route, first = self.call.route, self.call.ttft_s
-        if route is not None and first is not None and self.call.cache is None:
-            seconds = perf_counter() - first
-            self.pipeline.health.record_output(
-                route.provider.slug, route.native_id, tokens, seconds
-            )
-
-    async def settle_partial(self) -> None:
-        """The client left mid-stream: record and charge (estimated) usage for what was
-        produced."""
-        if self.usage is None and self.call.req is not None:
-            self.usage = final_usage(None, self.call.req, self.produced_chars, self._cpt)
-            self.call.set_usage(self.usage)
-            await self.pipeline.settle(self.call, self.usage)
-
-    async def refund(self, err: BaseException) -> None:
-        """The provider failed mid-stream: record what was produced, charge nothing, and count
-        the failure against the provider (its breaker and passive health)."""
-        if self.usage is None and self.call.req is not None:
-            self.usage = final_usage(None, self.call.req, self.produced_chars, self._cpt)
-            self.call.set_usage(self.usage)
-        route = self.call.route
-        if route is not None and isinstance(err, UpstreamError):
-            self.pipeline.health.record(route.provider.slug, route.native_id, False, 0.0)
-            await self.pipeline.breakers.record_failure(route.provider.slug)
-        await self.pipeline.abandon(self.call, err)
-
-    def abort(self) -> None:
-        self._upstream.abort()
-
-    def release(self) -> None:
-        self._upstream.release()

@@ -9,7 +9,7 @@ from starlette.types import Scope
 from gatewayz.api.asgi import header
 from gatewayz.canonical.types import ChatRequest
 from gatewayz.errors import Unauthorized
-from gatewayz.pipeline.chat import Call
+from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
 from gatewayz.ratelimit.headers import Headers
 from gatewayz.ratelimit.limits import FREE_SUFFIX, is_anonymous, is_free_model

@@ -1,0 +1,101 @@
+"""`Call`: one chat call's bookkeeping — the request, the route that answered, the money tab,
+the passive-health sample — and the request-log row it leaves behind, whatever happens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from time import perf_counter
+from typing import Any
+
+from gatewayz.billing.meter import Tab
+from gatewayz.cache.response_cache import CachePlan
+from gatewayz.canonical.types import ChatRequest, Usage
+from gatewayz.context import RequestContext
+from gatewayz.errors import GatewayError
+from gatewayz.money import usd_text
+from gatewayz.observability.request_log import RequestLog
+from gatewayz.reliability.health import Sample
+from gatewayz.routing.resolve import Route
+from gatewayz.security.auth import Principal
+
+
+class Call:
+    """One chat call's bookkeeping: the request-log record it leaves behind, whatever happens."""
+
+    __slots__ = (
+        "attempt_t0",
+        "attempts",
+        "cache",
+        "ctx",
+        "plan",
+        "principal",
+        "req",
+        "route",
+        "row",
+        "sample",
+        "tab",
+        "ttft_s",
+    )
+
+    def __init__(self, ctx: RequestContext, principal: Principal, endpoint: str) -> None:
+        self.ctx = ctx
+        self.principal = principal
+        self.req: ChatRequest | None = None
+        self.route: Route | None = None
+        self.tab: Tab | None = None
+        self.ttft_s: float | None = None
+        self.sample: Sample | None = None  # the last attempt's passive-health sample
+        self.attempt_t0 = 0.0  # when the last attempt started (perf_counter)
+        self.attempts = 0
+        self.plan: CachePlan | None = None  # what the response cache does for it
+        self.cache: str | None = None  # "hit" / "semantic" when the cache answered
+        self.row: dict[str, Any] = {
+            "request_id": ctx.request_id,
+            "user_id": principal.user_id,
+            "api_key_id": principal.api_key_id,
+            "endpoint": endpoint,
+            "model": "",
+            "provider": None,
+            "native_model": None,
+            "stream": False,
+            "status_code": 200,
+            "error_code": None,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "total_tokens": 0,
+            "usage_estimated": False,
+            "cost_nanos": None,
+            "cache": None,
+        }
+
+    def use(self, route: Route) -> None:
+        self.route = route
+        self.row["provider"] = route.provider.slug
+        self.row["native_model"] = route.native_id
+
+    def set_usage(self, usage: Usage) -> None:
+        self.row["prompt_tokens"] = usage.prompt_tokens
+        self.row["completion_tokens"] = usage.completion_tokens
+        self.row["total_tokens"] = usage.total_tokens
+        self.row["usage_estimated"] = usage.estimated
+
+    @property
+    def cost_header(self) -> tuple[bytes, bytes] | None:
+        """`X-Gatewayz-Cost: <USD>` once the request is settled."""
+        if self.row["cost_nanos"] is None:
+            return None
+        return (b"x-gatewayz-cost", usd_text(self.row["cost_nanos"]).encode())
+
+    def fail(self, err: GatewayError) -> None:
+        self.row["status_code"] = err.status
+        self.row["error_code"] = err.code
+
+    def finish(self, log: RequestLog) -> None:
+        ctx = self.ctx
+        row = self.row
+        row["latency_ms"] = (perf_counter() - ctx.t0) * 1000
+        row["upstream_ms"] = ctx.upstream_s * 1000
+        row["overhead_ms"] = ctx.overhead_ms()
+        row["ttft_ms"] = None if self.ttft_s is None else (self.ttft_s - ctx.t0) * 1000
+        row["created_at"] = datetime.now(UTC)
+        log.record(row)
