@@ -27,6 +27,7 @@ from gatewayz.billing.pricing import (
     to_nanos,
 )
 from gatewayz.canonical.types import Usage
+from gatewayz.catalog.capabilities import CAPABILITIES_FILE
 from gatewayz.errors import InvalidRequest
 from gatewayz.money import nanos_to_usd
 
@@ -302,7 +303,7 @@ def test_packaged_file_uses_decimal_strings_and_no_zero_prices() -> None:
         assert isinstance(row["effective_from"], date)
 
 
-def test_converter_is_reproducible(tmp_path: Path) -> None:
+def test_converter_reproduces_prices_and_capabilities(tmp_path: Path) -> None:
     source = ROOT.parent / "shared" / "data" / "model_prices.json"
     if not source.exists():
         pytest.skip("litellm source data not present")
@@ -323,6 +324,8 @@ def test_converter_is_reproducible(tmp_path: Path) -> None:
         capture_output=True,
     )
     assert out.read_text() == PRICES_FILE.read_text()
+    # The catalog's capabilities table comes from the same rows, in the same run.
+    assert (tmp_path / "capabilities.toml").read_text() == CAPABILITIES_FILE.read_text()
 
 
 def test_converter_keeps_exact_decimals(tmp_path: Path) -> None:

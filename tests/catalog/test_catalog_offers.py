@@ -3,8 +3,6 @@ billing prices, capabilities from the data (generated with the prices) and from 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -131,26 +129,3 @@ def test_capabilities_cover_exactly_the_priced_rows() -> None:
     assert table.lookup("openai/gpt-4o", "openai", "gpt-4o").vision is True
     # Another provider's row stands in: capabilities belong to the model.
     assert table.lookup("openai/gpt-4o", "openrouter", "openai/gpt-4o") is not None
-
-
-def test_converter_reproduces_the_capabilities(tmp_path: Path) -> None:
-    source = ROOT.parent / "shared" / "data" / "model_prices.json"
-    if not source.exists():
-        pytest.skip("litellm source data not present")
-    with PRICES_FILE.open("rb") as f:
-        effective = tomllib.load(f)["meta"]["effective_from"].isoformat()
-    out = tmp_path / "prices.toml"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "convert_prices.py"),
-            str(source),
-            "--effective-from",
-            effective,
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    assert (tmp_path / "capabilities.toml").read_text() == CAPABILITIES_FILE.read_text()
