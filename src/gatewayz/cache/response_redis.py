@@ -58,6 +58,25 @@ class CacheUnavailable(Exception):
     """Redis failed recently: not tried again until the retry window has passed."""
 
 
+class RedisBackoff:
+    """`with backoff:` around a cache layer's Redis calls: after a connectivity error the layer
+    leaves Redis alone for `retry_after_s` (the next calls raise `CacheUnavailable` at once)."""
+
+    def __init__(self, what: str, retry_after_s: float, clock: Callable[[], float]) -> None:
+        self.what = what
+        self.retry_after_s = retry_after_s
+        self._clock = clock
+        self._down_until = 0.0
+
+    def __enter__(self) -> None:
+        if self._down_until and self._clock() < self._down_until:
+            raise CacheUnavailable(f"Redis failed recently; the {self.what} is skipped")
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None and issubclass(kind, CONNECTIVITY_ERRORS):
+            self._down_until = self._clock() + self.retry_after_s
+
+
 class RedisResponseStore:
     name = "redis"
 
@@ -76,9 +95,7 @@ class RedisResponseStore:
         self._prefix = redis.prefix
         self.max_entries = max_entries
         self.max_ttl_ms = max(1, round(max_ttl_s * 1000))
-        self.retry_after_s = retry_after_s
-        self._clock = clock
-        self._down_until = 0.0
+        self._backoff = RedisBackoff("response cache", retry_after_s, clock)
         self._lru = f"{self._prefix}rc:lru"
         self._get = self._client.register_script(_GET_LUA)
         self._put = self._client.register_script(_PUT_LUA)
@@ -87,34 +104,22 @@ class RedisResponseStore:
         return f"{self._prefix}rc:{key}"
 
     async def get(self, key: str) -> bytes | None:
-        self._check()
-        try:
+        with self._backoff:
             value: bytes | None = await self._get(
                 keys=[self.entry_key(key), self._lru], args=[_now_ms()]
             )
-        except CONNECTIVITY_ERRORS:
-            self._down_until = self._clock() + self.retry_after_s
-            raise
         return value
 
     async def put(self, key: str, value: bytes, ttl_s: float) -> None:
-        self._check()
         ttl_ms = max(1, round(ttl_s * 1000))
         args = [value, ttl_ms, _now_ms(), self.max_entries, self.max_ttl_ms]
-        try:
+        with self._backoff:
             await self._put(keys=[self.entry_key(key), self._lru], args=args)
-        except CONNECTIVITY_ERRORS:
-            self._down_until = self._clock() + self.retry_after_s
-            raise
 
     async def size(self) -> int:
         """Entries counted by the LRU set (expired ones included until evicted)."""
         count: int = await self._client.zcard(self._lru)
         return count
-
-    def _check(self) -> None:
-        if self._down_until and self._clock() < self._down_until:
-            raise CacheUnavailable("Redis failed recently; the response cache is skipped")
 
 
 def _now_ms() -> int:

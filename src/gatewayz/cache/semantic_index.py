@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from gatewayz.cache.response_redis import CONNECTIVITY_ERRORS, CacheUnavailable
+from gatewayz.cache.response_redis import RedisBackoff
 from gatewayz.state.redis import RedisState
 
 KEY_BYTES = 64  # a hex SHA-256 entry key
@@ -120,9 +120,7 @@ class RedisSemanticIndex:
         self._prefix = redis.prefix
         self.bucket_entries = bucket_entries
         self.max_ttl_ms = max(1, round(max_ttl_s * 1000))
-        self.retry_after_s = retry_after_s
-        self._clock = clock
-        self._down_until = 0.0
+        self._backoff = RedisBackoff("semantic cache", retry_after_s, clock)
 
     def bucket_key(self, bucket: str) -> str:
         return f"{self._prefix}rs:{bucket}"
@@ -130,12 +128,8 @@ class RedisSemanticIndex:
     async def nearest(
         self, bucket: str, vector: np.ndarray, threshold: float
     ) -> tuple[str, float] | None:
-        self._check()
-        try:
+        with self._backoff:
             items: list[bytes] = await self._client.lrange(self.bucket_key(bucket), 0, -1)
-        except CONNECTIVITY_ERRORS:
-            self._down_until = self._clock() + self.retry_after_s
-            raise
         keys = [i[:KEY_BYTES].decode() for i in items]
         if not keys:
             return None
@@ -143,20 +137,12 @@ class RedisSemanticIndex:
         return best_match(keys, matrix.reshape(len(keys), -1), vector, threshold)
 
     async def add(self, bucket: str, key: str, vector: np.ndarray) -> None:
-        self._check()
         name = self.bucket_key(bucket)
         item = key.encode() + vector.astype(np.float32).tobytes()
-        try:
+        with self._backoff:
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.lrem(name, 0, item)
                 pipe.lpush(name, item)
                 pipe.ltrim(name, 0, self.bucket_entries - 1)
                 pipe.pexpire(name, self.max_ttl_ms)
                 await pipe.execute()
-        except CONNECTIVITY_ERRORS:
-            self._down_until = self._clock() + self.retry_after_s
-            raise
-
-    def _check(self) -> None:
-        if self._down_until and self._clock() < self._down_until:
-            raise CacheUnavailable("Redis failed recently; the semantic cache is skipped")
