@@ -162,12 +162,18 @@ class Meter:
         return prices
 
     async def open(
-        self, principal: Principal, req: ChatRequest, prices: dict[str, Price], request_id: str
+        self,
+        principal: Principal,
+        req: ChatRequest,
+        prices: dict[str, Price],
+        request_id: str,
+        prompt_tokens: int | None = None,  # the caller's estimate, when it already made one
     ) -> Tab | None:
         """Hold the request's worst-case cost at the dearest of the candidate providers' prices
         (failover may end at any of them); None when it costs nothing."""
         self._refresh_prices()
-        prompt_tokens = estimate_tokens(prompt_chars(req), self.chars_per_token)
+        if prompt_tokens is None:
+            prompt_tokens = estimate_tokens(prompt_chars(req), self.chars_per_token)
         max_tokens = (req.max_tokens or self.default_max_tokens) * max(req.n or 1, 1)
         worst = max(estimate_max_nanos(p, prompt_tokens, max_tokens) for p in prices.values())
         if worst == 0:

@@ -29,6 +29,7 @@ class Call:
         "ctx",
         "plan",
         "principal",
+        "prompt_tokens",
         "req",
         "route",
         "row",
@@ -47,6 +48,7 @@ class Call:
         self.sample: Sample | None = None  # the last attempt's passive-health sample
         self.attempt_t0 = 0.0  # when the last attempt started (perf_counter)
         self.attempts = 0
+        self.prompt_tokens: int | None = None  # the prompt's estimate, once made
         self.plan: CachePlan | None = None  # what the response cache does for it
         self.cache: str | None = None  # "hit" / "semantic" when the cache answered
         self.row: dict[str, Any] = {

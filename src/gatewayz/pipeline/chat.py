@@ -120,7 +120,7 @@ class ChatPipeline:
         restriction = _restriction(override)
         call.plan = self.cache.plan(call.principal, req, exp.canonical, restriction, cache_field)
         prices = self.meter.price_routes(routes)
-        routes = self._fitting(routes, prices, req)
+        routes = self._fitting(call, routes, prices, req)
         ov = override or exp.override  # the request's (or key's) preferences, else the data row's
         prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
         routes = self.balancer.order(routes, exp.canonical, prefs, prices)
@@ -128,14 +128,14 @@ class ChatPipeline:
         return routes, prices
 
     def _fitting(
-        self, routes: tuple[Route, ...], prices: dict[str, Price], req: ChatRequest
+        self, call: Call, routes: tuple[Route, ...], prices: dict[str, Price], req: ChatRequest
     ) -> tuple[Route, ...]:
         """The routes whose context window (when the price data knows it) holds the prompt;
         none → 400 `context_length_exceeded`, before anything is held or sent."""
         windows = {slug: p.context for slug, p in prices.items() if p.context}
         if not windows:
             return routes
-        need = estimate_tokens(prompt_chars(req), self.chars_per_token)
+        need = call.prompt_tokens = estimate_tokens(prompt_chars(req), self.chars_per_token)
         fit = tuple(r for r in routes if windows.get(r.provider.slug, need) >= need)
         if not fit:
             raise InvalidRequest(
@@ -159,7 +159,9 @@ class ChatPipeline:
         backoff, return 400 as is. Providers (or provider × model pairs) whose circuit breaker
         is open are skipped. Nothing outlives the request's deadline (`deadline_s` from its
         start): an attempt still running then is cancelled and the caller gets a 504."""
-        call.tab = await self.meter.open(call.principal, req, prices, call.ctx.request_id)
+        call.tab = await self.meter.open(
+            call.principal, req, prices, call.ctx.request_id, call.prompt_tokens
+        )
         deadline = call.ctx.t0 + self.deadline_s
         last: GatewayError | None = None
         for route in routes:
@@ -279,7 +281,9 @@ class ChatPipeline:
             slug = route.provider.slug
             price = prices[slug].scaled(self.cache_billed_fraction)
             request_id = call.ctx.request_id
-            call.tab = await self.meter.open(call.principal, req, {slug: price}, request_id)
+            call.tab = await self.meter.open(
+                call.principal, req, {slug: price}, request_id, call.prompt_tokens
+            )
             self.meter.answered_by(call.tab, route, price)
             if call.tab is not None:
                 call.tab.description += f" (cache {hit.kind})"
