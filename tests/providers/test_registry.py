@@ -138,6 +138,15 @@ def test_provider_served_only_when_its_key_is_set(tmp_path: Path) -> None:
     assert {p.slug for p in reg.enabled} == {"simulated", "groq"}
 
 
+@pytest.mark.parametrize("value", ["sk-1\r", "sk-1\n", "sk\r\nX-Injected: 1", "sk\x00"])
+def test_a_key_with_a_control_character_fails_at_startup(tmp_path: Path, value: str) -> None:
+    # A stray line ending (an env file written on Windows) would otherwise end a header line.
+    with pytest.raises(ConfigError, match=r"OPENAI_API_KEY.*control character"):
+        _registry(tmp_path, {"openai": {"var:OPENAI_API_KEY": value}})
+    with pytest.raises(ConfigError, match="GATEWAYZ_PROVIDER_GROQ_API_KEY"):
+        _registry(tmp_path, {"groq": {"api_key": value}})
+
+
 def test_conventional_key_variable_enables_the_provider(tmp_path: Path) -> None:
     reg = _registry(tmp_path, {"huggingface": {"var:HF_TOKEN": "hf_x"}})
     hf = reg.get("huggingface")

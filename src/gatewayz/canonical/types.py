@@ -135,6 +135,12 @@ class Usage:
     reasoning_tokens: int | None = None
     estimated: bool = False
     cost: Decimal | None = None  # USD charged for the request (set by the gateway's meter)
+    invalid: bool = False  # the provider's report was nonsense; the counts are estimates
+
+    @classmethod
+    def unreadable(cls) -> Usage:
+        """What a parser returns for a usage report that is not one (`bounds.BadUsage`)."""
+        return cls(prompt_tokens=0, completion_tokens=0, estimated=True, invalid=True)
 
     @property
     def total_tokens(self) -> int:

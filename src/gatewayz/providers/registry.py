@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from gatewayz.cache.butter import routed_slugs, through_butter
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers.transport import HttpPool
-from gatewayz.settings import Settings, provider_env_var
+from gatewayz.settings import ConfigError, Settings, provider_env_var
 
 
 def family_implemented(family: str) -> bool:
@@ -26,6 +26,7 @@ def family_implemented(family: str) -> bool:
 
 
 _URL_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what a header value can never carry
 
 
 class Adapter(Protocol):
@@ -101,6 +102,7 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
     providers = {}
     for slug, e in entries.items():
         env = settings.provider_env.get(slug, {})
+        _check_values(slug, env)
         base_url = env.get("base_url") or e.get("base_url", "")
         if slug == "simulated":
             base_url = simulated_base_url or ""
@@ -135,6 +137,16 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
         if p.enabled:
             p.adapter = _build_adapter(p, settings, butter=p.slug in via_butter)
     return Registry(providers)
+
+
+def _check_values(slug: str, env: dict[str, str]) -> None:
+    """Refuse at startup a provider value that would break an upstream request: a key or
+    variable with a control character (a stray line ending from an env file written on
+    Windows would otherwise end a header line)."""
+    for name, value in env.items():
+        if _CONTROL.search(value):
+            var = name[4:] if name.startswith("var:") else provider_env_var(slug, name.upper())
+            raise ConfigError(f"{var} contains a control character (a stray line ending?)")
 
 
 def _availability(p: Provider, settings: Settings, url_from_env: bool) -> tuple[bool, str]:

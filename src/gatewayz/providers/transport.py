@@ -14,11 +14,12 @@ no compression (we send `Accept-Encoding: identity`).
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 
@@ -36,6 +37,36 @@ class ConnectError(TransportError):
 
 class ReadTimeout(TransportError):
     pass
+
+
+class UnsafeRequest(ValueError):
+    """A request target or header that would not be sent as one well-formed request (control
+    characters, spaces, dot segments): refused before anything is written."""
+
+
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"})
+_TARGET = re.compile(r"/[\x21-\x7e]*")  # visible ASCII only: no spaces, no control characters
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110 token)
+_BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # controls but HTAB: no CR, LF, NUL
+
+
+def check_request(method: str, target: str, headers: list[tuple[bytes, bytes]]) -> None:
+    """Raise UnsafeRequest unless `method target` and `headers` form exactly one well-formed
+    HTTP/1.1 request head: no control characters or spaces in the target, no `.`/`..` path
+    segments (percent-encoded ones included: servers normalise them), no fragment, header
+    names that are tokens and values without CR, LF or other control characters."""
+    if method not in _METHODS:
+        raise UnsafeRequest(f"method {method!r} is not allowed")
+    if not _TARGET.fullmatch(target) or "#" in target:
+        raise UnsafeRequest(f"request target {target[:100]!r} has characters that are not allowed")
+    path = target.partition("?")[0]
+    if "." in path or "%" in path:
+        for segment in path.split("/"):
+            if unquote(segment) in (".", ".."):
+                raise UnsafeRequest(f"request target {target[:100]!r} has a dot segment")
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+            raise UnsafeRequest(f"header {name[:40]!r} has characters that are not allowed")
 
 
 class _Conn(asyncio.Protocol):
@@ -290,12 +321,15 @@ class HttpPool:
         *,
         read_timeout: float | None = None,
     ) -> UpstreamResponse:
-        """Send a request and wait for the response headers; the body is read afterwards."""
+        """Send a request and wait for the response headers; the body is read afterwards.
+        UnsafeRequest, before anything is sent, for a target or header that is not safe."""
         if self._closed:
             raise TransportError("pool is closed")
+        target = self.base_path + path
+        check_request(method, target, headers)
         timeout = self.read_timeout if read_timeout is None else read_timeout
         head = [
-            f"{method} {self.base_path}{path} HTTP/1.1\r\n".encode(),
+            f"{method} {target} HTTP/1.1\r\n".encode(),
             b"host: ",
             self.host_header,
             b"\r\ncontent-length: ",

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from gatewayz.canonical.bounds import check_model_id, check_output_tokens
 from gatewayz.canonical.types import ChatRequest, Tool
 from gatewayz.errors import InvalidRequest
 from gatewayz.wire.anthropic_content import messages_in, messages_out, system_in
@@ -153,8 +154,9 @@ def _thinking_in(raw: Any) -> dict[str, Any] | None:
 
 def _common(raw: dict[str, Any]) -> ChatRequest:
     model = raw.get("model")
-    if not isinstance(model, str) or not model:
+    if model is None:
         raise InvalidRequest("model: Field required", param="model")
+    check_model_id(model)
     if "messages" not in raw:
         raise InvalidRequest("messages: Field required", param="messages")
     messages = system_in(raw.get("system")) + messages_in(raw["messages"])
@@ -182,7 +184,7 @@ def parse_request(body: bytes) -> ChatRequest:
     req = _common(raw)
     if raw.get("max_tokens") is None:
         raise InvalidRequest("max_tokens: Field required", param="max_tokens")
-    req.max_tokens = _int(raw, "max_tokens", 1)
+    req.max_tokens = check_output_tokens(_int(raw, "max_tokens", 1), "max_tokens")
     stream = raw.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise InvalidRequest("stream: Input should be a valid boolean", param="stream")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
+from gatewayz.canonical.bounds import BadUsage, optional_count, token_count
 from gatewayz.canonical.types import (
     ChatRequest,
     ChatResponse,
@@ -35,6 +36,7 @@ from gatewayz.errors import (
     UpstreamUnavailable,
     from_upstream_status,
 )
+from gatewayz.wire import urls
 
 STOP_REASONS = {
     "end_turn": "stop",
@@ -79,7 +81,7 @@ _DOC_NAME_BAD = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
 
 def model_path(native_model: str, stream: bool) -> str:
     """`/model/{modelId}/converse[-stream]`, the model id percent-encoded (`:` → `%3A`)."""
-    return f"/model/{quote(native_model, safe='')}/{'converse-stream' if stream else 'converse'}"
+    return f"/model/{urls.segment(native_model)}/{'converse-stream' if stream else 'converse'}"
 
 
 # ---------------------------------------------------------------- request out
@@ -278,14 +280,18 @@ def _tool_config(req: ChatRequest, uses_tools: bool) -> dict[str, Any] | None:
 def parse_usage(u: Any) -> Usage | None:
     if not isinstance(u, dict) or u.get("inputTokens") is None:
         return None
-    read, write = u.get("cacheReadInputTokens"), u.get("cacheWriteInputTokens")
-    # inputTokens leaves out the cached part; canonical prompt_tokens counts all of it.
-    return Usage(
-        prompt_tokens=int(u["inputTokens"]) + int(read or 0) + int(write or 0),
-        completion_tokens=int(u.get("outputTokens") or 0),
-        cached_tokens=read,
-        cache_write_tokens=write,
-    )
+    try:
+        read = optional_count(u.get("cacheReadInputTokens"))
+        write = optional_count(u.get("cacheWriteInputTokens"))
+        # inputTokens leaves out the cached part; canonical prompt_tokens counts all of it.
+        return Usage(
+            prompt_tokens=token_count(u["inputTokens"]) + (read or 0) + (write or 0),
+            completion_tokens=token_count(u.get("outputTokens") or 0),
+            cached_tokens=read,
+            cache_write_tokens=write,
+        )
+    except BadUsage:
+        return Usage.unreadable()
 
 
 def finish_reason(stop_reason: Any) -> str:

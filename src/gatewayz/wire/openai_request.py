@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from gatewayz.canonical.bounds import check_model_id, check_output_tokens
 from gatewayz.canonical.types import (
     ChatRequest,
     ImagePart,
@@ -38,6 +39,9 @@ def parse_request(body: bytes) -> ChatRequest:
         m = ChatCompletionIn.model_validate(raw)
     except ValidationError as exc:
         raise _validation_error(exc) from None
+    check_model_id(m.model)
+    check_output_tokens(m.max_tokens, "max_tokens")
+    check_output_tokens(m.max_completion_tokens, "max_completion_tokens")
     if m.tool_choice not in (None, "none") and not m.tools and m.tool_choice != "auto":
         raise InvalidRequest("tool_choice requires tools to be specified.", param="tool_choice")
     if m.top_logprobs is not None and not m.logprobs:

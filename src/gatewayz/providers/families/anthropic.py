@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers.families.base import EventStream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
-from gatewayz.wire import anthropic_request, anthropic_response
+from gatewayz.wire import anthropic_request, anthropic_response, urls
 from gatewayz.wire.anthropic_common import malformed
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ class Adapter:
         for _ in range(_MAX_MODEL_PAGES):
             path = MODELS_PATH + "?limit=1000"
             if after:
-                path += "&after_id=" + quote(after, safe="")
+                path += "&after_id=" + urls.query(after)
             resp = await open_upstream(
                 self.pool,
                 "GET",

@@ -14,11 +14,12 @@ from typing import Protocol
 from gatewayz.canonical.types import StreamChunk
 from gatewayz.errors import (
     GatewayError,
+    Unsupported,
     UpstreamTimeout,
     UpstreamUnavailable,
     from_upstream_status,
 )
-from gatewayz.providers.transport import HttpPool, ReadTimeout, UpstreamResponse
+from gatewayz.providers.transport import HttpPool, ReadTimeout, UnsafeRequest, UpstreamResponse
 
 ERROR_BODY_LIMIT = 64 << 10
 
@@ -66,6 +67,8 @@ class EventStream:
 
 
 def transport_error(exc: Exception, provider: str) -> GatewayError:
+    if isinstance(exc, UnsafeRequest):  # nothing was sent: this provider cannot take it
+        return Unsupported(f"The request cannot be sent to provider {provider}: {exc}.")
     if isinstance(exc, ReadTimeout):
         return UpstreamTimeout(f"provider {provider} timed out: {exc}", provider=provider)
     return UpstreamUnavailable(f"provider {provider} is unreachable: {exc}", provider=provider)

@@ -11,7 +11,7 @@ from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamUnavailable
 from gatewayz.providers.families.base import EventStream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool
-from gatewayz.wire import cohere
+from gatewayz.wire import cohere, urls
 from gatewayz.wire.sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -116,5 +116,5 @@ class Adapter:
             names += page
             if not token:
                 break
-            path = f"{MODELS_PATH}&page_token={token}"
+            path = f"{MODELS_PATH}&page_token={urls.query(token)}"
         return names

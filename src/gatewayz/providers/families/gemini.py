@@ -8,7 +8,6 @@ bodies under another path and with OAuth (`families/vertex.py` builds on this ad
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 import orjson
 
@@ -16,7 +15,7 @@ from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamError, UpstreamUnavailable
 from gatewayz.providers.families.base import EventStream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
-from gatewayz.wire import gemini, gemini_response
+from gatewayz.wire import gemini, gemini_response, urls
 from gatewayz.wire.sse import SSEDecoder
 
 if TYPE_CHECKING:
@@ -62,8 +61,11 @@ class GeminiStreamDecoder:
 
 
 def model_path(model: str) -> str:
-    """`gemini-2.5-flash` → `models/gemini-2.5-flash`; `tunedModels/x` stays as it is."""
-    return model if "/" in model else "models/" + quote(model, safe="-._~@")
+    """`gemini-2.5-flash` → `models/gemini-2.5-flash`; `tunedModels/x` stays as it is (its
+    slash kept, everything else escaped)."""
+    if "/" in model:
+        return urls.segment(model, keep="/@")
+    return "models/" + urls.segment(model, keep="@")
 
 
 class Adapter:
@@ -127,7 +129,7 @@ class Adapter:
         for _ in range(50):
             path = f"{self.api_prefix}/models?pageSize=1000"
             if token:
-                path += "&pageToken=" + quote(token, safe="")
+                path += "&pageToken=" + urls.query(token)
             page = await self._get_json(path)
             try:
                 names += [m["name"].removeprefix("models/") for m in page.get("models") or ()]

@@ -20,7 +20,6 @@ import urllib.error
 import urllib.request
 from datetime import UTC
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from google.auth import exceptions as auth_exceptions
 from google.auth import transport
@@ -29,6 +28,7 @@ from google.oauth2 import service_account
 from gatewayz.errors import UpstreamError
 from gatewayz.providers.families import gemini
 from gatewayz.providers.transport import HttpPool
+from gatewayz.wire import urls
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider
@@ -182,11 +182,9 @@ class Adapter(gemini.Adapter):
         return [*self._headers, (b"authorization", b"Bearer " + token.encode())]
 
     def model_url(self, native_model: str) -> str:
-        project, location = quote(self._project_id(), safe=""), quote(self.location, safe="")
-        model = native_model.rsplit("/", 1)[-1]
-        return f"/v1/projects/{project}/locations/{location}/publishers/google/models/" + quote(
-            model, safe="-._~@"
-        )
+        project, location = urls.segment(self._project_id()), urls.segment(self.location)
+        model = urls.segment(native_model.rsplit("/", 1)[-1], keep="@")
+        return f"/v1/projects/{project}/locations/{location}/publishers/google/models/{model}"
 
     def on_unauthorized(self) -> None:
         self.credentials.invalidate()
@@ -198,7 +196,7 @@ class Adapter(gemini.Adapter):
         for _ in range(50):
             path = "/v1beta1/publishers/google/models?pageSize=1000"
             if token:
-                path += "&pageToken=" + quote(token, safe="")
+                path += "&pageToken=" + urls.query(token)
             page = await self._get_json(path)
             try:
                 names += [m["name"].rsplit("/", 1)[-1] for m in page.get("publisherModels") or ()]
