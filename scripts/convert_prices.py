@@ -92,7 +92,7 @@ TOKEN_FIELDS = {
 }
 UNIT_FIELDS = {"output_cost_per_image": "image", "input_cost_per_request": "request"}
 FIELD_ORDER = ["prompt", "completion", "cached_read", "cache_write", "reasoning", "image"]
-FIELD_ORDER += ["request", "context", "effective_from"]
+FIELD_ORDER += ["request", "context", "output", "effective_from"]
 # Modalities in the order they are written (`text+image->text`), as catalog/capabilities.py reads.
 INPUT_MODALITIES = ("text", "image", "audio", "video")
 OUTPUT_MODALITIES = ("text", "image", "audio", "video")
@@ -123,6 +123,9 @@ def _price_row(entry: dict[str, Any]) -> dict[str, Any] | None:
     context = entry.get("max_input_tokens") or entry.get("max_tokens")
     if isinstance(context, int) and not isinstance(context, bool) and context > 0:
         row["context"] = context
+    output = entry.get("max_output_tokens")
+    if isinstance(output, int) and not isinstance(output, bool) and output > 0:
+        row["output"] = output  # bounds the hold of a request without max_tokens
     return row
 
 
@@ -275,7 +278,8 @@ def render(book: dict[str, Any], effective_from: dt.date, source_name: str) -> s
         "#",
         "# prompt, completion, cached_read, cache_write, reasoning: USD per 1M tokens (decimal",
         "# strings, exact). image: USD per generated image. request: USD per request.",
-        "# context: max input tokens. effective_from: the date the price applies from.",
+        "# context: max input tokens. output: max output tokens. effective_from: the date the",
+        "# price applies from.",
         "# [models.<canonical id>] <provider> = row; [native.<provider>] <native id> = row for",
         "# models with no canonical id. [default]: the rate for models with no price at all.",
         "",

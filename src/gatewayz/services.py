@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from gatewayz.billing.meter import Meter
+from gatewayz.billing.settle_spool import SettleReplayer
 from gatewayz.billing.sweep import Sweeper
 from gatewayz.cache.query import QueryCache, build_query_cache
 from gatewayz.cache.response_cache import ResponseCache
@@ -48,6 +49,7 @@ class Services:
     meter: Meter
     response_cache: ResponseCache
     sweeper: Sweeper
+    settle_replayer: SettleReplayer
     events: EventBus
     incidents: IncidentTracker
     pipeline: ChatPipeline
@@ -106,6 +108,10 @@ class Services:
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
         self.sweeper.start()
+        self.settle_replayer = SettleReplayer(
+            self.meter.spool, self.meter.ledger, s.billing_settle_retry_s
+        )
+        self.settle_replayer.start()
         self.events = EventBus()
         self.incidents = IncidentTracker(
             self.db,
@@ -175,6 +181,7 @@ class Services:
         if self.prober is not None:
             await self.prober.stop()
         await self.sweeper.stop()
+        await self.settle_replayer.stop()
         await self.incidents.stop()
         await self.events.stop()
         self.meter.close()

@@ -163,6 +163,9 @@ class Settings(BaseSettings):
     billing_hold_ttl_s: float = 3600.0
     # Background sweeps: expired holds, due monthly allowance resets.
     billing_sweep_s: float = 60.0
+    # How often settles the database could not take (spooled to DATA_DIR/settle-spool) are
+    # retried.
+    billing_settle_retry_s: float = Field(default=5.0, gt=0)
     # How often each worker re-reads admin price overrides made elsewhere.
     price_refresh_s: float = 30.0
     # Stripe: API key (sk_...), webhook signing secret (whsec_...); the API base is only for

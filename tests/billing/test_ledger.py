@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from gatewayz.billing import ledger
+from gatewayz.billing import holds, ledger
 from gatewayz.billing.ledger_base import add_months
 from gatewayz.money import usd_to_nanos
 from gatewayz.storage import repo
@@ -208,16 +208,38 @@ async def test_settle_zero_cost_writes_no_usage_row(db: Database) -> None:
     assert await usage_rows(db, uid) == []
 
 
-async def test_settle_above_the_hold_never_spends_others_reservations(db: Database) -> None:
+async def test_settle_above_the_hold_is_charged_in_full_never_capped(db: Database) -> None:
     uid = await new_user(db, purchased="1")
     async with db.connect() as conn:
         assert await ledger.hold(conn, uid, "a", usd_to_nanos("0.1"))
         assert await ledger.hold(conn, uid, "b", usd_to_nanos("0.6"))
-        # Actual cost above the estimate: charged up to what "b" has not reserved.
-        assert await ledger.settle(conn, uid, "a", usd_to_nanos("0.5")) == usd_to_nanos("0.4")
+        # The provider billed more than the hold: charged whole, even past the balance.
+        assert await ledger.settle(conn, uid, "a", usd_to_nanos("0.5")) == usd_to_nanos("0.5")
         assert await ledger.settle(conn, uid, "b", usd_to_nanos("0.6")) == usd_to_nanos("0.6")
     b = await bal(db, uid)
-    assert (b.purchased, b.held, b.available) == (0, 0, 0)
+    assert (b.purchased, b.held, b.available) == (USD("-0.1"), 0, USD("-0.1"))
+    async with db.connect() as conn:  # overdrawn: nothing more can be held
+        assert not await ledger.hold(conn, uid, "c", 1)
+
+
+async def test_late_settle_charges_a_hold_the_sweep_released_meanwhile(db: Database) -> None:
+    uid = await new_user(db, purchased="1")
+    async with db.begin() as conn:
+        assert await ledger.hold(conn, uid, "open", usd_to_nanos("0.3"))
+        assert await ledger.hold(conn, uid, "gone", usd_to_nanos("0.3"), now=JAN_1)
+        assert await ledger.release_expired(conn) == 1  # its answer was delivered meanwhile
+        late = (holds.settle_late, uid)
+        assert await conn.run_sync(*late, "open", usd_to_nanos("0.1")) == usd_to_nanos("0.1")
+        assert await conn.run_sync(*late, "gone", usd_to_nanos("0.2")) == usd_to_nanos("0.2")
+        # Replayed twice (two workers): charged once.
+        assert await conn.run_sync(*late, "open", usd_to_nanos("0.1")) == 0
+        assert await conn.run_sync(*late, "gone", usd_to_nanos("0.2")) == 0
+    b = await bal(db, uid)
+    assert (b.purchased, b.held) == (USD("0.7"), 0)
+    assert sorted(await usage_rows(db, uid)) == [
+        (-usd_to_nanos("0.2"), "gone"),
+        (-usd_to_nanos("0.1"), "open"),
+    ]
 
 
 async def test_settle_requires_the_holding_user(db: Database) -> None:

@@ -283,6 +283,7 @@ def test_packaged_book_loads_and_covers_popular_models() -> None:
         cached_read=Decimal("0.3"),
         cache_write=Decimal("3.75"),
         context=200_000,
+        output=64_000,
         effective_from=sonnet.effective_from,
     )
     r1 = book.lookup("deepseek/deepseek-r1", "deepseek").price

@@ -1,5 +1,7 @@
-"""Two `gatewayz serve` workers on PostgreSQL and Redis, one user with $1.00, 200 parallel
-requests at $0.01 each: exactly 100 are served, the rest are 402, and the ledger adds up."""
+"""Two `gatewayz serve` workers on PostgreSQL and Redis, 200 parallel requests from one user:
+never more served than the balance buys, each charged exactly, and the ledger adds up — at a
+flat $0.01 per request, and at token prices with a provider that counts chat-template tokens
+(the hold must bound what it bills, issue 11 item 6)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from gatewayz.billing import ledger
-from gatewayz.simulators import Simulator
+from gatewayz.simulators import Fault, Simulator
 from gatewayz.storage.tables import credit_holds, credit_transactions, price_overrides, users
 from tests.deploy.helpers import production_env, run_cli, serve
 
@@ -31,16 +33,12 @@ def upstream() -> Iterator[Simulator]:
     sim.stop_thread()
 
 
-async def _price_per_request(db_url: str) -> None:
+async def _set_price(db_url: str, price: dict[str, str]) -> None:
     engine = create_async_engine(db_url)
     try:
         async with engine.begin() as conn:
             await conn.execute(
-                insert(price_overrides).values(
-                    model=MODEL,
-                    provider="vllm",
-                    price={"prompt": "0", "completion": "0", "request": "0.01"},
-                )
+                insert(price_overrides).values(model=MODEL, provider="vllm", price=price)
             )
     finally:
         await engine.dispose()
@@ -104,7 +102,7 @@ def test_two_workers_never_spend_more_than_the_balance(
     )
     assert made.returncode == 0, made.stderr
     user = json.loads(made.stdout)
-    asyncio.run(_price_per_request(postgres_url))
+    asyncio.run(_set_price(postgres_url, {"prompt": "0", "completion": "0", "request": "0.01"}))
     with serve(env, tmp_path, tmp_path / "logs", workers=2) as server:
         assert len(server.children()) >= 2, server.output()
         statuses = asyncio.run(_burst(server.base_url, user["api_key"]))
@@ -113,3 +111,41 @@ def test_two_workers_never_spend_more_than_the_balance(
     assert state["user"]["credits_nanos"] == 0 and state["user"]["held_nanos"] == 0
     assert state["usage"] == [-10_000_000] * 100
     assert state["holds"] == Counter({"settled": 100})
+
+
+def test_two_workers_never_serve_more_than_the_balance_buys_at_token_prices(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
+) -> None:
+    # Each answer: 12 prompt tokens (what the provider bills for "hi N" with its chat template;
+    # about 1-2 by characters) at $5/M + 5 completion tokens at $10/M = $0.00011. The balance
+    # buys 40 of them and a half.
+    cost, balance = 110_000, 4_455_000  # nanos
+    env = production_env(
+        postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
+    )
+    made = run_cli(
+        [
+            *("users", "create", "--email", "tokens@example.com", "--plan", "dev"),
+            *("--credits", "0.004455", "--rpm-limit", "100000", "--json"),
+        ],
+        env,
+        tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    user = json.loads(made.stdout)
+    asyncio.run(_set_price(postgres_url, {"prompt": "5", "completion": "10"}))
+    for _ in range(PARALLEL):
+        upstream.fault(Fault(text="one two three four five", usage={"prompt_tokens": 12}))
+    try:
+        with serve(env, tmp_path, tmp_path / "logs", workers=2) as server:
+            assert len(server.children()) >= 2, server.output()
+            statuses = asyncio.run(_burst(server.base_url, user["api_key"]))
+    finally:
+        upstream.clear()
+    served = statuses[200]
+    assert set(statuses) <= {200, 402} and 0 < served <= balance // cost, statuses
+    state = asyncio.run(_ledger(postgres_url, user["user_id"]))  # ledger == balance
+    assert state["usage"] == [-cost] * served  # every served request charged its exact cost
+    assert state["user"]["credits_nanos"] == balance - served * cost >= 0
+    assert state["user"]["held_nanos"] == 0
+    assert state["holds"] == Counter({"settled": served})

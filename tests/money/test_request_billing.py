@@ -13,6 +13,7 @@ import openai
 import orjson
 import pytest
 
+from gatewayz.billing.bounds import TokenBounds
 from gatewayz.simulators import Fault
 from tests.e2e.harness import Gateway, add_user, request_log_rows
 
@@ -27,7 +28,9 @@ from .conftest import (
 )
 
 PROMPT = [{"role": "user", "content": "x" * 400}]  # 100 tokens for the simulator and our estimate
-WORST = Decimal("0.021")  # 100 × $10/M + max_tokens 1000 × $20/M
+# The hold's prompt bound: 400 bytes + one message's and the request's overhead (bounds.toml).
+BOUND = 400 + TokenBounds.load().message + TokenBounds.load().request
+WORST = (BOUND * PROMPT_PRICE + 1000 * COMPLETION_PRICE) / 10**6  # max_tokens 1000
 ACTUAL = Decimal("0.00106")  # 100 × $10/M + 3 completion tokens × $20/M
 NANO = Decimal("1e-9")
 
@@ -97,7 +100,8 @@ def test_cm_6_3_2_preflight_holds_prompt_plus_max_tokens_at_their_prices(
             model=MODEL, messages=PROMPT, max_tokens=1000
         )
     assert caught.value.status_code == 402
-    assert "$0.021" in str(caught.value.body)
+    assert f"${WORST}" in str(caught.value.body)
+    assert f"at most {BOUND} prompt tokens + 1,000 output tokens" in str(caught.value.body)
     assert gateway.upstream.requests == []
 
 
@@ -111,16 +115,19 @@ def test_cm_6_3_3_preflight_passes_with_exactly_the_worst_case(gateway: Gateway)
     assert [h["status"] for h in state["holds"]] == ["settled"]
 
 
-def test_missing_max_tokens_holds_the_default_output_budget(gateway: Gateway) -> None:
+def test_missing_max_tokens_holds_and_sends_the_default_output_limit(gateway: Gateway) -> None:
+    # test-model has no known output limit: the default is held, and sent so that it binds.
     default = gateway.settings.billing_default_max_tokens
-    worst = (100 * PROMPT_PRICE + default * COMPLETION_PRICE) / 10**6
+    worst = (BOUND * PROMPT_PRICE + default * COMPLETION_PRICE) / 10**6
     _, key = add_user(gateway, credits_usd=worst - NANO)
     with pytest.raises(openai.APIStatusError) as caught:
         client(gateway, key).chat.completions.create(model=MODEL, messages=PROMPT)
     assert caught.value.status_code == 402
-    assert f"{default} (default) output" in str(caught.value.body)
+    assert f"{default:,} output tokens (the model's output limit" in str(caught.value.body)
     _, enough = add_user(gateway, credits_usd=worst)
     client(gateway, enough).chat.completions.create(model=MODEL, messages=PROMPT)
+    (sent,) = gateway.upstream.requests
+    assert orjson.loads(sent.body)["max_tokens"] == default
 
 
 def test_cm_6_4_2_different_requests_are_charged_separately(gateway: Gateway) -> None:
@@ -192,6 +199,21 @@ def test_cm_6_5_3_empty_stream_is_refunded(gateway: Gateway) -> None:
         )
     )
     assert chunks[-1].usage.model_extra["cost"] == 0
+    state = money(gateway, user)
+    assert [h["status"] for h in state["holds"]] == ["released"]
+    assert state["credits_nanos"] == nanos(Decimal(1)) and usage_rows(state) == []
+
+
+def test_empty_answer_is_refunded_when_not_streamed_too(gateway: Gateway) -> None:
+    user, key = add_user(gateway, credits_usd="1")
+    gateway.upstream.fault(Fault(empty_stream=True, omit_usage=True))  # empty content, no usage
+    raw = client(gateway, key).chat.completions.with_raw_response.create(
+        model=MODEL, messages=PROMPT, max_tokens=10
+    )
+    r = raw.parse()
+    assert not r.choices[0].message.content
+    assert r.usage is not None and r.usage.model_extra["cost"] == 0
+    assert raw.headers["x-gatewayz-cost"] == "0"
     state = money(gateway, user)
     assert [h["status"] for h in state["holds"]] == ["released"]
     assert state["credits_nanos"] == nanos(Decimal(1)) and usage_rows(state) == []

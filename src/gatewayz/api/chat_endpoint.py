@@ -3,13 +3,17 @@ canonical request → pipeline → render in the caller's dialect, streaming or 
 
 A dialect (OpenAI's, Anthropic's) supplies only parsing and rendering (`Dialect`). Everything
 else — auth, body limits, the request log, client-disconnect handling, the error event when a
-provider fails mid-stream — is written once, here.
+provider fails mid-stream — is written once, here. An error nobody foresaw is a 500 in the
+caller's dialect (an error event once a stream has started), logged with its traceback; the
+call's exit stack has given back what the request held before the error is answered, and the
+request log records the status the client saw.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import Receive, Scope, Send
@@ -27,6 +31,8 @@ from gatewayz.security.auth import Principal, bearer_token
 
 if TYPE_CHECKING:
     from gatewayz.services import Services
+
+log = logging.getLogger("gatewayz.api")
 
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -92,23 +98,36 @@ class ChatEndpoint:
             return
         call = Call(ctx, principal, dialect.endpoint)
         limits: list[tuple[bytes, bytes]] = []  # X-RateLimit-* once the call is counted
+        started = False  # the response's status line is sent: errors become stream events
         try:
-            body = await read_body(scope, receive, s.settings.max_body_bytes)
-            req = dialect.parse(body)
-            limits = await admit(s, scope, principal, call, req)
-            if req.stream:
-                session = await s.pipeline.stream(call, req)
-                await self._stream(call, session, receive, send, limits)
-            else:
-                resp = await s.pipeline.complete(call, req)
-                headers = [*_meta(call), *limits]
-                if call.cost_header is not None:
-                    headers.append(call.cost_header)
-                await send_bytes(send, 200, dialect.render(resp, call), headers=headers)
+            async with call:
+                body = await read_body(scope, receive, s.settings.max_body_bytes)
+                req = dialect.parse(body)
+                limits = await admit(s, scope, principal, call, req)
+                if req.stream:
+                    session = await s.pipeline.stream(call, req)
+                    started = True
+                    await self._stream(call, session, receive, send, limits)
+                else:
+                    resp = await s.pipeline.complete(call, req)
+                    rendered = dialect.render(resp, call)
+                    await s.pipeline.deliver(call, resp)
+                    headers = [*_meta(call), *limits]
+                    if call.cost_header is not None:
+                        headers.append(call.cost_header)
+                    await send_bytes(send, 200, rendered, headers=headers)
         except GatewayError as err:
             call.fail(err)
             meta = _meta(call) if call.attempts else []
             await send_error(send, dialect, err, [*limits, *meta])
+        except Exception as exc:
+            err = internal_error(exc, ctx.request_id)
+            call.fail(err)
+            if not started:
+                await send_error(send, dialect, err, limits)
+        except BaseException:  # cancelled: nobody is listening any more
+            call.row["status_code"], call.row["error_code"] = 499, "client_disconnected"
+            raise
         finally:
             call.finish(s.request_log)
             # A cached answer used no provider tokens: it does not count against token limits.
@@ -159,11 +178,12 @@ class ChatEndpoint:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             ok = True
             await send({"type": "http.response.body", "body": b""})
-        except GatewayError as err:
+        except Exception as exc:
+            err = exc if isinstance(exc, GatewayError) else internal_error(exc, call.ctx.request_id)
             if gone:  # bill what was produced before the client left
                 await session.settle_partial()
                 call.row["status_code"], call.row["error_code"] = 499, "client_disconnected"
-            else:  # the provider failed mid-stream: refunded
+            else:  # the provider (or the gateway) failed mid-stream: refunded
                 await session.refund(err)
                 # The status line is gone: the error becomes an event in the dialect's shape.
                 call.fail(err)
@@ -173,10 +193,17 @@ class ChatEndpoint:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             if ok:
-                session.release()
-            else:
-                session.abort()
-                await self.s.pipeline.abandon(call, asyncio.CancelledError())
+                session.release()  # else the call's exit stack aborts the upstream
+
+
+def internal_error(exc: BaseException, request_id: str) -> GatewayError:
+    """A 500 for an error nobody foresaw: logged with its traceback, answered without details."""
+    log.error("internal error on request %s", request_id, exc_info=exc)
+    return GatewayError(
+        f"The gateway failed to complete this request (request id {request_id}). It was not "
+        "charged; retry, and tell us the request id if it persists.",
+        code="internal_error",
+    )
 
 
 def _meta(call: Call) -> list[tuple[bytes, bytes]]:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gatewayz import __version__
+from gatewayz.money import nanos_to_usd
 
 router = APIRouter(tags=["health"])
 
@@ -35,6 +36,7 @@ async def health(request: Request) -> dict[str, Any]:
         subsystems["state"] = {"status": "down", "error": type(exc).__name__}
     enabled = [p.slug for p in services.registry.enabled]
     subsystems["providers"] = {"status": "ok" if enabled else "down", "served": enabled}
+    subsystems["billing"] = _billing(services.meter)
     degraded = any(v.get("status") != "ok" or v.get("degraded") for v in subsystems.values())
     return {
         "status": "degraded" if degraded else "operational",
@@ -59,6 +61,19 @@ async def _database(services: Any) -> dict[str, Any]:
     except Exception as exc:
         return {"status": "down", "error": type(exc).__name__}
     return {"status": "ok", "latency_ms": _ms(t)}
+
+
+def _billing(meter: Any) -> dict[str, Any]:
+    """Settles waiting in the spool for the database (degraded while any wait), and charges
+    that exceeded their hold since start."""
+    pending = meter.spool.count()
+    return {
+        "status": "ok",
+        "degraded": pending > 0,
+        "settles_pending": pending,
+        "charges_over_hold": meter.metrics.over_hold,
+        "over_hold_usd": str(nanos_to_usd(meter.metrics.over_hold_nanos)),
+    }
 
 
 def _ms(t: float) -> float:

@@ -113,6 +113,10 @@ _SETTLED = _sql(
     bindparam("day", type_=String()),
 )
 _STATUS = _sql("SELECT status FROM credit_holds WHERE request_id = :request_id")
+_MARK_SETTLED = _sql(
+    "UPDATE credit_holds SET status = 'settled' WHERE request_id = :request_id "
+    "AND status <> 'settled'"
+)
 _USER_EXISTS = _sql("SELECT id FROM users WHERE id = :user_id")
 _LOCK_MONEY = _sql(
     "UPDATE users SET updated_at = :moment WHERE id = :user_id "
@@ -215,14 +219,16 @@ def settle(
     now: datetime | None = None,
     description: str = "",
 ) -> int:
-    """Charge the actual cost of a held request and release the rest; the nanos charged.
+    """Charge the actual cost of a held request, in full, and release the hold; the nanos
+    charged.
 
-    Allowance is spent first, then purchased credits. A cost above the hold is charged as far
-    as the balance not reserved by other requests allows (never below zero). No open hold
-    (already settled or released, or never held) → no-op, 0. If the request id was already
-    charged with `charge`, the hold is only released. The charge counts towards the day's
-    spend (UTC); a request that produced tokens counts towards the trial's limits when the
-    user is on the trial plan.
+    Allowance is spent first, then purchased credits. A cost the balance cannot cover (a
+    provider that billed more than the hold's bound) is still charged whole, never capped:
+    purchased credits go negative by the difference (the meter counts and logs it). No open
+    hold (already settled or released, or never held) → no-op, 0. If the request id was
+    already charged with `charge`, the hold is only released. The charge counts towards the
+    day's spend (UTC); a request that produced tokens counts towards the trial's limits when
+    the user is on the trial plan.
     """
     check_nanos("actual_nanos", actual_nanos)
     check_nanos("tokens", tokens)
@@ -230,13 +236,56 @@ def settle(
     closed = close_hold(conn, request_id, "settled", user_id)
     if closed is None:
         return 0
+    return _charge(conn, user_id, request_id, actual_nanos, closed[1], tokens, moment, description)
+
+
+def settle_late(
+    conn: Conn,
+    user_id: str,
+    request_id: str,
+    actual_nanos: int,
+    *,
+    tokens: int = 0,
+    now: datetime | None = None,
+    description: str = "",
+) -> int:
+    """A settle the database could not take when the answer was delivered, replayed later:
+    the hold is settled if it is still open; if the sweep released it meanwhile (its TTL
+    passed during a long outage), the delivered answer is charged all the same, once (the
+    ledger row's `(request_id, type)` key), and the hold marked settled."""
+    check_nanos("actual_nanos", actual_nanos)
+    check_nanos("tokens", tokens)
+    moment = now or utcnow()
+    status = _status(conn, request_id)
+    if status == "held":
+        return settle(
+            conn, user_id, request_id, actual_nanos, tokens=tokens, now=now, description=description
+        )
+    if status == "settled":
+        return 0  # done already (by another worker replaying the same settle)
+    _run(conn, _MARK_SETTLED, {"request_id": request_id})
+    return _charge(conn, user_id, request_id, actual_nanos, 0, tokens, moment, description)
+
+
+def _charge(
+    conn: Conn,
+    user_id: str,
+    request_id: str,
+    actual_nanos: int,
+    released: int,
+    tokens: int,
+    moment: datetime,
+    description: str,
+) -> int:
+    """Write the usage row (allowance first) and the user's money, `released` nanos of holds
+    given back; the nanos charged (0 when the row existed)."""
     money = _first(conn, _LOCK_MONEY, {"moment": moment, "user_id": user_id})
     if money is None:
         raise UnknownUser(user_id)
     allowance, purchased, held = (int(v) for v in money)
-    others_held = held - closed[1]
-    charged = min(actual_nanos, max(allowance + purchased - others_held, 0))
-    from_allowance = min(allowance, charged)
+    others_held = held - released
+    charged = actual_nanos
+    from_allowance = min(max(allowance, 0), charged)
     if charged > 0:
         split = f"allowance {from_allowance} + purchased {charged - from_allowance} nanos"
         row = {

@@ -206,7 +206,9 @@ async def verify_ledger(conn: AsyncConnection, user_id: str) -> None:
     """Raise `LedgerInconsistent` unless the user's money matches their ledger and holds.
 
     Checks: allowance + purchased == sum of ledger amounts; each row's balance_after is the
-    running sum; held == sum of open holds; neither allowance nor purchased is negative.
+    running sum; held == sum of open holds; the allowance is not negative. Purchased credits
+    may be: a charge is never capped, so a provider that billed more than the hold's bound
+    leaves the balance below zero by the difference (`holds.settle`).
     """
     async with transaction(conn):
         await _verify(conn, user_id)
@@ -246,5 +248,5 @@ async def _verify(conn: AsyncConnection, user_id: str) -> None:
     ).scalar_one()
     if int(open_holds) != held:
         raise LedgerInconsistent(f"{user_id}: held {held} != open holds {open_holds}")
-    if allowance < 0 or purchased < 0:
-        raise LedgerInconsistent(f"{user_id}: negative allowance or purchased credits")
+    if allowance < 0:
+        raise LedgerInconsistent(f"{user_id}: negative allowance")

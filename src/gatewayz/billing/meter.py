@@ -1,11 +1,15 @@
-"""Metering on the request path: price the route, hold the worst case, settle what it cost.
+"""Metering on the request path: price the route, hold a true upper bound, settle what it cost.
 
-    open()     price lookup (premium models never at the default rate) → estimated maximum
-               cost → one atomic hold that also enforces the daily spend cap and the trial's
-               limits; refused → 402 (or 429 for the daily cap) and the provider is never called.
-    settle()   the actual cost of what the provider produced, charged once (allowance first),
-               reported as `usage.cost` and X-Gatewayz-Cost.
-    release()  the refund path: provider 5xx, timeouts, empty streams, upstream death mid-stream.
+    open()     price lookup (premium models never at the default rate) → the most the request
+               can cost at any candidate provider (`bounds.py`: prompt bytes and overheads,
+               output limits) → one atomic hold that also enforces the daily spend cap and the
+               trial's limits; refused → 402 (or 429 for the daily cap), the provider never
+               called. Admin accounts hold nothing: they are metered, not limited by a balance.
+    settle()   the actual cost of what the provider produced, charged once and in full
+               (allowance first), reported as `usage.cost` and X-Gatewayz-Cost. A cost above the
+               hold is charged whole (counted, logged); a settle the database cannot take is
+               retried, then spooled to disk and replayed until it can (`settle_spool.py`).
+    release()  the refund path: provider 5xx, timeouts, empty answers, upstream death mid-stream.
     abandon()  after a failure: release when the provider failed, settle what was produced when
                the caller's request was at fault (a 4xx is not refunded).
 
@@ -21,14 +25,14 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.billing import holds, ledger, price_overrides
+from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
 from gatewayz.billing.ledger_runner import DB_ERRORS, LedgerRunner
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.pricing import (
@@ -41,20 +45,12 @@ from gatewayz.billing.pricing import (
     cost_nanos,
     estimate_max_nanos,
 )
+from gatewayz.billing.refusal import refusal
+from gatewayz.billing.settle_spool import PendingSettle, SettleSpool
 from gatewayz.canonical.types import ChatRequest, Usage
-from gatewayz.errors import (
-    GatewayError,
-    PaymentRequired,
-    ServiceUnavailable,
-    SpendCapReached,
-    Unauthorized,
-    UpstreamError,
-)
-from gatewayz.money import format_usd, nanos_to_usd
-from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
-from gatewayz.ratelimit.limits import FREE_SUFFIX
+from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
+from gatewayz.money import nanos_to_usd
 from gatewayz.routing.resolve import Route
-from gatewayz.storage.tables import users, utcnow
 
 if TYPE_CHECKING:
     from gatewayz.security.auth import Principal
@@ -66,7 +62,7 @@ log = logging.getLogger("gatewayz.billing")
 
 @dataclass(slots=True)
 class Tab:
-    """One request's hold."""
+    """One request's hold (`held_nanos` 0 and `metered` for an admin: nothing held)."""
 
     id: str
     user_id: str
@@ -75,6 +71,16 @@ class Tab:
     description: str
     open: bool = True
     charged_nanos: int = 0
+    metered: bool = False
+
+
+@dataclass
+class BillingMetrics:
+    """Counters until Prometheus arrives (also in `/health`)."""
+
+    over_hold: int = 0  # settles whose cost exceeded the hold (charged in full)
+    over_hold_nanos: int = 0
+    spooled: int = 0  # settles the database could not take, written to the spool
 
 
 def refundable(exc: BaseException) -> bool:
@@ -100,6 +106,9 @@ class Meter:
         self._reloads = 0
         self._refresh: asyncio.Task[None] | None = None
         self.ledger = LedgerRunner(db)
+        self.bounds = TokenBounds.load()
+        self.spool = SettleSpool(settings.data_dir / "settle-spool")
+        self.metrics = BillingMetrics()
         self._background: set[asyncio.Task[Any]] = set()
 
     def close(self) -> None:
@@ -167,25 +176,29 @@ class Meter:
         req: ChatRequest,
         prices: dict[str, Price],
         request_id: str,
-        prompt_tokens: int | None = None,  # the caller's estimate, when it already made one
     ) -> Tab | None:
-        """Hold the request's worst-case cost at the dearest of the candidate providers' prices
-        (failover may end at any of them); None when it costs nothing."""
+        """Hold the most the request can cost at the dearest candidate provider (failover may
+        end at any of them); None when it costs nothing. Sets `req.max_tokens` when a provider
+        without a known output limit needs one for the bound to hold (`bounds.py`)."""
         self._refresh_prices()
-        if prompt_tokens is None:
-            prompt_tokens = estimate_tokens(prompt_chars(req), self.chars_per_token)
-        max_tokens = (req.max_tokens or self.default_max_tokens) * max(req.n or 1, 1)
-        worst = max(estimate_max_nanos(p, prompt_tokens, max_tokens) for p in prices.values())
+        prompt = prompt_bound(req, self.bounds)
+        outputs, send = output_bounds(req.max_tokens, prices, self.default_max_tokens)
+        n = max(req.n or 1, 1)
+        worst = max(estimate_max_nanos(p, prompt, outputs[s] * n) for s, p in prices.items())
         if worst == 0:
             return None
-        suffix = secrets.token_hex(6)
         tab = Tab(
-            id=f"{request_id[:50]}.{suffix}",
+            id=f"{request_id[:50]}.{secrets.token_hex(6)}",
             user_id=principal.user_id,
             price=next(iter(prices.values())),
             held_nanos=worst,
             description=req.model,
         )
+        if principal.role == "admin":  # metered and logged, not held against a balance
+            tab.held_nanos, tab.metered = 0, True
+            return tab
+        if send is not None:
+            req.max_tokens = send
         tier = self.plans.tier(principal.plan)
         try:
             held = await self.ledger.run(
@@ -199,7 +212,11 @@ class Meter:
                 fresh=True,
             )
             if not held:
-                raise await self._refusal(tab.user_id, req, worst, prompt_tokens)
+                most = max(outputs.values()) * n
+                covers = f"at most {prompt:,} prompt tokens + {most:,} output tokens"
+                if req.max_tokens is None or send is not None:
+                    covers += " (the model's output limit; set max_tokens to hold less)"
+                raise await refusal(self.db, self.plans, tab.user_id, req.model, worst, covers)
         except asyncio.CancelledError:
             # The hold may still be taken after we stop waiting: release it (queued after it).
             task = asyncio.ensure_future(self.ledger.run(holds.release, tab.id))
@@ -221,32 +238,63 @@ class Meter:
             tab.price = price
             tab.description = f"{route.model} via {route.provider.slug}"
 
+    def quote(self, tab: Tab | None, usage: Usage) -> None:
+        """Set `usage.cost` to what `settle` will charge (0 for a closed or absent hold)."""
+        if tab is None or not tab.open:
+            usage.cost = nanos_to_usd(0 if tab is None else tab.charged_nanos)
+        else:
+            usage.cost = nanos_to_usd(cost_nanos(tab.price, usage))
+
     async def settle(self, tab: Tab | None, usage: Usage) -> None:
-        """Charge what `usage` cost (once); sets `usage.cost`."""
-        if tab is None:
-            usage.cost = nanos_to_usd(0)
+        """Charge what `usage` cost, once and in full; sets `usage.cost`. A database that cannot
+        take it now gets it later: retried once, then spooled to disk (replayed in the
+        background), so a delivered answer is never lost from the ledger. A hold already
+        closed (released as a refund) charges nothing."""
+        if tab is None or not tab.open:
+            self.quote(tab, usage)
             return
         cost = cost_nanos(tab.price, usage)
-        tab.open = False
-        try:
-            tab.charged_nanos = await self.ledger.run(
-                holds.settle,
-                tab.user_id,
+        usage.cost = nanos_to_usd(cost)
+        if tab.metered:
+            tab.open, tab.charged_nanos = False, cost
+            return
+        if cost > tab.held_nanos:
+            self.metrics.over_hold += 1
+            self.metrics.over_hold_nanos += cost - tab.held_nanos
+            log.warning(
+                "charge over the hold: %s cost %d nanos, held %d (%s; usage %s)",
                 tab.id,
                 cost,
-                tokens=usage.total_tokens,
-                description=tab.description,
+                tab.held_nanos,
+                tab.description,
+                usage,
             )
-        except DB_ERRORS as exc:
-            # The hold stays open: the sweep releases it after its TTL. Never charged twice.
-            log.error("billing settle failed for %s (cost %s nanos): %s", tab.id, cost, exc)
-        usage.cost = nanos_to_usd(tab.charged_nanos)
+        args = (holds.settle, tab.user_id, tab.id, cost)
+        kwargs = {"tokens": usage.total_tokens, "description": tab.description}
+        for attempt in range(2):
+            try:
+                tab.charged_nanos = await self.ledger.run(*args, **kwargs)
+                tab.open = False
+                return
+            except DB_ERRORS as exc:
+                if attempt == 0:
+                    continue
+                log.error("billing settle failed for %s (cost %d nanos): %s", tab.id, cost, exc)
+        pending = PendingSettle(tab.user_id, tab.id, cost, usage.total_tokens, tab.description)
+        try:
+            self.spool.put(pending)
+            self.metrics.spooled += 1
+        except OSError as exc:  # the database and the disk both failed
+            log.critical("settle of %s (%d nanos) could not be recorded: %s", tab.id, cost, exc)
+        tab.open, tab.charged_nanos = False, cost
 
     async def release(self, tab: Tab | None) -> None:
-        """Drop the hold, nothing charged (provider failure, empty stream)."""
+        """Drop the hold, nothing charged (provider failure, empty answer)."""
         if tab is None or not tab.open:
             return
         tab.open = False
+        if tab.metered:
+            return
         try:
             await self.ledger.run(holds.release, tab.id)
         except DB_ERRORS as exc:
@@ -260,72 +308,3 @@ class Meter:
             await self.release(tab)
         else:
             await self.settle(tab, Usage(prompt_tokens=0, completion_tokens=0))
-
-    # ------------------------------------------------------------------ refusals
-    async def _refusal(
-        self, user_id: str, req: ChatRequest, worst: int, prompt_tokens: int
-    ) -> GatewayError:
-        """Why the hold was refused, in words the caller can act on."""
-        async with self.db.begin() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(
-                            users.c.plan,
-                            users.c.allowance_nanos,
-                            users.c.credits_nanos,
-                            users.c.held_nanos,
-                            users.c.trial_ends_at,
-                            users.c.trial_tokens_used,
-                            users.c.trial_requests_used,
-                            users.c.spend_day,
-                            users.c.spend_day_nanos,
-                        ).where(users.c.id == user_id)
-                    )
-                )
-                .mappings()
-                .one()
-            )
-        now = utcnow()
-        trial = self.plans.trial
-        free_hint = f"Models with the '{FREE_SUFFIX}' suffix remain available."
-        if row["plan"] == trial.plan:
-            ends = row["trial_ends_at"]
-            if ends is not None and ends <= now:
-                return PaymentRequired(
-                    f"Your free trial ended on {ends:%Y-%m-%d %H:%M} UTC. Add credits or choose "
-                    f"a plan to use '{req.model}'. {free_hint}",
-                    code="trial_expired",
-                )
-            if row["trial_tokens_used"] >= trial.max_tokens:
-                return PaymentRequired(
-                    f"Your free trial's {trial.max_tokens:,} tokens are used up. Add credits "
-                    f"or choose a plan to use '{req.model}'. {free_hint}",
-                    code="trial_token_limit",
-                )
-            if row["trial_requests_used"] >= trial.max_requests:
-                return PaymentRequired(
-                    f"Your free trial's {trial.max_requests:,} requests are used up. Add credits"
-                    f" or choose a plan to use '{req.model}'. {free_hint}",
-                    code="trial_request_limit",
-                )
-        tier = self.plans.tier(row["plan"])
-        today = now.date().isoformat()
-        spent = row["spend_day_nanos"] if row["spend_day"] == today else 0
-        if spent + row["held_nanos"] + worst > tier.daily_cap_nanos:
-            midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
-            return SpendCapReached(
-                f"The {tier.name} plan's daily spend cap of {format_usd(tier.daily_cap_nanos)} "
-                f"would be exceeded (spent today {format_usd(spent)}, in flight "
-                f"{format_usd(row['held_nanos'])}, this request up to {format_usd(worst)}). "
-                "It resets at 00:00 UTC.",
-                headers={"Retry-After": str(max(1, int((midnight - now).total_seconds())))},
-            )
-        available = row["allowance_nanos"] + row["credits_nanos"] - row["held_nanos"]
-        out = "max_tokens" if req.max_tokens else f"{self.default_max_tokens} (default) output"
-        return PaymentRequired(
-            f"Insufficient credits: this request may cost up to {format_usd(worst)} "
-            f"(about {prompt_tokens:,} prompt tokens + {out} tokens of '{req.model}'), and your "
-            f"available balance is {format_usd(max(available, 0))}. Add credits, or lower "
-            "max_tokens.",
-        )

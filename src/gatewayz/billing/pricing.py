@@ -64,7 +64,8 @@ class Price:
     """Token prices in USD per 1M tokens; `image` per generated image, `request` per request.
 
     An optional token price left `None` falls back to the normal rate (cached or cache-written
-    prompt tokens at `prompt`, reasoning tokens at `completion`)."""
+    prompt tokens at `prompt`, reasoning tokens at `completion`). `context` and `output` are
+    the model's limits at that provider (max input and max output tokens), when known."""
 
     prompt: Decimal
     completion: Decimal
@@ -74,6 +75,7 @@ class Price:
     image: Decimal | None = None
     request: Decimal | None = None
     context: int | None = None
+    output: int | None = None
     effective_from: date | None = None
 
     @classmethod
@@ -87,8 +89,13 @@ class Price:
         eff = row.get("effective_from")
         if isinstance(eff, str):
             eff = date.fromisoformat(eff)
-        context = row.get("context")
-        return cls(**values, context=int(context) if context else None, effective_from=eff)
+        context, output = row.get("context"), row.get("output")
+        return cls(
+            **values,
+            context=int(context) if context else None,
+            output=int(output) if output else None,
+            effective_from=eff,
+        )
 
     def scaled(self, fraction: Decimal) -> Price:
         """Every rate times `fraction` (e.g. what a billed cache hit costs)."""
@@ -177,9 +184,13 @@ def cost_nanos(price: Price, usage: UsageLike | Mapping[str, int], *, images: in
 
 
 def estimate_max_nanos(price: Price, prompt_tokens: int, max_tokens: int) -> int:
-    """Pre-flight estimate: prompt at the prompt price + max_tokens at the dearest output rate."""
-    dearest = max(price.completion, price.reasoning or price.completion)
-    worst = Price(prompt=price.prompt, completion=dearest, request=price.request)
+    """The most `prompt_tokens` in and `max_tokens` out can cost: every prompt token at the
+    dearest input rate (a cache write costs more than a plain prompt token), every output token
+    at the dearest output rate, plus the per-request price. Never below `cost_nanos` of any
+    usage within those counts."""
+    dearest_in = max(price.prompt, price.cache_write or 0, price.cached_read or 0)
+    dearest_out = max(price.completion, price.reasoning or 0)
+    worst = Price(prompt=dearest_in, completion=dearest_out, request=price.request)
     usage = {"prompt_tokens": prompt_tokens, "completion_tokens": max_tokens}
     return cost_nanos(worst, usage)
 
@@ -281,10 +292,25 @@ class PriceBook:
         return PriceLookup(canonical_model, provider, price, False, source, priced_by)
 
     def _find(self, model: str, provider: str | None) -> tuple[str, str | None, Price] | None:
-        if provider is not None and (model, provider) in self.overrides:
-            return "override", provider, self.overrides[(model, provider)]
-        if (model, None) in self.overrides:
-            return "override", None, self.overrides[(model, None)]
+        override = self.overrides.get((model, provider)) if provider is not None else None
+        priced_by = provider
+        if override is None:
+            override, priced_by = self.overrides.get((model, None)), None
+        if override is None:
+            return self._packaged(model, provider)
+        # An admin sets prices, not the model's limits: those stay the packaged row's.
+        if override.context is None or override.output is None:
+            packaged = self._packaged(model, provider)
+            if packaged is not None:
+                limits = packaged[2]
+                override = replace(
+                    override,
+                    context=override.context or limits.context,
+                    output=override.output or limits.output,
+                )
+        return "override", priced_by, override
+
+    def _packaged(self, model: str, provider: str | None) -> tuple[str, str | None, Price] | None:
         rows = self.models.get(model, {})
         if provider is not None and provider in rows:
             return "packaged", provider, rows[provider]

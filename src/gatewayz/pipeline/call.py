@@ -1,8 +1,14 @@
 """`Call`: one chat call's bookkeeping — the request, the route that answered, the money tab,
-the passive-health sample — and the request-log row it leaves behind, whatever happens."""
+the passive-health sample — and the request-log row it leaves behind, whatever happens.
+
+A call is an async context manager around one exit stack: what a step takes (the hold, the
+upstream connection) is given back there, in reverse order, on every exit — success, error,
+cancellation — because the step pushed its clean-up when it took it, not because every branch
+remembers to."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -34,6 +40,7 @@ class Call:
         "route",
         "row",
         "sample",
+        "stack",
         "tab",
         "ttft_s",
     )
@@ -51,6 +58,7 @@ class Call:
         self.prompt_tokens: int | None = None  # the prompt's estimate, once made
         self.plan: CachePlan | None = None  # what the response cache does for it
         self.cache: str | None = None  # "hit" / "semantic" when the cache answered
+        self.stack = AsyncExitStack()
         self.row: dict[str, Any] = {
             "request_id": ctx.request_id,
             "user_id": principal.user_id,
@@ -70,6 +78,13 @@ class Call:
             "cache": None,
         }
 
+    async def __aenter__(self) -> Call:
+        await self.stack.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        return await self.stack.__aexit__(*exc)
+
     def use(self, route: Route) -> None:
         self.route = route
         self.row["provider"] = route.provider.slug
@@ -80,6 +95,8 @@ class Call:
         self.row["completion_tokens"] = usage.completion_tokens
         self.row["total_tokens"] = usage.total_tokens
         self.row["usage_estimated"] = usage.estimated
+        if usage.invalid:  # a 200 whose provider reported nonsense usage: estimated, flagged
+            self.row["error_code"] = "upstream_usage_invalid"
 
     @property
     def cost_header(self) -> tuple[bytes, bytes] | None:

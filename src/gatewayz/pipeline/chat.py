@@ -1,14 +1,19 @@
 """The chat request path after the edge has authenticated and parsed a request:
 resolve model → response cache (a hit ends here: no provider, nothing held unless hits are
-billed) → hold its worst-case cost → invoke provider → normalize usage → settle the cost →
-store the answer in the cache → record. Dialect-independent: the OpenAI and Anthropic edges
-translate in and out around it. The call's bookkeeping is `call.py`, a streamed answer
-`stream.py`.
+billed) → hold its worst-case cost → invoke provider → normalize usage → (the edge renders) →
+settle the cost → store the answer in the cache → record. Dialect-independent: the OpenAI and
+Anthropic edges translate in and out around it. The call's bookkeeping is `call.py`, a
+streamed answer `stream.py`.
+
+A hold is given back by structure: `_hold` pushes its clean-up on the call's exit stack, which
+releases it (or settles what the caller's own error cost) on any exit that did not settle it —
+an exception nobody foresaw included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -43,6 +48,7 @@ from gatewayz.routing.resolve import Explanation, Resolver, Route
 from gatewayz.security.auth import Principal
 
 T = TypeVar("T")
+log = logging.getLogger("gatewayz.pipeline")
 
 
 class ChatPipeline:
@@ -76,6 +82,23 @@ class ChatPipeline:
     async def settle(self, call: Call, usage: Usage) -> None:
         await self.meter.settle(call.tab, usage)
         call.row["cost_nanos"] = 0 if call.tab is None else call.tab.charged_nanos
+
+    async def _hold(self, call: Call, req: ChatRequest, prices: dict[str, Price]) -> None:
+        """Hold the request's worst case; whatever ends the call with the hold still open gives
+        it back (`abandon` by the refund rules; a normal end that left it open releases it)."""
+        call.tab = await self.meter.open(call.principal, req, prices, call.ctx.request_id)
+        if call.tab is None:
+            return
+
+        async def close(exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+            if call.tab is not None and call.tab.open:
+                if exc is None:
+                    log.error("request %s ended with its hold open: released", call.tab.id)
+                    exc = UpstreamError("the request ended without settling")
+                await self.abandon(call, exc)
+            return False
+
+        call.stack.push_async_exit(close)
 
     async def abandon(self, call: Call, exc: BaseException) -> None:
         """The request failed: release the hold or keep it, by the refund rules."""
@@ -159,9 +182,7 @@ class ChatPipeline:
         backoff, return 400 as is. Providers (or provider × model pairs) whose circuit breaker
         is open are skipped. Nothing outlives the request's deadline (`deadline_s` from its
         start): an attempt still running then is cancelled and the caller gets a 504."""
-        call.tab = await self.meter.open(
-            call.principal, req, prices, call.ctx.request_id, call.prompt_tokens
-        )
+        await self._hold(call, req, prices)
         deadline = call.ctx.t0 + self.deadline_s
         last: GatewayError | None = None
         for route in routes:
@@ -181,9 +202,8 @@ class ChatPipeline:
             try:
                 async with asyncio.timeout(remaining) as budget:
                     result = await self._with_429_retries(call, route, action, deadline)
-            except TimeoutError as exc:
+            except TimeoutError:
                 if not budget.expired():
-                    await self.abandon(call, exc)
                     raise
                 self._health(call, route, False, started)
                 last = self._deadline_passed()
@@ -199,23 +219,17 @@ class ChatPipeline:
                 if err.failover:
                     last = err
                     continue
-                await self.abandon(call, err)
-                raise
-            except BaseException as exc:
-                await self.abandon(call, exc)
                 raise
             self._health(call, route, True, started)
             await self.breakers.record_success(slug, native)
             await self.breakers.record_success(slug)
             self.meter.answered_by(call.tab, route, prices[slug])
             return result
-        err = last or UpstreamUnavailable(
+        raise last or UpstreamUnavailable(
             "Every provider serving this model is unavailable right now (circuit breakers "
             "open); retry shortly.",
             headers={"Retry-After": "30"},
         )
-        await self.abandon(call, err)
-        raise err
 
     def _deadline_passed(self) -> UpstreamTimeout:
         return UpstreamTimeout(
@@ -280,16 +294,17 @@ class ChatPipeline:
         if self.cache_billed_fraction > 0:
             slug = route.provider.slug
             price = prices[slug].scaled(self.cache_billed_fraction)
-            request_id = call.ctx.request_id
-            call.tab = await self.meter.open(
-                call.principal, req, {slug: price}, request_id, call.prompt_tokens
-            )
+            await self._hold(call, req, {slug: price})
             self.meter.answered_by(call.tab, route, price)
             if call.tab is not None:
                 call.tab.description += f" (cache {hit.kind})"
         return hit
 
     async def complete(self, call: Call, req: ChatRequest) -> ChatResponse:
+        """The answer, its usage normalized and its cost quoted (`usage.cost`); charged by
+        `deliver` once the edge has rendered it. An empty answer (no text, no tool call, no
+        output tokens) is refunded here, as an empty stream is."""
+
         async def send(route: Route) -> ChatResponse:
             adapter = route.provider.adapter
             assert adapter is not None
@@ -311,10 +326,28 @@ class ChatPipeline:
                 resp.usage.completion_tokens,
                 call.sample.latency_ms / 1000,
             )
-        await self.settle(call, resp.usage)
-        if hit is None and call.plan is not None and call.route is not None:
-            await self.cache.save(call.plan, resp, call.route.provider.slug, call.route.native_id)
+        if chars == 0 and not resp.usage.completion_tokens:
+            await self.abandon(call, UpstreamError("empty answer"))
+            call.plan = None  # never kept for the next request
+        self.meter.quote(call.tab, resp.usage)
+        if hit is not None:
+            call.plan = None  # nothing new to store
         return resp
+
+    async def deliver(self, call: Call, resp: ChatResponse) -> None:
+        """The rendered answer is about to be sent: charge it, keep it for the next identical
+        request (a cache that fails is only a miss next time, never a failed request)."""
+        assert resp.usage is not None
+        await self.settle(call, resp.usage)
+        if call.plan is not None and call.route is not None:
+            await self.store(call, resp)
+
+    async def store(self, call: Call, resp: ChatResponse) -> None:
+        assert call.plan is not None and call.route is not None
+        try:
+            await self.cache.save(call.plan, resp, call.route.provider.slug, call.route.native_id)
+        except Exception:
+            log.exception("the response cache failed to store an answer (a miss next time)")
 
     async def stream(self, call: Call, req: ChatRequest) -> StreamSession:
         """Open the upstream stream, failing over until one opens (or replay the cache's
@@ -331,6 +364,7 @@ class ChatPipeline:
         if hit is not None:
             return StreamSession(self, call, Replay(hit.answer.response))
         upstream = await self._attempt(call, req, open_stream, routes, prices)
+        call.stack.callback(upstream.abort)  # a no-op once released (read to the end)
         keep = call.plan is not None and call.plan.store
         return StreamSession(self, call, upstream, StreamRecorder() if keep else None)
 

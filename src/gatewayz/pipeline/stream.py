@@ -100,9 +100,7 @@ class StreamSession:
         # The stream completed: the answer it carried is kept for the next identical request.
         call = self.call
         if recorder is not None and call.plan is not None and call.route is not None:
-            resp = recorder.response(self.usage)
-            route = call.route
-            await self.pipeline.cache.save(call.plan, resp, route.provider.slug, route.native_id)
+            await self.pipeline.store(call, recorder.response(self.usage))
 
     def _first_token(self) -> None:
         call = self.call

@@ -27,7 +27,10 @@ def estimate_usage(req: ChatRequest, completion_chars: int, chars_per_token: int
 def final_usage(
     reported: Usage | None, req: ChatRequest, completion_chars: int, chars_per_token: int = 4
 ) -> Usage:
-    """The provider's usage when it sent one, else an estimate."""
-    if reported is not None:
+    """The provider's usage when it sent a readable one, else an estimate (flagged `invalid`
+    when the provider's report was nonsense)."""
+    if reported is not None and not reported.invalid:
         return reported
-    return estimate_usage(req, completion_chars, chars_per_token)
+    usage = estimate_usage(req, completion_chars, chars_per_token)
+    usage.invalid = reported is not None
+    return usage

@@ -49,6 +49,7 @@ def _render(parsed: dict[str, Any], fault: Fault, stream: bool) -> _Rendered:
         body = wire.completion_body(
             model, _ID, _CREATED, choices, ptoks,
             logprobs=logprobs, top_n=top_n, with_usage=not fault.omit_usage,
+            usage_extra=fault.usage,
         )  # fmt: skip
         return _Rendered(body, None)
     options = parsed.get("stream_options")
@@ -56,7 +57,7 @@ def _render(parsed: dict[str, Any], fault: Fault, stream: bool) -> _Rendered:
     events = wire.stream_events(
         model, _ID, _CREATED, choices, ptoks,
         logprobs=logprobs, top_n=top_n, include_usage=include_usage and not fault.omit_usage,
-        empty=fault.empty_stream, malformed=fault.malformed,
+        empty=fault.empty_stream, malformed=fault.malformed, usage_extra=fault.usage,
     )  # fmt: skip
     return _Rendered(b"".join(events), events)
 

@@ -20,7 +20,10 @@ class Fault:
       with 0 completion tokens, then ``[DONE]``); a non-stream answers with empty content.
     - ``omit_usage``: no ``usage`` key (non-stream) / no usage chunk (stream).
     - ``malformed``: a body that is not JSON (non-stream) / a data line that is not JSON (stream).
-    - ``text``: exactly this assistant content (no tools, stop or max_tokens applied)."""
+    - ``text``: exactly this assistant content (no tools, stop or max_tokens applied).
+    - ``usage``: keys merged over the reported ``usage`` object (OpenAI format), verbatim:
+      ``{"prompt_tokens": 12}`` as a tokenizer with a chat template counts, or nonsense
+      (negative, huge, strings) as a misbehaving provider reports it."""
 
     status: int | None = None
     body: dict[str, Any] | None = None
@@ -32,6 +35,7 @@ class Fault:
     omit_usage: bool = False
     malformed: bool = False
     text: str | None = None
+    usage: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> Fault:
@@ -62,5 +66,6 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "omit_usage": (bool,),
     "malformed": (bool,),
     "text": (str,),
+    "usage": (dict,),
 }
-_OPTIONAL = frozenset({"status", "body", "retry_after", "drop_after_chunks", "text"})
+_OPTIONAL = frozenset({"status", "body", "retry_after", "drop_after_chunks", "text", "usage"})

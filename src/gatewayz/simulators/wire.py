@@ -107,14 +107,20 @@ def validate(req: Any) -> tuple[str, str | None] | None:
     return None
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-    return {
+def usage(
+    prompt_tokens: int, completion_tokens: int, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The usage object; `extra` keys replace the counted ones (a fault's `usage`)."""
+    out = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
+    if extra:
+        out.update(extra)
+    return out
 
 
 def _choice_logprobs(c: Completion, top_n: int) -> dict[str, Any]:
@@ -132,6 +138,7 @@ def completion_body(
     logprobs: bool,
     top_n: int,
     with_usage: bool,
+    usage_extra: dict[str, Any] | None = None,
 ) -> bytes:
     """The non-streamed ``chat.completion`` object."""
     out_choices = []
@@ -169,7 +176,7 @@ def completion_body(
         "choices": out_choices,
     }
     if with_usage:
-        body["usage"] = usage(prompt_tokens, sum(c.completion_tokens for c in choices))
+        body["usage"] = usage(prompt_tokens, sum(c.completion_tokens for c in choices), usage_extra)
     return orjson.dumps(body)
 
 
@@ -219,6 +226,7 @@ def stream_events(
     include_usage: bool,
     empty: bool = False,
     malformed: bool = False,
+    usage_extra: dict[str, Any] | None = None,
 ) -> list[bytes]:
     """Every SSE event of a streamed completion (each ``data: ...\\n\\n``), ending in [DONE].
     ``empty`` sends no choice chunks at all; ``malformed`` injects a data line that is not JSON
@@ -269,7 +277,8 @@ def stream_events(
             )
     if include_usage:
         total = 0 if empty else sum(c.completion_tokens for c in choices)
-        events.append(prefix + b'[],"usage":' + dumps(usage(prompt_tokens, total)) + b"}\n\n")
+        counted = usage(prompt_tokens, total, usage_extra)
+        events.append(prefix + b'[],"usage":' + dumps(counted) + b"}\n\n")
     events.append(DONE_EVENT)
     return events
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from gatewayz.canonical.bounds import BadUsage, optional_count, token_count
 from gatewayz.canonical.types import Usage
 from gatewayz.errors import (
     GatewayError,
@@ -57,14 +58,17 @@ def stop_reason_out(finish_reason: str | None, stop_sequence: str | None) -> str
 def usage_in(u: Any) -> Usage | None:
     if not isinstance(u, dict) or u.get("input_tokens") is None:
         return None
-    read = u.get("cache_read_input_tokens")
-    write = u.get("cache_creation_input_tokens")
-    return Usage(
-        prompt_tokens=int(u["input_tokens"]) + int(read or 0) + int(write or 0),
-        completion_tokens=int(u.get("output_tokens") or 0),
-        cached_tokens=read,
-        cache_write_tokens=write,
-    )
+    try:
+        read = optional_count(u.get("cache_read_input_tokens"))
+        write = optional_count(u.get("cache_creation_input_tokens"))
+        return Usage(
+            prompt_tokens=token_count(u["input_tokens"]) + (read or 0) + (write or 0),
+            completion_tokens=token_count(u.get("output_tokens") or 0),
+            cached_tokens=read,
+            cache_write_tokens=write,
+        )
+    except BadUsage:
+        return Usage.unreadable()
 
 
 def usage_out(u: Usage) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gatewayz.canonical.bounds import BadUsage, optional_count, token_count
 from gatewayz.canonical.types import (
     ChatRequest,
     ChatResponse,
@@ -232,16 +233,18 @@ def parse_usage(u: Any) -> Usage | None:
     if not isinstance(u, dict):
         return None
     counts = u.get("billed_units") or {}
-    if counts.get("input_tokens") is None:
+    if not isinstance(counts, dict) or counts.get("input_tokens") is None:
         counts = u.get("tokens") or {}
-    if counts.get("input_tokens") is None:
+    if not isinstance(counts, dict) or counts.get("input_tokens") is None:
         return None
-    cached = u.get("cached_tokens")
-    return Usage(
-        prompt_tokens=int(counts["input_tokens"]),
-        completion_tokens=int(counts.get("output_tokens") or 0),
-        cached_tokens=int(cached) if cached is not None else None,
-    )
+    try:
+        return Usage(
+            prompt_tokens=token_count(counts["input_tokens"]),
+            completion_tokens=token_count(counts.get("output_tokens") or 0),
+            cached_tokens=optional_count(u.get("cached_tokens")),
+        )
+    except BadUsage:
+        return Usage.unreadable()
 
 
 def bad_upstream(provider: str, exc: Exception) -> GatewayError:

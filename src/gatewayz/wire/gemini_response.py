@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gatewayz.canonical.bounds import BadUsage, optional_count, token_count
 from gatewayz.canonical.types import (
     ChatResponse,
     Choice,
@@ -57,13 +58,17 @@ def parse_usage(u: Any) -> Usage | None:
     tokens include them, as OpenAI's reasoning tokens are included in completion_tokens."""
     if not isinstance(u, dict) or u.get("promptTokenCount") is None:
         return None
-    thoughts = u.get("thoughtsTokenCount")
-    return Usage(
-        prompt_tokens=int(u["promptTokenCount"]) + int(u.get("toolUsePromptTokenCount") or 0),
-        completion_tokens=int(u.get("candidatesTokenCount") or 0) + int(thoughts or 0),
-        cached_tokens=u.get("cachedContentTokenCount"),
-        reasoning_tokens=thoughts,
-    )
+    try:
+        thoughts = optional_count(u.get("thoughtsTokenCount"))
+        tool_prompt = token_count(u.get("toolUsePromptTokenCount") or 0)
+        return Usage(
+            prompt_tokens=token_count(u["promptTokenCount"]) + tool_prompt,
+            completion_tokens=token_count(u.get("candidatesTokenCount") or 0) + (thoughts or 0),
+            cached_tokens=optional_count(u.get("cachedContentTokenCount")),
+            reasoning_tokens=thoughts,
+        )
+    except BadUsage:
+        return Usage.unreadable()
 
 
 class _Parts:

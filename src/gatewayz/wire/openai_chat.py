@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from gatewayz.canonical.bounds import BadUsage, optional_count, token_count
 from gatewayz.canonical.types import (
     ChatResponse,
     Choice,
@@ -78,14 +79,20 @@ def _message_from(d: dict[str, Any]) -> Message:
 def parse_usage(u: dict[str, Any] | None) -> Usage | None:
     if not u or not isinstance(u, dict) or u.get("prompt_tokens") is None:
         return None
-    ptd = u.get("prompt_tokens_details") or {}
-    ctd = u.get("completion_tokens_details") or {}
-    return Usage(
-        prompt_tokens=int(u["prompt_tokens"]),
-        completion_tokens=int(u.get("completion_tokens") or 0),
-        cached_tokens=ptd.get("cached_tokens"),
-        reasoning_tokens=ctd.get("reasoning_tokens"),
-    )
+    ptd, ctd = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
+    try:
+        return Usage(
+            prompt_tokens=token_count(u["prompt_tokens"]),
+            completion_tokens=token_count(u.get("completion_tokens") or 0),
+            cached_tokens=optional_count(_detail(ptd, "cached_tokens")),
+            reasoning_tokens=optional_count(_detail(ctd, "reasoning_tokens")),
+        )
+    except BadUsage:
+        return Usage.unreadable()
+
+
+def _detail(details: Any, name: str) -> Any:
+    return details.get(name) if isinstance(details, dict) else None
 
 
 def parse_chunk(raw: dict[str, Any]) -> StreamChunk:
