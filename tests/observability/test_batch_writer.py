@@ -269,7 +269,7 @@ async def test_a_connection_killed_mid_write_keeps_the_batch(
             async with admin.begin() as lock:
                 await lock.execute(text("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE"))
                 flushing = asyncio.create_task(writer.flush())
-                pid = await _blocked_insert(admin)
+                pid, _ = await _blocked_insert(admin)
                 await lock.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
                 await asyncio.wait_for(flushing, WAIT_S)
                 assert (writer.written, writer.rejected, writer.failures) == (0, 0, 1)
@@ -283,17 +283,46 @@ async def test_a_connection_killed_mid_write_keeps_the_batch(
         await admin.dispose()
 
 
-async def _blocked_insert(admin: Database) -> int:
-    """The server process of the INSERT waiting for a lock on request_logs."""
+async def _blocked_insert(
+    admin: Database, other_than: tuple[int, Any] | None = None
+) -> tuple[int, Any]:
+    """(server process, start) of an INSERT waiting for a lock on request_logs: another one
+    than `other_than`, when given."""
     query = text(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        "SELECT pid, query_start FROM pg_stat_activity WHERE datname = current_database()"
         " AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO request_logs%'"
     )
     deadline = time.monotonic() + WAIT_S
     while True:
         async with admin.begin() as conn:
-            pid = (await conn.execute(query)).scalar()
-        if pid is not None:
-            return int(pid)
-        assert time.monotonic() < deadline, "the writer's INSERT never waited for the lock"
+            found = [tuple(r) for r in await conn.execute(query)]
+        waiting = [r for r in found if r != other_than]
+        if waiting:
+            pid, started = waiting[0]
+            return int(pid), started
+        assert time.monotonic() < deadline, "no INSERT waited for the lock"
         await asyncio.sleep(0.01)
+
+
+async def test_stopping_mid_write_loses_no_row(postgres_url: str) -> None:
+    # `stop` cancels the writer while its INSERT waits on a lock; the rows of that INSERT go
+    # back to the queue and stop's own flush writes them, once.
+    await upgrade(postgres_url)
+    db, admin = Database(postgres_url), Database(postgres_url)
+    writer = RequestLog(db, batch=4, flush_s=0.01, max_queued=1000, retry_max_s=0.1)
+    rows = [f"row-{i}" for i in range(10)]
+    try:
+        async with admin.begin() as lock:
+            await lock.execute(text("LOCK TABLE request_logs IN ACCESS EXCLUSIVE MODE"))
+            writer.start()
+            for rid in rows:
+                writer.record(_row(rid))
+            first = await _blocked_insert(admin)
+            stopping = asyncio.create_task(writer.stop())
+            await _blocked_insert(admin, other_than=first)  # stop's flush, after the cancel
+        await asyncio.wait_for(stopping, WAIT_S)
+        assert await _stored(postgres_url) == rows
+        assert (writer.written, writer.rejected, writer.dropped) == (10, 0, 0)
+    finally:
+        await db.dispose()
+        await admin.dispose()

@@ -75,7 +75,8 @@ def describe(exc: BaseException) -> str:
         # asyncpg errors reach SQLAlchemy translated; the original names the condition.
         error = orig.__cause__ if isinstance(orig.__cause__, Exception) else orig
     lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    name = type(error).__name__
+    return f"{name}: {lines[0]}" if lines else name
 
 
 class BatchWriter:
@@ -147,7 +148,9 @@ class BatchWriter:
                 try:
                     async with self._db.begin() as conn:
                         await self._insert(conn, part)
-                except asyncio.CancelledError:  # stopping: nothing is lost, `stop` writes it
+                except asyncio.CancelledError:
+                    # Stopping: `stop` writes the part. (A cancel landing between the commit
+                    # and the connection's return to the pool would write it twice.)
                     self._keep([part, *reversed(pending)])
                     raise
                 except Exception as exc:
