@@ -155,6 +155,7 @@ class Services:
             batch=s.request_log_batch,
             flush_s=s.request_log_flush_s,
             max_queued=s.request_log_queue_max,
+            retry_max_s=s.request_log_retry_max_s,
         )
         self.request_log.start()
         self.audit = AuditLog(
@@ -162,6 +163,7 @@ class Services:
             batch=s.request_log_batch,
             flush_s=s.request_log_flush_s,
             max_queued=s.request_log_queue_max,
+            retry_max_s=s.request_log_retry_max_s,
         )
         self.audit.start()
         self.auth_sync = AuthSync(

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     request_log_batch: int = 500
     request_log_flush_s: float = 0.5
     request_log_queue_max: int = 100_000
+    # While the database is unavailable the log writers keep their rows and retry, waiting
+    # `request_log_flush_s` at first, twice as long after each failure, at most this long.
+    request_log_retry_max_s: float = Field(default=30.0, gt=0)
     chars_per_token: int = 4
     simulated_provider: bool = True
     state_fallback_retry_s: float = 5.0

@@ -35,7 +35,7 @@ async def test_cm_13_8_audit_events_reach_table_and_log(
     db_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = await _db(db_url)
-    audit = AuditLog(db, batch=10, flush_s=0.02, max_queued=100)
+    audit = AuditLog(db, batch=10, flush_s=0.02, max_queued=100, retry_max_s=1.0)
     audit.start()
     try:
         with caplog.at_level(logging.INFO, logger="gatewayz.audit"):
@@ -74,7 +74,8 @@ async def test_cm_13_8_audit_events_reach_table_and_log(
 
 async def test_audit_queue_is_bounded_and_flushed_on_stop(tmp_path: Path) -> None:
     db = await _db(f"sqlite+aiosqlite:///{tmp_path / 'a.db'}")
-    audit = AuditLog(db, batch=100, flush_s=60, max_queued=3)  # never flushes by itself
+    # Never flushes by itself.
+    audit = AuditLog(db, batch=100, flush_s=60, max_queued=3, retry_max_s=60)
     audit.start()
     for i in range(5):
         audit.event(f"e{i}")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
 from gatewayz.storage import repo
+from gatewayz.storage.tables import REQUEST_ID_LENGTH
 from tests.billing_api.conftest import (
     assert_openai_error,
     audit_rows,
@@ -117,7 +118,8 @@ def test_admin_grant_by_email_and_id_with_exact_amounts(
 def test_admin_grant_is_idempotent_by_key(gw: Gateway, admin: tuple[str, str]) -> None:
     _, admin_key = admin
     user_id, user_key = make_user(gw, "idem")
-    body = {"user_id": user_id, "amount_usd": "3", "idempotency_key": f"ticket-{user_id}"}
+    ticket = f"ticket-{user_id}-".ljust(REQUEST_ID_LENGTH, "x")  # the longest key accepted
+    body = {"user_id": user_id, "amount_usd": "3", "idempotency_key": ticket}
     first = call(gw, "POST", "/admin/credits", admin_key, json=body)
     again = call(gw, "POST", "/admin/credits", admin_key, json=body)
     assert first.status_code == again.status_code == 200, again.text
@@ -125,7 +127,7 @@ def test_admin_grant_is_idempotent_by_key(gw: Gateway, admin: tuple[str, str]) -
     assert again.json()["balance"] == "3"
     ledger_rows = call(gw, "GET", "/user/credit-transactions", user_key).json()["data"]
     assert [(r["type"], r["amount"], r["request_id"]) for r in ledger_rows] == [
-        ("grant", "3", f"ticket-{user_id}")
+        ("grant", "3", ticket)
     ]
     # The same key for another user is a conflict, not a silent no-op.
     other_id, _ = make_user(gw, "idem2")
@@ -184,7 +186,7 @@ def bad_target(gw: Gateway) -> str:
         ({"amount_usd": "1", "email": "someone@example.com"}, "user_id"),  # both
         ({"amount_usd": "1", "user_id": None}, "user_id"),  # neither
         ({"amount_usd": "1", "extra": 1}, None),
-        ({"amount_usd": "1", "idempotency_key": "k" * 65}, None),
+        ({"amount_usd": "1", "idempotency_key": "k" * (REQUEST_ID_LENGTH + 1)}, None),
         ({}, None),
     ],
 )

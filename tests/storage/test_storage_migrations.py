@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage.db import Database, alembic_config, current_revision, make_engine, upgrade
-from gatewayz.storage.tables import metadata
+from gatewayz.storage.tables import metadata, utcnow
 
 TABLES = {
     "users",
@@ -85,3 +87,81 @@ async def test_sqlite_pragmas_and_parent_dir(tmp_path: Path) -> None:
         assert db.dialect == "sqlite"
     finally:
         await db.dispose()
+
+
+def _migrate_sync(connection: Connection, revision: str, down: bool) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    (command.downgrade if down else command.upgrade)(config, revision)
+
+
+async def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    engine = make_engine(url, foreign_keys=False, pooled=False)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_migrate_sync, revision, down)
+    finally:
+        await engine.dispose()
+
+
+async def _request_ids(conn: AsyncConnection, table: str) -> list[str]:
+    rows = await conn.execute(text(f"SELECT request_id FROM {table} ORDER BY request_id"))
+    return [r[0] for r in rows]
+
+
+REQUEST_ID_TABLES = ("request_logs", "credit_transactions", "credit_holds")
+
+
+async def test_request_id_columns_widen_to_128_keeping_their_rows(db_url: str) -> None:
+    # Written before 0009: 64-character ids. After it: 128-character ids fit on PostgreSQL too,
+    # and the older rows (SQLite copies each table) are all still there.
+    await _migrate(db_url, "0008")
+    old, new = "o" * 64, "n" * 128
+    db = Database(db_url)
+    try:
+        async with db.begin() as conn:  # SQL of 0008's schema, whatever later revisions add
+            await conn.execute(text("INSERT INTO users (id, email) VALUES ('usr_w', 'w@x.org')"))
+        await _insert_request_id_rows(db, "usr_w", old)
+        await _migrate(db_url, "0009")
+        await _insert_request_id_rows(db, "usr_w", new)
+        async with db.begin() as conn:
+            for table in REQUEST_ID_TABLES:
+                assert await _request_ids(conn, table) == [new, old], table
+            await conn.execute(text("DELETE FROM request_logs WHERE request_id = :r"), {"r": new})
+            await conn.execute(text("DELETE FROM credit_holds WHERE request_id = :r"), {"r": new})
+            await conn.execute(
+                text("DELETE FROM credit_transactions WHERE request_id = :r"), {"r": new}
+            )
+        await db.dispose()
+        # Back to 64 characters, with the rows that fit.
+        await _migrate(db_url, "0008", down=True)
+        async with db.begin() as conn:
+            for table in REQUEST_ID_TABLES:
+                assert await _request_ids(conn, table) == [old], table
+    finally:
+        await db.dispose()
+
+
+async def _insert_request_id_rows(db: Database, user_id: str, request_id: str) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO request_logs (request_id, endpoint, model, status_code, created_at)"
+                " VALUES (:r, 'chat', 'm', 200, :t)"
+            ),
+            {"r": request_id, "t": utcnow()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO credit_transactions (user_id, type, amount_nanos, "
+                "balance_after_nanos, request_id, created_at) VALUES (:u, 'usage', -1, 0, :r, :t)"
+            ),
+            {"u": user_id, "r": request_id, "t": utcnow()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO credit_holds (request_id, user_id, amount_nanos, status, created_at,"
+                " expires_at) VALUES (:r, :u, 1, 'held', :t, :t)"
+            ),
+            {"u": user_id, "r": request_id, "t": utcnow()},
+        )

@@ -27,7 +27,7 @@ from gatewayz.money import usd_to_nanos
 from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
 from gatewayz.storage import repo
-from gatewayz.storage.tables import credit_transactions
+from gatewayz.storage.tables import REQUEST_ID_LENGTH, credit_transactions
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -95,7 +95,7 @@ class CreditChange(BaseModel):
     amount_usd: Any
     type: str = "grant"
     description: str | None = Field(default=None, max_length=1000)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=64)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=REQUEST_ID_LENGTH)
 
 
 @router.post("/credits")

@@ -1,7 +1,9 @@
 """Pure ASGI middleware (not Starlette's base HTTP middleware class, which costs every request
 and breaks streaming).
 
-Every HTTP response gets `X-Request-ID` (the caller's, when it sent a sane one) and
+Every HTTP response gets `X-Request-ID` (the caller's, when it sent a sane one: up to
+`REQUEST_ID_LENGTH` characters, the size of every column that stores a request id; any other is
+replaced by a generated one, never refused) and
 `X-Gatewayz-Overhead-Ms`: time spent in the gateway until the response headers, minus the time
 spent waiting for upstream providers (handlers add that to `scope["gw"].upstream_s`).
 """
@@ -17,8 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatewayz.api.http_protocol import MAX_HEAD_BYTES, too_large_body
 from gatewayz.context import RequestContext
+from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
-_SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,%d}$" % REQUEST_ID_LENGTH)
 
 
 class RequestContextMiddleware:

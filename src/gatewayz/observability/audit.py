@@ -24,7 +24,9 @@ _MAX_PATH = 256
 
 
 class AuditLog(BatchWriter):
-    def __init__(self, db: Database, *, batch: int, flush_s: float, max_queued: int) -> None:
+    def __init__(
+        self, db: Database, *, batch: int, flush_s: float, max_queued: int, retry_max_s: float
+    ) -> None:
         super().__init__(
             db,
             logs.insert_audit_logs,
@@ -32,6 +34,7 @@ class AuditLog(BatchWriter):
             batch=batch,
             flush_s=flush_s,
             max_queued=max_queued,
+            retry_max_s=retry_max_s,
         )
 
     def event(

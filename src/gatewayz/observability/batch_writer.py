@@ -2,8 +2,19 @@
 
 `record` only appends to an in-memory queue (no await, no I/O); a background task inserts
 batches every `flush_s` or as soon as a batch is full; `stop` flushes what is left. A full queue
-(database down for long) drops new rows and counts them rather than slowing requests; a batch the
-database rejects as invalid is dropped and counted, never retried forever.
+(database down for long) drops new rows and counts them (`dropped`) rather than slowing requests.
+
+A failed write is one of two things, and they need opposite answers:
+
+- The database cannot take any write now (unreachable, connection lost, shutting down, out of
+  resources, locked, the table missing): every row is kept and retried, waiting `flush_s` at
+  first and twice as long after each failure, up to `retry_max_s`. The outage is logged once
+  when it starts and once when it ends, not with a traceback per attempt.
+- The database rejects the data (a value too long or out of range, a NULL where one is not
+  allowed, a wrong type, a row the insert function refuses): the batch is halved, and halved
+  again, until each rejected row is alone; every other row is written. Rejected rows are dropped,
+  counted (`rejected`) and logged once (one line per batch and kind of error), never retried: one
+  bad row can no longer hold up every row behind it.
 """
 
 from __future__ import annotations
@@ -11,10 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import reprlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage.db import Database
@@ -22,6 +36,47 @@ from gatewayz.storage.db import Database
 log = logging.getLogger("gatewayz.batch_writer")
 
 Insert = Callable[[AsyncConnection, Sequence[dict[str, Any]]], Awaitable[None]]
+
+# PostgreSQL SQLSTATE classes that say the database cannot take the write now, whatever the
+# rows: 08 connection exception, 40 transaction rollback (deadlock, serialization), 42 syntax or
+# access rule (the table or a privilege is missing: no row can fix that), 53 insufficient
+# resources, 55 object not in prerequisite state (lock not available, database not accepting
+# connections), 57 operator intervention (shutdown, cannot connect now), 58 system error (I/O).
+# Class 22 (data exception) and 23 (integrity constraint violation) are about the rows.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "42", "53", "55", "57", "58"})
+
+# A rejected row in the log line: its values cut short (a rejected value may be huge).
+_ROW_REPR = reprlib.Repr()
+_ROW_REPR.maxdict = 64  # every column of a log row
+_ROW_REPR.maxstring = 160
+_ROW_REPR.maxother = 160
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when `exc` says the database cannot take writes now (keep the rows and retry);
+    False when it rejected what was written (isolate the rows to blame)."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            return sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
+        # SQLite: database locked, disk I/O error, no such table, cannot open the file.
+        return isinstance(exc, OperationalError)
+    return isinstance(exc, (OSError, PoolTimeout, DisconnectionError))
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's error in one line (`DataError` from SQLAlchemy carries the whole statement
+    and every parameter of the batch: not for a log line)."""
+    error: BaseException = exc
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException):
+        # asyncpg errors reach SQLAlchemy translated; the original names the condition.
+        error = orig.__cause__ if isinstance(orig.__cause__, Exception) else orig
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    return f"{name}: {lines[0]}" if lines else name
 
 
 class BatchWriter:
@@ -34,18 +89,23 @@ class BatchWriter:
         batch: int,
         flush_s: float,
         max_queued: int,
+        retry_max_s: float,
     ) -> None:
         self._db = db
         self._insert = insert
         self._name = name
         self._batch = batch
         self._flush_s = flush_s
+        self._retry_max_s = retry_max_s
         self._queue: deque[dict[str, Any]] = deque()
         self._max = max_queued
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.dropped = 0
+        self.dropped = 0  # rows refused because the queue was full
+        self.rejected = 0  # rows the database refused for their data
         self.written = 0
+        self.failures = 0  # consecutive failed attempts while the database is unavailable
+        self._delay = flush_s  # the wait before the next attempt while it is
 
     def record(self, row: dict[str, Any]) -> None:
         if len(self._queue) >= self._max:
@@ -60,26 +120,90 @@ class BatchWriter:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._flush_s):
-                    await self._wake.wait()
+            if self.failures:  # the database is unavailable: back off, whatever is queued
+                await asyncio.sleep(self._delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._flush_s):
+                        await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
     async def flush(self) -> None:
+        """Write what is queued, a batch at a time; stop (rows kept) when the database is
+        unavailable."""
         while self._queue:
             rows = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
-            try:
-                async with self._db.begin() as conn:
-                    await self._insert(conn, rows)
-                self.written += len(rows)
-            except ValueError:
-                log.exception("%s rows rejected; %d dropped", self._name, len(rows))
-                self.dropped += len(rows)
-            except Exception:
-                log.exception("%s write failed; %d rows kept for retry", self._name, len(rows))
-                self._queue.extendleft(reversed(rows))
+            if not await self._write_isolating(rows):
                 return
+
+    async def _write_isolating(self, rows: list[dict[str, Any]]) -> bool:
+        """Write `rows`, halving a part the database rejects until each rejected row is alone.
+        False (the rows not yet written back at the head of the queue) on an outage."""
+        pending = [rows]  # a stack: the next part to write is on top
+        rejected: dict[str, list[dict[str, Any]]] = {}  # by error
+        try:
+            while pending:
+                part = pending.pop()
+                try:
+                    async with self._db.begin() as conn:
+                        await self._insert(conn, part)
+                except asyncio.CancelledError:
+                    # Stopping: `stop` writes the part. (A cancel landing between the commit
+                    # and the connection's return to the pool would write it twice.)
+                    self._keep([part, *reversed(pending)])
+                    raise
+                except Exception as exc:
+                    if is_outage(exc):
+                        self._keep([part, *reversed(pending)])
+                        self._outage(exc)
+                        return False
+                    if len(part) == 1:
+                        rejected.setdefault(describe(exc), []).append(part[0])
+                    else:
+                        half = len(part) // 2
+                        pending += (part[half:], part[:half])
+                else:
+                    self.written += len(part)
+        finally:
+            self._report(rejected)
+        if self.failures:
+            log.info(
+                "%s: database available again after %d failed attempts", self._name, self.failures
+            )
+            self.failures = 0
+        return True
+
+    def _keep(self, parts: list[list[dict[str, Any]]]) -> None:
+        """Put the unwritten `parts` (in order) back at the head of the queue."""
+        for part in reversed(parts):
+            self._queue.extendleft(reversed(part))
+
+    def _outage(self, exc: BaseException) -> None:
+        self.failures += 1
+        if self.failures > 1:
+            self._delay = min(self._delay * 2, self._retry_max_s)
+        else:
+            self._delay = min(self._flush_s, self._retry_max_s)
+            log.warning(
+                "%s: database unavailable (%s); %d rows kept, retrying up to every %g s",
+                self._name,
+                describe(exc),
+                len(self._queue),
+                self._retry_max_s,
+            )
+
+    def _report(self, rejected: dict[str, list[dict[str, Any]]]) -> None:
+        for error, rows in rejected.items():
+            self.rejected += len(rows)
+            log.error(
+                "%s: %d %s rejected by the database and dropped (%s); first: %s",
+                self._name,
+                len(rows),
+                "row" if len(rows) == 1 else "rows",
+                error,
+                _ROW_REPR.repr(rows[0]),
+            )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -87,3 +211,9 @@ class BatchWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
+        if self._queue:
+            log.warning(
+                "%s: stopped with %d rows not written (database unavailable)",
+                self._name,
+                len(self._queue),
+            )

@@ -9,7 +9,9 @@ from gatewayz.storage.db import Database
 
 
 class RequestLog(BatchWriter):
-    def __init__(self, db: Database, *, batch: int, flush_s: float, max_queued: int) -> None:
+    def __init__(
+        self, db: Database, *, batch: int, flush_s: float, max_queued: int, retry_max_s: float
+    ) -> None:
         super().__init__(
             db,
             logs.insert_request_logs,
@@ -17,4 +19,5 @@ class RequestLog(BatchWriter):
             batch=batch,
             flush_s=flush_s,
             max_queued=max_queued,
+            retry_max_s=retry_max_s,
         )

@@ -1,4 +1,9 @@
-"""Request-log and audit-log rows: bulk inserts (from the off-path writers) and reads."""
+"""Request-log and audit-log rows: bulk inserts (from the off-path writers) and reads.
+
+The inserts are where log rows become database rows, so every value is bounded to its column
+here (`RowBounds`): a row never fails for a caller's over-long model name or a provider's
+absurd token count. (Token columns stay INTEGER, clamped: widening them would rewrite the whole
+`request_logs` table on PostgreSQL, and no real count comes near 2^31.)"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.storage.bounds import RowBounds
 from gatewayz.storage.tables import audit_logs, request_logs, utcnow
 
 # ---- request logs -----------------------------------------------------------------------
@@ -30,14 +36,17 @@ _LOG_DEFAULTS: dict[str, Any] = {
     "upstream_ms": 0.0,
     "overhead_ms": 0.0,
     "ttft_ms": None,
+    "cache": None,
 }
+_LOG_BOUNDS = RowBounds(request_logs)
 
 
 async def insert_request_logs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert a batch of request-log rows with one executemany.
 
-    Each row needs request_id, endpoint, model and status_code; other columns default.
-    Unknown keys are a `ValueError` (a typo must not silently drop data).
+    Each row needs request_id, endpoint, model and status_code; other columns default; values
+    are bounded to their columns. Unknown keys are a `ValueError` (a typo must not silently
+    drop data).
     """
     if not rows:
         return
@@ -51,17 +60,27 @@ async def insert_request_logs(conn: AsyncConnection, rows: Sequence[Mapping[str,
         missing = _LOG_REQUIRED - keys
         if missing:
             raise ValueError(f"request_logs row lacks: {', '.join(sorted(missing))}")
-        params.append({**_LOG_DEFAULTS, "created_at": now, **row})
+        params.append(_LOG_BOUNDS({**_LOG_DEFAULTS, "created_at": now, **row}))
     await conn.execute(insert(request_logs), params)
 
 
 # ---- audit log ---------------------------------------------------------------------------
 
 _AUDIT_COLUMNS = frozenset(c.name for c in audit_logs.c) - {"id"}
+_AUDIT_DEFAULTS: dict[str, Any] = {
+    "severity": "info",
+    "user_id": None,
+    "api_key_id": None,
+    "ip": None,
+    "path": None,
+    "detail": None,
+}
+_AUDIT_BOUNDS = RowBounds(audit_logs)
 
 
 async def insert_audit_logs(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert a batch of audit events (each needs `event`); unknown keys are a `ValueError`."""
+    """Insert a batch of audit events (each needs `event`; values bounded to their columns);
+    unknown keys are a `ValueError`."""
     if not rows:
         return
     params: list[dict[str, Any]] = []
@@ -72,18 +91,7 @@ async def insert_audit_logs(conn: AsyncConnection, rows: Sequence[Mapping[str, A
             raise ValueError(f"unknown audit_logs columns: {', '.join(sorted(unknown))}")
         if not row.get("event"):
             raise ValueError("audit_logs row lacks: event")
-        params.append(
-            {
-                "severity": "info",
-                "user_id": None,
-                "api_key_id": None,
-                "ip": None,
-                "path": None,
-                "detail": None,
-                "created_at": now,
-                **row,
-            }
-        )
+        params.append(_AUDIT_BOUNDS({**_AUDIT_DEFAULTS, "created_at": now, **row}))
     await conn.execute(insert(audit_logs), params)
 
 

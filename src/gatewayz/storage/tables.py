@@ -57,6 +57,10 @@ CREDIT_TYPES: tuple[str, ...] = (
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+# Every column that stores a request id holds this many characters: the edge accepts a caller's
+# X-Request-ID up to this length (api/middleware.py), so an accepted id is always stored whole.
+REQUEST_ID_LENGTH = 128
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -178,7 +182,7 @@ credit_transactions = Table(
     Column("type", String(16), nullable=False),
     Column("amount_nanos", BigInteger(), nullable=False),
     Column("balance_after_nanos", BigInteger(), nullable=False),
-    Column("request_id", String(64), nullable=True),
+    Column("request_id", String(REQUEST_ID_LENGTH), nullable=True),
     Column("description", Text(), nullable=True),
     _created_at(),
     # Idempotency: one charge (or refund, ...) per request. NULL request ids never collide.
@@ -189,7 +193,7 @@ request_logs = Table(
     "request_logs",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False, index=True),
+    Column("request_id", String(REQUEST_ID_LENGTH), nullable=False, index=True),
     # No foreign keys: logs are written in bulk off the request path and outlive their users.
     Column("user_id", String(40), nullable=True),
     Column("api_key_id", String(40), nullable=True),
@@ -254,7 +258,7 @@ HOLD_STATUSES: tuple[str, ...] = ("held", "settled", "released")
 credit_holds = Table(
     "credit_holds",
     metadata,
-    Column("request_id", String(64), primary_key=True),
+    Column("request_id", String(REQUEST_ID_LENGTH), primary_key=True),
     Column(
         "user_id",
         String(40),
