@@ -53,9 +53,11 @@ def test_ordinary_text_is_left_alone() -> None:
     assert Redactor(["unrelated-secret"])(text) == text
 
 
-def test_an_error_is_masked_in_its_message_and_its_str() -> None:
-    err = Redactor([SECRET]).error(InvalidRequest(f"bad key {SECRET}", provider="openai"))
+def test_an_error_is_masked_in_its_message_its_str_and_its_headers() -> None:
+    raw = InvalidRequest(f"bad key {SECRET}", headers={"Retry-After": SECRET}, provider="x")
+    err = Redactor([SECRET]).error(raw)
     assert err.message == f"bad key {MASK}" and str(err) == f"bad key {MASK}"
+    assert err.headers == {"Retry-After": MASK}
 
 
 def test_the_registry_masks_every_provider_credential_and_secret_setting(tmp_path: Path) -> None:

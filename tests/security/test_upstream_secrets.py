@@ -7,7 +7,7 @@ receives (status line aside: headers, body, stream events) may hold a configured
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +128,7 @@ def _anthropic(gw: Gateway, seen: Seen) -> anthropic.Anthropic:
     )
 
 
-def _secrets_of(gw: Gateway, slug: str, sim: Simulator) -> list[str]:
+def _secrets_of(slug: str, sim: Simulator) -> list[str]:
     """What the provider was sent as credentials (the Vertex token is minted at run time)."""
     found = [KEYS[slug]] if slug in KEYS else []
     if slug == "aws-bedrock":
@@ -140,10 +140,10 @@ def _secrets_of(gw: Gateway, slug: str, sim: Simulator) -> list[str]:
     return found
 
 
-def _assert_clean(seen: Seen, gw: Gateway, slug: str, sim: Simulator) -> str:
+def _assert_clean(seen: Seen, slug: str, sim: Simulator) -> str:
     text = seen.text()
     assert seen.responses, "the client received nothing"
-    for secret in _secrets_of(gw, slug, sim):
+    for secret in _secrets_of(slug, sim):
         assert secret not in text, f"{slug}: {secret!r} reached the client"
     return text
 
@@ -155,7 +155,6 @@ def _echoed(sim: Simulator) -> None:
 
 
 SLUGS = list(MODELS)
-Call = Callable[[Gateway, Seen, str], Any]
 
 
 def _openai_chat(gw: Gateway, seen: Seen, model: str, stream: bool = False) -> Any:
@@ -178,7 +177,7 @@ def test_a_400_echoing_the_key_reaches_openai_callers_masked(
     with pytest.raises(openai.BadRequestError) as exc:
         _openai_chat(gw, seen, MODELS[slug])
     _echoed(sim)
-    _assert_clean(seen, gw, slug, sim)
+    _assert_clean(seen, slug, sim)
     assert exc.value.status_code == 400
     assert "Credentials received" in exc.value.message and MASK in exc.value.message
 
@@ -191,7 +190,7 @@ def test_a_503_echoing_the_key_reaches_anthropic_callers_masked(
     with pytest.raises(anthropic.APIStatusError) as exc:
         _anthropic_messages(gw, seen, MODELS[slug])
     _echoed(sim)
-    _assert_clean(seen, gw, slug, sim)
+    _assert_clean(seen, slug, sim)
     assert exc.value.status_code == 503
     body = exc.value.body
     assert isinstance(body, dict) and body["type"] == "error"
@@ -206,7 +205,7 @@ def test_a_503_echoing_the_key_reaches_openai_callers_masked(
     with pytest.raises(openai.APIStatusError) as exc:
         _openai_chat(gw, seen, MODELS[slug], stream=True)
     _echoed(sim)
-    _assert_clean(seen, gw, slug, sim)
+    _assert_clean(seen, slug, sim)
     assert exc.value.status_code == 503
     assert f"provider {slug} answered 503" in exc.value.message and MASK in exc.value.message
 
@@ -219,7 +218,7 @@ def test_a_mid_stream_error_echoing_the_key_reaches_openai_callers_masked(
     with pytest.raises(openai.APIError) as exc:
         _openai_chat(gw, seen, MODELS[slug], stream=True)
     _echoed(sim)
-    text = _assert_clean(seen, gw, slug, sim)
+    text = _assert_clean(seen, slug, sim)
     assert "text/event-stream" in text  # the stream had started: the error is an event
     assert MASK in exc.value.message
 
@@ -232,6 +231,6 @@ def test_a_mid_stream_error_echoing_the_key_reaches_anthropic_callers_masked(
     with pytest.raises(anthropic.APIError) as exc:
         _anthropic_messages(gw, seen, MODELS[slug], stream=True)
     _echoed(sim)
-    text = _assert_clean(seen, gw, slug, sim)
+    text = _assert_clean(seen, slug, sim)
     assert "event: error" in text
     assert MASK in str(exc.value)

@@ -66,7 +66,9 @@ class Redactor:
         return self._pattern.sub(MASK, text)
 
     def error(self, err: GatewayError) -> GatewayError:
-        """`err` with its message masked (in place: it is the error already being raised)."""
+        """`err` with its message (and the headers it sends, e.g. a provider's Retry-After)
+        masked, in place: it is the error already being raised."""
         err.message = self(err.message)
         err.args = (err.message,)
+        err.headers = {name: self(value) for name, value in err.headers.items()}
         return err
