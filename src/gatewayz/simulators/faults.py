@@ -138,7 +138,7 @@ def mid_stream(
     """The events of a stream and where to drop it: for a mid-stream error fault, the first
     `drop_after_chunks` events and then the format's error event (the stream then ends
     normally); otherwise the events as they are, dropped after `drop_after_chunks`."""
-    if not f.breaks_stream(True) or f.status is None:
+    if f.status is None or f.drop_after_chunks is None:
         return events, f.drop_after_chunks
     message = (f.body or {}).get("message") or fault_message(f, req)
     return [*events[: f.drop_after_chunks], error_event(f.status, str(message))], None

@@ -71,10 +71,6 @@ def error_dict(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-def _error_event(status: int, message: str) -> bytes:
-    return _sse(error_dict(status, message))
-
-
 def _check(sim: Simulator, req: Request) -> Reply | None:
     if sim.api_key is not None:
         bearer = req.headers.get("authorization", "")  # what SDKs >= 2.x send
@@ -335,7 +331,9 @@ def messages(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) ->
             return Reply(full[: len(full) - len(body) // 2], keep_alive=False, delay=delay,
                          drop_after=0)  # fmt: skip
         return Reply(full, keep_alive=keep, delay=delay)
-    events, drop_after = mid_stream(_events(msg, out, f), f, req, _error_event)
+    events, drop_after = mid_stream(
+        _events(msg, out, f), f, req, lambda status, text: _sse(error_dict(status, text))
+    )
     chunked = req.version != "1.0"
     keep = keep and chunked
     head = response_head(200, SSE_CONTENT_TYPE, keep, chunked=chunked, headers=headers)

@@ -76,11 +76,6 @@ def error_dict(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
 
 
-def _error_event(status: int, message: str) -> bytes:
-    """An error that interrupts a stream: an SSE event of the error body."""
-    return b"data: " + orjson.dumps(error_dict(status, message)) + b"\r\n\r\n"
-
-
 def _error(req: Request, status: int, message: str, delay: float = 0.0) -> Reply:
     body = orjson.dumps(error_dict(status, message))
     return Reply(response(status, body, req.keep_alive), keep_alive=req.keep_alive, delay=delay)
@@ -380,7 +375,9 @@ def _generate(sim: Simulator, req: Request, parsed: Any, m: re.Match[str], verte
     frames = [b"data: " + orjson.dumps(ev) + b"\r\n\r\n" for ev in events]
     if f.malformed:
         frames.insert(1, b"data: {not json\r\n\r\n")
-    frames, drop_after = mid_stream(frames, f, req, _error_event)
+    frames, drop_after = mid_stream(  # an error interrupting the stream: its body as an event
+        frames, f, req, lambda s, text: b"data: " + orjson.dumps(error_dict(s, text)) + b"\r\n\r\n"
+    )
     chunked = req.version != "1.0"
     keep = keep and chunked
     head = response_head(200, SSE_CONTENT_TYPE, keep, chunked=chunked)
