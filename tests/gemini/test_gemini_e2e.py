@@ -266,7 +266,7 @@ def test_errors_are_mapped(gw: Gateway, client: openai.OpenAI) -> None:
         client.chat.completions.create(model=MODEL, messages=MSG)
     assert e429.value.status_code == 429
     assert e429.value.response.headers.get("retry-after") == "7"
-    assert "Simulated upstream failure" in str(e429.value)
+    assert "Simulated upstream fault: HTTP 429." in str(e429.value)
     bad = {"error": {"code": 400, "message": "Bad thing here", "status": "INVALID_ARGUMENT"}}
     gw.upstream.fault(Fault(status=400, body=bad))
     with pytest.raises(openai.BadRequestError) as e400:

@@ -13,6 +13,7 @@ import pytest
 
 from gatewayz.errors import ModelNotFound
 from gatewayz.providers.families.openai import Adapter as OpenAICompatAdapter
+from gatewayz.providers.redacted import RedactedAdapter
 from gatewayz.providers.registry import Registry, family_implemented, load_registry
 from gatewayz.providers.transport import HttpPool
 from gatewayz.routing.resolve import Resolver
@@ -131,7 +132,7 @@ def test_provider_served_only_when_its_key_is_set(tmp_path: Path) -> None:
     groq = reg.get("groq")
     assert groq is not None
     assert (groq.enabled, groq.reason, groq.api_key) == (True, "key configured", "gsk-1")
-    assert isinstance(groq.adapter, OpenAICompatAdapter)
+    assert isinstance(groq.adapter.inner, OpenAICompatAdapter)  # behind RedactedAdapter
     assert isinstance(groq.adapter.pool, HttpPool)
     assert groq.adapter.pool.host == "api.groq.com"
     assert groq.adapter.pool.base_path == "/openai/v1"
@@ -448,7 +449,8 @@ def test_cm_18_2_each_provider_has_client_module(tmp_path: Path) -> None:
     for p in reg.providers.values():
         assert p.enabled, f"{p.slug}: {p.reason}"
         module = importlib.import_module(_module(p.family))
-        assert isinstance(p.adapter, module.Adapter), p.slug
+        assert isinstance(p.adapter, RedactedAdapter), p.slug  # errors leave masked
+        assert isinstance(p.adapter.inner, module.Adapter), p.slug
 
 
 def test_cm_18_3_provider_client_implements_required_interface() -> None:

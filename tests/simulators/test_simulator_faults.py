@@ -202,3 +202,36 @@ async def test_fault_bypasses_cached_answer(sim: Simulator, client: openai.Async
         resp = await client.chat.completions.create(model="simulated/echo", messages=HI)
         usages.append((resp.usage is not None, resp.choices[0].message.content))
     assert usages == [(True, ECHO), (False, ECHO), (True, ECHO), (True, "canned"), (True, ECHO)]
+
+
+async def test_echo_credentials_repeats_the_key_in_the_error(sim: Simulator) -> None:
+    sim.fault(Fault(status=400, echo_credentials=True))
+    async with openai.AsyncOpenAI(
+        base_url=sim.base_url, api_key="sk-echoed-secret", max_retries=0
+    ) as c:
+        with pytest.raises(openai.BadRequestError) as exc:
+            await c.chat.completions.create(model="simulated/echo", messages=HI)
+    assert "authorization: Bearer sk-echoed-secret" in exc.value.message
+
+
+async def test_status_mid_stream_sends_events_then_an_error_event(sim: Simulator) -> None:
+    sim.fault(Fault(status=503, drop_after_chunks=2, echo_credentials=True))
+    async with openai.AsyncOpenAI(base_url=sim.base_url, api_key="sk-mid", max_retries=0) as c:
+        stream = await c.chat.completions.create(model="simulated/echo", messages=HI, stream=True)
+        seen = []
+        with pytest.raises(openai.APIError) as exc:
+            async for event in stream:
+                seen.append(event)
+    assert len(seen) == 2  # the role chunk and the first piece, then the error event
+    assert "Bearer sk-mid" in exc.value.message
+
+
+async def test_raw_body_with_a_content_type(sim: Simulator) -> None:
+    page = "<html><body>Gateway login</body></html>"
+    sim.fault(Fault(status=200, content_type="text/html", raw_body=page))
+    body = json.dumps({"model": "simulated/echo", "messages": HI, "stream": True}).encode()
+    raw = await raw_http(sim.port, http_request("POST", "/v1/chat/completions", body))
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert b"Content-Type: text/html\r\n" in head
+    assert rest == page.encode()

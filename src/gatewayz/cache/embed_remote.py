@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import orjson
 
@@ -30,9 +32,16 @@ def auth_headers(provider: Provider) -> list[tuple[bytes, bytes]]:
 
 class RemoteEmbedder:
     def __init__(
-        self, provider: Provider, model: str, *, connect_timeout: float, read_timeout: float
+        self,
+        provider: Provider,
+        model: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        redact: Callable[[str], str],
     ) -> None:
         self.name = f"{provider.slug}/{model}"
+        self._redact = redact  # its errors are logged: the provider may repeat its key there
         self.model = model
         self._headers = auth_headers(provider)
         self.pool = HttpPool(
@@ -55,7 +64,8 @@ class RemoteEmbedder:
             raise EmbedderUnavailable(f"{self.name}: {exc!r}") from None
         resp.release()
         if resp.status >= 400:
-            raise EmbedderUnavailable(f"{self.name} answered {resp.status}: {data[:200]!r}")
+            said = self._redact(repr(data[:200]))
+            raise EmbedderUnavailable(f"{self.name} answered {resp.status}: {said}")
         try:
             values = orjson.loads(data)["data"][0]["embedding"]
             vector = np.asarray(values, dtype=np.float32)

@@ -87,4 +87,5 @@ def build_embedder(settings: Settings, registry: Registry) -> Embedder | None:
         model,
         connect_timeout=settings.upstream_connect_timeout_s,
         read_timeout=settings.semantic_cache_timeout_s,
+        redact=registry.redact,
     )

@@ -85,6 +85,7 @@ class Catalog:
             interval_s=s.catalog_sync_interval_s,
             retry_s=s.catalog_sync_retry_s,
             timeout_s=s.catalog_sync_timeout_s,
+            redact=registry.redact,
         )
         rng = rng or random.Random()
         self.l1: TTLCache[tuple[object, ...], bytes] = TTLCache(

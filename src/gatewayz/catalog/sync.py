@@ -73,10 +73,12 @@ class Syncer:
         interval_s: float,
         retry_s: float,
         timeout_s: float,
+        redact: Callable[[str], str],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.builder = builder
+        self.redact = redact  # a provider's message may repeat its key (security/redact.py)
         self.interval_s = interval_s
         self.retry_s = retry_s
         self.timeout_s = timeout_s
@@ -99,8 +101,9 @@ class Syncer:
         try:
             listed = await listing.list_models(provider, self.timeout_s)
         except listing.ListingError as exc:
-            detail = f"model list unreadable: {exc}"
-            log.warning("catalog sync of %s failed: %s (its last good offers stay)", slug, exc)
+            reason = self.redact(str(exc))
+            detail = f"model list unreadable: {reason}"
+            log.warning("catalog sync of %s failed: %s (its last good offers stay)", slug, reason)
             async with self.db.begin() as conn:
                 await store.record(conn, slug, "failed", self.clock(), detail=detail)
             return SyncResult(slug, "failed", detail=detail)

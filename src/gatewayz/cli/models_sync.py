@@ -80,6 +80,7 @@ async def _sync(settings: Settings, slug: str | None) -> list[SyncResult]:
             interval_s=settings.catalog_sync_interval_s,
             retry_s=settings.catalog_sync_retry_s,
             timeout_s=settings.catalog_sync_timeout_s,
+            redact=registry.redact,
         )
         return [await syncer.sync(p, force=True) for p in targets]
     finally:

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 from gatewayz.cache.butter import routed_slugs, through_butter
 from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.providers.redacted import RedactedAdapter
 from gatewayz.providers.transport import HttpPool
+from gatewayz.security.redact import Redactor
 from gatewayz.settings import ConfigError, Settings, provider_env_var
 
 
@@ -62,6 +64,7 @@ class Provider:
     # Values of the variables the providers file names in `env_vars` (account ids, regions,
     # secondary credentials), for families that need more than one key.
     env: dict[str, str] = field(default_factory=dict)
+    secret_vars: tuple[str, ...] = ()  # the variables of `env` that hold credentials
     enabled: bool = False
     reason: str = ""
     adapter: Adapter | None = None
@@ -70,6 +73,10 @@ class Provider:
         return model in self.models or any(
             fnmatch.fnmatchcase(model, p) for p in self.model_patterns
         )
+
+    def secrets(self) -> list[str]:
+        """The credentials configured for this provider: its key and secret variables."""
+        return [s for s in (self.api_key, *map(self.env.get, self.secret_vars)) if s]
 
     def native_id(self, canonical: str) -> str:
         """The provider's own id for a canonical `{org}/{model}` id."""
@@ -82,9 +89,10 @@ class Provider:
 
 
 class Registry:
-    def __init__(self, providers: dict[str, Provider]) -> None:
+    def __init__(self, providers: dict[str, Provider], redact: Redactor) -> None:
         self.providers = providers
         self.enabled = [p for p in providers.values() if p.enabled]
+        self.redact = redact  # masks every configured secret (security/redact.py)
 
     def get(self, slug: str) -> Provider | None:
         return self.providers.get(slug)
@@ -129,14 +137,17 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
             headers=dict(e.get("headers", {})),
             models=tuple(m.strip() for m in env.get("models", "").split(",") if m.strip()),
             env={var: env[f"var:{var}"] for var in e.get("env_vars", ()) if f"var:{var}" in env},
+            secret_vars=tuple(e.get("secret_vars", ())),
         )
         p.enabled, p.reason = _availability(p, settings, "base_url" in env)
         providers[slug] = p
     via_butter = routed_slugs(settings, {slug: p.family for slug, p in providers.items()})
+    redact = Redactor.from_config(settings, (s for p in providers.values() for s in p.secrets()))
     for p in providers.values():
         if p.enabled:
-            p.adapter = _build_adapter(p, settings, butter=p.slug in via_butter)
-    return Registry(providers)
+            adapter = _build_adapter(p, settings, butter=p.slug in via_butter)
+            p.adapter = RedactedAdapter(adapter, redact)  # provider text leaves masked
+    return Registry(providers, redact)
 
 
 def _check_values(slug: str, env: dict[str, str]) -> None:

@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 ENVS: tuple[str, ...] = ("live", "test", "staging", "dev")
 SECRET_BYTES = 32
 # token_urlsafe(32) is 43 characters; the upper bound only keeps garbage away from the hasher.
-_KEY_RE = re.compile(r"gw_(live|test|staging|dev)_[A-Za-z0-9_-]{43,256}")
+KEY_RE = re.compile(r"gw_(live|test|staging|dev)_[A-Za-z0-9_-]{43,256}")
 
 
 class KeyRing:
@@ -68,7 +68,7 @@ def key_env(key: str) -> str | None:
     """The env of a well-formed key (`"live"`, ...), else None. Cheap: no hashing."""
     if not key.startswith("gw_"):
         return None
-    m = _KEY_RE.fullmatch(key)
+    m = KEY_RE.fullmatch(key)
     return m.group(1) if m else None
 
 

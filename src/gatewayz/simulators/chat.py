@@ -11,11 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from . import wire
 from .content import plan_choice, prompt_tokens
-from .faults import Fault
+from .faults import Fault, mid_stream, status_reply
 from .protocol import CHUNKED_END, SSE_CONTENT_TYPE, Reply, Request, chunk, response, response_head
 
 _NO_FAULT = Fault()
@@ -75,11 +73,8 @@ class ChatResponder:
         stream = isinstance(parsed, dict) and parsed.get("stream") is True
         if f.drop_after_chunks == 0 and not stream:
             return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
-        if f.status:
-            body = orjson.dumps(f.body if f.body is not None else wire.fault_error(f.status))
-            extra = [("Retry-After", f.retry_after)] if f.retry_after is not None else []
-            head = response(f.status, body, keep, headers=extra)
-            return Reply(head, keep_alive=keep, delay=delay)
+        if f.status and not f.breaks_stream(stream):
+            return status_reply(req, f, wire.fault_error)
         cacheable = fault is None and len(req.body) <= _CACHE_MAX_BODY
         rendered = self._cache.get(req.body) if cacheable else None
         if rendered is None:
@@ -114,7 +109,8 @@ class ChatResponder:
         keep = keep and chunked
         head = response_head(200, SSE_CONTENT_TYPE, keep, chunked=chunked, headers=headers)
         gap = max(0.0, f.chunk_delay_s)
-        if gap <= 0 and f.drop_after_chunks is None:  # one write: the whole stream in one frame
+        drop_after = f.drop_after_chunks
+        if gap <= 0 and drop_after is None:  # one write: the whole stream in one frame
             data = rendered.body.replace(_ID_TOKEN, id_token).replace(_CREATED_TOKEN, created_token)
             events = [chunk(data) if chunked else data]
         else:
@@ -122,6 +118,7 @@ class ChatResponder:
                 e.replace(_ID_TOKEN, id_token).replace(_CREATED_TOKEN, created_token)
                 for e in rendered.events
             ]
+            events, drop_after = mid_stream(events, f, req, wire.error_event)
             if chunked:
                 events = [chunk(e) for e in events]
         return Reply(
@@ -131,5 +128,5 @@ class ChatResponder:
             keep_alive=keep,
             delay=delay,
             gap=gap,
-            drop_after=f.drop_after_chunks,
+            drop_after=drop_after,
         )

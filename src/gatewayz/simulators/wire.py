@@ -43,15 +43,21 @@ def error_body(
     return orjson.dumps(error_dict(message, type_, param, code))
 
 
-def fault_error(status: int) -> dict[str, Any]:
-    """The default OpenAI-shaped body of a scripted error status."""
+def fault_error(status: int, message: str) -> dict[str, Any]:
+    """The OpenAI-shaped body of a scripted error status."""
     if status in _ERROR_KINDS:
         type_, code = _ERROR_KINDS[status]
     elif status >= 500:
         type_, code = "server_error", "server_error"
     else:
         type_, code = "invalid_request_error", None
-    return error_dict(f"Simulated upstream fault: HTTP {status}.", type_, None, code)
+    return error_dict(message, type_, None, code)
+
+
+def error_event(status: int, message: str) -> bytes:
+    """The SSE event of an error that interrupts a stream (`{"error": {...}}`, as OpenAI and
+    the compatible providers send it)."""
+    return b"data: " + orjson.dumps(fault_error(status, message)) + b"\n\n"
 
 
 def _int_param(req: dict[str, Any], name: str, lo: int, hi: int | None) -> str | None:

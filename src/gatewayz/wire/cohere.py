@@ -192,7 +192,9 @@ def _user_content(
 def parse_response(body: bytes, provider: str) -> ChatResponse:
     try:
         raw = orjson.loads(body)
-        msg = raw.get("message") or {}
+        msg = raw["message"]  # a v2 chat response always has its message
+        if not isinstance(msg, dict):
+            raise TypeError("message is not an object")
         finish = raw.get("finish_reason")
         if finish in FAILED_REASONS:
             raise UpstreamError(

@@ -115,8 +115,8 @@ def parse_response(body: bytes, provider: str) -> ChatResponse:
             choices.append(
                 Choice(index=cand.get("index", i), message=message, finish_reason=reason)
             )
-        if not choices:  # the prompt itself was blocked
-            blocked = (raw.get("promptFeedback") or {}).get("blockReason")
+        if not choices:  # the prompt itself was blocked: Gemini says so in promptFeedback
+            blocked = raw["promptFeedback"].get("blockReason")
             reason = "content_filter" if blocked else "stop"
             choices.append(Choice(0, Message("assistant", ""), reason))
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:

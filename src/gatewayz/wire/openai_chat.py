@@ -58,11 +58,28 @@ def bad_upstream(provider: str, exc: Exception) -> GatewayError:
     )
 
 
+def content_text(value: Any) -> str | None:
+    """A message's (or a stream delta's) content: a string or null, or a list of text parts
+    (as some compatible providers answer), joined. Anything else — a JSON object — is not an
+    answer to pass on: TypeError (a malformed response)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = []
+        for part in value:
+            text = part.get("text") if isinstance(part, dict) else None
+            if not isinstance(text, str):
+                raise TypeError("a content part without text")
+            texts.append(text)
+        return "".join(texts)
+    raise TypeError(f"content is a {type(value).__name__}")
+
+
 def _message_from(d: dict[str, Any]) -> Message:
     calls = d.get("tool_calls")
     return Message(
         role="assistant",
-        content=d.get("content"),
+        content=content_text(d.get("content")),
         tool_calls=[
             ToolCall(
                 tc.get("id", ""), tc["function"]["name"], tc["function"].get("arguments") or ""
@@ -105,7 +122,7 @@ def parse_chunk(raw: dict[str, Any]) -> StreamChunk:
             ChoiceDelta(
                 index=c.get("index", 0),
                 role=d.get("role"),
-                content=d.get("content"),
+                content=content_text(d.get("content")),
                 reasoning=d.get("reasoning_content") or d.get("reasoning"),
                 refusal=d.get("refusal"),
                 tool_calls=[

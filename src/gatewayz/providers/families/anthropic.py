@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import anthropic_request, anthropic_response, urls
 from gatewayz.wire.anthropic_common import malformed
@@ -62,7 +62,7 @@ class Adapter:
     async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
         slug = self.provider.slug
         resp = await self._open(req, native_model)
-        return EventStream(resp, slug, anthropic_response.AnthropicStreamDecoder(slug))
+        return await event_stream(resp, slug, anthropic_response.AnthropicStreamDecoder(slug))
 
     async def list_models(self) -> list[str]:
         """Every page of `GET /v1/models` ({data: [{id, ...}], has_more, last_id})."""

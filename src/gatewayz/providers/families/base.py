@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
+import orjson
+
 from gatewayz.canonical.types import StreamChunk
 from gatewayz.errors import (
     GatewayError,
@@ -20,8 +22,10 @@ from gatewayz.errors import (
     from_upstream_status,
 )
 from gatewayz.providers.transport import HttpPool, ReadTimeout, UnsafeRequest, UpstreamResponse
+from gatewayz.wire.errors import error_message
 
 ERROR_BODY_LIMIT = 64 << 10
+SSE = b"text/event-stream"
 
 
 class StreamDecoder(Protocol):
@@ -64,6 +68,39 @@ class EventStream:
 
     def release(self) -> None:
         self._resp.release()
+
+
+async def event_stream(
+    resp: UpstreamResponse, provider: str, decoder: StreamDecoder, media_type: bytes = SSE
+) -> EventStream:
+    """The answer to a stream request as an EventStream, once it is one: a 200 of another
+    content type (an HTML page from a proxy in between, one JSON body where events were due)
+    would read as an empty stream. It is a failed attempt instead, found before anything
+    reached the caller, so another provider may serve the request."""
+    content_type = resp.header(b"content-type")
+    if content_type is None or content_type.split(b";", 1)[0].strip().lower() == media_type:
+        return EventStream(resp, provider, decoder)
+    try:
+        detail = await resp.read(ERROR_BODY_LIMIT)
+    except Exception:
+        detail = b""
+    finally:
+        resp.release()
+    kind = content_type.decode("latin-1")
+    raise UpstreamUnavailable(
+        f"provider {provider} answered a stream request with {kind} instead of "
+        f"{media_type.decode()}{_error_said(detail)}",
+        provider=provider,
+    )
+
+
+def _error_said(body: bytes) -> str:
+    """`: <message>` when `body` is a JSON error object, else nothing (a page, an answer)."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return ""
+    return f": {error_message(body)}" if isinstance(raw, dict) and "error" in raw else ""
 
 
 def transport_error(exc: Exception, provider: str) -> GatewayError:

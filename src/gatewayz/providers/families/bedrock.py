@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamUnavailable
 from gatewayz.providers import sigv4
-from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import bedrock
 from gatewayz.wire.bedrock_stream import ConverseStreamDecoder
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider
 
 SERVICE = "bedrock"
-EVENT_STREAM = "application/vnd.amazon.eventstream"
+EVENT_STREAM = b"application/vnd.amazon.eventstream"
 _HOST_REGION = re.compile(r"bedrock-runtime(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -83,7 +83,8 @@ class Adapter:
         slug = self.provider.slug
         path = bedrock.model_path(native_model, stream)
         body = bedrock.render_request(req, native_model)
-        headers = self.signed_headers(path, body, EVENT_STREAM if stream else "application/json")
+        accept = EVENT_STREAM.decode() if stream else "application/json"
+        headers = self.signed_headers(path, body, accept)
         return await open_upstream(
             self.pool, "POST", path, headers, body, slug, bedrock.error_message, self._map_error
         )
@@ -112,7 +113,7 @@ class Adapter:
     async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
         slug = self.provider.slug
         resp = await self._open(native_model, req, stream=True)
-        return EventStream(resp, slug, ConverseStreamDecoder(slug))
+        return await event_stream(resp, slug, ConverseStreamDecoder(slug), EVENT_STREAM)
 
     async def list_models(self) -> list[str]:
         return list(dict.fromkeys([*self.provider.models, *self.provider.native_ids.values()]))

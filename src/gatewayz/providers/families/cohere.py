@@ -9,7 +9,7 @@ import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamUnavailable
-from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool
 from gatewayz.wire import cohere, urls
 from gatewayz.wire.sse import SSEDecoder
@@ -98,7 +98,7 @@ class Adapter:
         resp = await open_upstream(
             self.pool, "POST", CHAT_PATH, self._stream_headers, body, slug, cohere.error_message
         )
-        return EventStream(resp, slug, CohereStreamDecoder(slug))
+        return await event_stream(resp, slug, CohereStreamDecoder(slug))
 
     async def list_models(self) -> list[str]:
         slug = self.provider.slug

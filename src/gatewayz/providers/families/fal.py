@@ -32,7 +32,7 @@ from gatewayz.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool
 from gatewayz.wire.errors import error_message
 from gatewayz.wire.sse import SSEDecoder
@@ -201,7 +201,7 @@ class Adapter:
         resp = await open_upstream(
             self.pool, "POST", LLM_STREAM_APP, self._sse, body, slug, error_message
         )
-        return EventStream(resp, slug, FalStreamDecoder(slug))
+        return await event_stream(resp, slug, FalStreamDecoder(slug))
 
     async def list_models(self) -> list[str]:
         """fal has no model list for any-llm: the configured models and mapped native ids."""

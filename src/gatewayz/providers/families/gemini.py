@@ -13,7 +13,7 @@ import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamError, UpstreamUnavailable
-from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import gemini, gemini_response, urls
 from gatewayz.wire.sse import SSEDecoder
@@ -120,7 +120,8 @@ class Adapter:
         body = gemini.render_request(req, native_model)
         path = self.model_url(native_model) + ":streamGenerateContent?alt=sse"
         resp = await self._open("POST", path, body)
-        return EventStream(resp, self.provider.slug, GeminiStreamDecoder(self.provider.slug))
+        slug = self.provider.slug
+        return await event_stream(resp, slug, GeminiStreamDecoder(slug))
 
     async def list_models(self) -> list[str]:
         """Every model of the account (`models/gemini-...` names, prefix stripped), all pages."""

@@ -8,7 +8,7 @@ import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamError, UpstreamUnavailable
-from gatewayz.providers.families.base import EventStream, open_upstream, read_body
+from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import openai_chat, openai_request
 from gatewayz.wire.sse import SSEDecoder
@@ -95,7 +95,8 @@ class Adapter:
 
     async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
         slug = self.provider.slug
-        return EventStream(await self._open(req, native_model), slug, OpenAIStreamDecoder(slug))
+        resp = await self._open(req, native_model)
+        return await event_stream(resp, slug, OpenAIStreamDecoder(slug))
 
     async def list_models(self) -> list[str]:
         slug = self.provider.slug

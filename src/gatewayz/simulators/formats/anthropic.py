@@ -21,7 +21,7 @@ import orjson
 
 from .. import model_lists
 from ..content import ToolCall, message_text, plan_choice, prompt_tokens, split_pieces
-from ..faults import Fault
+from ..faults import Fault, mid_stream, status_reply
 from ..protocol import (
     CHUNKED_END,
     JSON_CONTENT_TYPE,
@@ -61,11 +61,14 @@ def error_reply(
     raw: dict[str, Any] | None = None,
 ) -> Reply:
     """An error in Anthropic's shape (`raw`: this body instead)."""
-    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    error = {"type": "error", "error": {"type": kind, "message": message}}
-    body = orjson.dumps(raw if raw is not None else error)
+    body = orjson.dumps(raw if raw is not None else error_dict(status, message))
     keep = req.keep_alive
     return Reply(response(status, body, keep, headers=headers or ()), keep_alive=keep)
+
+
+def error_dict(status: int, message: str) -> dict[str, Any]:
+    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def _check(sim: Simulator, req: Request) -> Reply | None:
@@ -299,12 +302,8 @@ def messages(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) ->
     stream = isinstance(parsed, dict) and parsed.get("stream") is True
     if f.drop_after_chunks == 0 and not stream:
         return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
-    if f.status:
-        headers = [("retry-after", f.retry_after)] if f.retry_after is not None else []
-        text = f"Simulated upstream fault: HTTP {f.status}."
-        reply = error_reply(f.status, text, req, headers, f.body)
-        reply.delay = delay
-        return reply
+    if f.status and not f.breaks_stream(stream):
+        return status_reply(req, f, error_dict)
     problem_text = _validate(parsed, need_max_tokens=True)
     if problem_text is not None:
         return error_reply(400, problem_text, req)
@@ -332,7 +331,9 @@ def messages(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) ->
             return Reply(full[: len(full) - len(body) // 2], keep_alive=False, delay=delay,
                          drop_after=0)  # fmt: skip
         return Reply(full, keep_alive=keep, delay=delay)
-    events = _events(msg, out, f)
+    events, drop_after = mid_stream(
+        _events(msg, out, f), f, req, lambda status, text: _sse(error_dict(status, text))
+    )
     chunked = req.version != "1.0"
     keep = keep and chunked
     head = response_head(200, SSE_CONTENT_TYPE, keep, chunked=chunked, headers=headers)
@@ -345,7 +346,7 @@ def messages(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) ->
         keep_alive=keep,
         delay=delay,
         gap=max(0.0, f.chunk_delay_s),
-        drop_after=f.drop_after_chunks,
+        drop_after=drop_after,
     )
 
 
@@ -399,8 +400,7 @@ def models(sim: Simulator, req: Request, parsed: Any, match: re.Match[str] | Non
 
 
 def _list_error(status: int) -> bytes:
-    kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return orjson.dumps({"type": "error", "error": {"type": kind, "message": "simulated"}})
+    return orjson.dumps(error_dict(status, "simulated"))
 
 
 ROUTES = [

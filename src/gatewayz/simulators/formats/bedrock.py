@@ -27,7 +27,7 @@ import orjson
 from gatewayz.wire.aws_eventstream import encode_message
 
 from ..content import Completion, compact_json, plan_choice, prompt_tokens
-from ..faults import Fault
+from ..faults import Fault, mid_stream, status_reply
 from ..protocol import CHUNKED_END, Reply, Request, chunk, response, response_head
 
 EVENT_STREAM = b"application/vnd.amazon.eventstream"
@@ -85,16 +85,18 @@ def error_reply(
     delay: float = 0.0,
 ) -> Reply:
     """A Bedrock error answer: `{"message"}` and the error type in `x-amzn-ErrorType`."""
-    kind = (
-        kind
-        or _ERRORS.get(status)
-        or ("InternalServerException" if status >= 500 else "ValidationException")
-    )
+    kind = kind or _error_kind(status)
     headers = [("x-amzn-ErrorType", kind + _ERROR_TYPE_SUFFIX), ("x-amzn-RequestId", _rid())]
     if retry_after is not None:
         headers.append(("Retry-After", retry_after))
     head = response(status, body, keep, headers=headers)
     return Reply(head, keep_alive=keep, delay=delay)
+
+
+def _error_kind(status: int) -> str:
+    return _ERRORS.get(status) or (
+        "InternalServerException" if status >= 500 else "ValidationException"
+    )
 
 
 def _message(text: str) -> bytes:
@@ -133,14 +135,12 @@ def _handle(sim: Any, req: Request, parsed: Any, model: str, stream: bool) -> Re
     delay = max(0.0, f.delay_s)
     if f.drop_after_chunks == 0 and not stream:
         return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
-    mid_stream_error = stream and f.status is not None and f.drop_after_chunks is not None
-    if f.status and not mid_stream_error:
-        body = (
-            orjson.dumps(f.body)
-            if f.body
-            else _message(f"Simulated upstream fault: HTTP {f.status}.")
-        )
-        return error_reply(f.status, body, keep, retry_after=f.retry_after, delay=delay)
+    if f.status and not f.breaks_stream(stream):
+        kind = None if f.status < 400 else _error_kind(f.status)
+        headers = [("x-amzn-RequestId", _rid())]
+        if kind is not None:
+            headers.append(("x-amzn-ErrorType", kind + _ERROR_TYPE_SUFFIX))
+        return status_reply(req, f, lambda _status, text: {"message": text}, headers)
     try:
         chat = as_chat_request(model, parsed)
     except _Invalid as exc:
@@ -198,6 +198,10 @@ def exception_frame(kind: str, message: str) -> bytes:
     return encode_message(headers, orjson.dumps({"message": message}))
 
 
+def _exception_for(status: int, message: str) -> bytes:
+    return exception_frame(_STREAM_ERRORS.get(status, "internalServerException"), message)
+
+
 def stream_frames(c: Completion, usage: dict[str, Any] | None) -> list[bytes]:
     frames = [event_frame("messageStart", {"role": "assistant"})]
     if c.tool_calls:
@@ -229,13 +233,8 @@ def stream_frames(c: Completion, usage: dict[str, Any] | None) -> list[bytes]:
 def _stream_reply(
     req: Request, c: Completion, usage: dict[str, Any], f: Fault, keep: bool, delay: float
 ) -> Reply:
-    frames = stream_frames(c, None if f.omit_usage else usage)
-    drop_after = f.drop_after_chunks
-    if f.status is not None and drop_after is not None:
-        kind = _STREAM_ERRORS.get(f.status, "internalServerException")
-        message = (f.body or {}).get("message") or f"Simulated upstream fault: HTTP {f.status}."
-        frames = [*frames[:drop_after], exception_frame(kind, str(message))]
-        drop_after = None
+    frames, drop_after = mid_stream(stream_frames(c, None if f.omit_usage else usage), f, req,
+                                    _exception_for)  # fmt: skip
     if f.malformed and len(frames) > 1:
         bad = frames[1]
         frames[1] = bad[:-1] + bytes(((bad[-1] ^ 0xFF),))

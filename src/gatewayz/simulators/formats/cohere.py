@@ -17,7 +17,7 @@ import orjson
 
 from .. import model_lists
 from ..content import Completion, plan_choice, prompt_tokens, split_pieces
-from ..faults import Fault
+from ..faults import Fault, mid_stream, status_reply
 from ..protocol import CHUNKED_END, SSE_CONTENT_TYPE, Reply, Request, chunk, response, response_head
 
 if TYPE_CHECKING:
@@ -31,16 +31,13 @@ TEMPLATE_TOKENS = 8  # Cohere counts its prompt template in usage.tokens, not in
 
 # ---------------------------------------------------------------- shared reply helpers
 def fault_reply(
-    req: Request, f: Fault, stream: bool, error_body: Callable[[int], dict[str, Any]]
+    req: Request, f: Fault, stream: bool, error_body: Callable[[int, str], dict[str, Any]]
 ) -> Reply | None:
     """The reply a fault dictates before any content (a drop or an error status), or None."""
-    keep, delay = req.keep_alive, max(0.0, f.delay_s)
     if f.drop_after_chunks == 0 and not stream:
-        return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
-    if f.status:
-        body = orjson.dumps(f.body if f.body is not None else error_body(f.status))
-        extra = [("Retry-After", f.retry_after)] if f.retry_after is not None else []
-        return Reply(response(f.status, body, keep, headers=extra), keep_alive=keep, delay=delay)
+        return Reply(b"", keep_alive=False, delay=max(0.0, f.delay_s), drop_now=True)
+    if f.status and not f.breaks_stream(stream):
+        return status_reply(req, f, error_body)
     return None
 
 
@@ -64,9 +61,13 @@ def json_reply(req: Request, body: bytes, f: Fault) -> Reply:
     return Reply(full, keep_alive=keep, delay=delay)
 
 
-def sse_reply(req: Request, events: list[bytes], f: Fault) -> Reply:
+def sse_reply(
+    req: Request, events: list[bytes], f: Fault, error_event: Callable[[int, str], bytes]
+) -> Reply:
     """A 200 SSE answer of already-formatted events, honouring chunk_delay_s and
-    drop_after_chunks (chunked framing unless the client speaks HTTP/1.0)."""
+    drop_after_chunks, or ending in `error_event` for a mid-stream error fault (chunked
+    framing unless the client speaks HTTP/1.0)."""
+    events, drop_after = mid_stream(events, f, req, error_event)
     chunked = req.version != "1.0"
     keep = req.keep_alive and chunked
     head = response_head(200, SSE_CONTENT_TYPE, keep, chunked=chunked)
@@ -78,7 +79,7 @@ def sse_reply(req: Request, events: list[bytes], f: Fault) -> Reply:
         keep_alive=keep,
         delay=max(0.0, f.delay_s),
         gap=max(0.0, f.chunk_delay_s),
-        drop_after=f.drop_after_chunks,
+        drop_after=drop_after,
     )
 
 
@@ -87,8 +88,13 @@ def _error(message: str) -> dict[str, Any]:
     return {"id": os.urandom(16).hex(), "message": message}
 
 
-def _fault_error(status: int) -> dict[str, Any]:
-    return _error(f"Simulated upstream fault: HTTP {status}.")
+def _fault_error(status: int, message: str) -> dict[str, Any]:
+    return _error(message)
+
+
+def _error_event(status: int, message: str) -> bytes:
+    """Cohere ends a failed stream with a message-end whose delta carries the error."""
+    return _event("message-end", {"id": os.urandom(16).hex(), "delta": {"error": message}})
 
 
 def _authorized(sim: Simulator, req: Request) -> bool:
@@ -233,7 +239,7 @@ def chat(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Rep
     rid = os.urandom(16).hex()
     if not stream:
         return json_reply(req, _body(rid, c, ptoks, not f.omit_usage), f)
-    return sse_reply(req, _events(rid, c, ptoks, f), f)
+    return sse_reply(req, _events(rid, c, ptoks, f), f, _error_event)
 
 
 def models(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Reply:
@@ -242,7 +248,9 @@ def models(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> R
     if not _authorized(sim, req):
         return error_reply(req, 401, _error("invalid api token"))
     scripted, fault = model_lists.lists_of(sim).take("cohere")
-    failing = model_lists.fault_reply(req, fault, lambda s: orjson.dumps(_fault_error(s)))
+    failing = model_lists.fault_reply(
+        req, fault, lambda s: orjson.dumps(_error(f"Simulated upstream fault: HTTP {s}."))
+    )
     if failing is not None:
         return failing
     if scripted is None:

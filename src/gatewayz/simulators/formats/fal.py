@@ -29,8 +29,13 @@ REASONING_PREFIX = "Considering the prompt: "
 IMAGE_HOST = "https://v3.fal.media/files/simulator"
 
 
-def _fault_error(status: int) -> dict[str, Any]:
-    return {"detail": f"Simulated upstream fault: HTTP {status}."}
+def _fault_error(status: int, message: str) -> dict[str, Any]:
+    return {"detail": message}
+
+
+def _error_event(status: int, message: str) -> bytes:
+    """A failed run's final event: no output, the error in `error`."""
+    return b"data: " + orjson.dumps({**_output("", None, False), "error": message}) + b"\n\n"
 
 
 def _unauthorized(sim: Simulator, req: Request) -> Reply | None:
@@ -86,7 +91,7 @@ def _llm(sim: Simulator, req: Request, parsed: Any, stream: bool) -> Reply:
         so_far += piece
         events.append(b"data: " + orjson.dumps(_output(so_far, reasoning, True)) + b"\n\n")
     events.append(b"data: " + orjson.dumps(_output(text, reasoning, False)) + b"\n\n")
-    return sse_reply(req, events, f)
+    return sse_reply(req, events, f, _error_event)
 
 
 def any_llm(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Reply:

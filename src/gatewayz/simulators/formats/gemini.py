@@ -26,7 +26,7 @@ import orjson
 
 from .. import model_lists
 from ..content import Completion, compact_json, plan_choice, prompt_tokens
-from ..faults import Fault
+from ..faults import Fault, mid_stream, status_reply
 from ..protocol import CHUNKED_END, SSE_CONTENT_TYPE, Reply, Request, chunk, response, response_head
 from .gemini_checks import json_schema, normalize
 from .gemini_checks import problem as _problem
@@ -323,12 +323,8 @@ def _generate(sim: Simulator, req: Request, parsed: Any, m: re.Match[str], verte
     keep, delay = req.keep_alive, max(0.0, f.delay_s)
     if f.drop_after_chunks == 0 and not stream:
         return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
-    if f.status:
-        body = orjson.dumps(
-            f.body if f.body is not None else error_dict(f.status, "Simulated upstream failure.")
-        )
-        extra = [("Retry-After", f.retry_after)] if f.retry_after is not None else []
-        return Reply(response(f.status, body, keep, headers=extra), keep_alive=keep, delay=delay)
+    if f.status and not f.breaks_stream(stream):
+        return status_reply(req, f, error_dict)
     parsed = normalize(parsed)
     problem_text = _problem(parsed)
     if problem_text is not None:
@@ -379,6 +375,9 @@ def _generate(sim: Simulator, req: Request, parsed: Any, m: re.Match[str], verte
     frames = [b"data: " + orjson.dumps(ev) + b"\r\n\r\n" for ev in events]
     if f.malformed:
         frames.insert(1, b"data: {not json\r\n\r\n")
+    frames, drop_after = mid_stream(  # an error interrupting the stream: its body as an event
+        frames, f, req, lambda s, text: b"data: " + orjson.dumps(error_dict(s, text)) + b"\r\n\r\n"
+    )
     chunked = req.version != "1.0"
     keep = keep and chunked
     head = response_head(200, SSE_CONTENT_TYPE, keep, chunked=chunked)
@@ -392,7 +391,7 @@ def _generate(sim: Simulator, req: Request, parsed: Any, m: re.Match[str], verte
         keep_alive=keep,
         delay=delay,
         gap=gap,
-        drop_after=f.drop_after_chunks,
+        drop_after=drop_after,
     )
 
 

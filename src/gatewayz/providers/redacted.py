@@ -1,0 +1,78 @@
+"""The one door provider errors go out through: every served provider's adapter is wrapped so
+that a GatewayError it raises — an HTTP error answer (`families/base.open_upstream`), a
+malformed or failed answer, an error event in the middle of a stream — has its message masked
+(`security.redact`) before the pipeline, the caller's dialect, the request log or a log line
+sees it. Whatever family produced the text and however it did, it passes here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
+from gatewayz.errors import GatewayError
+from gatewayz.security.redact import Redactor
+
+
+class RedactedStream:
+    """An open upstream stream whose error, if it fails mid-way, is masked."""
+
+    def __init__(self, inner: Any, redact: Redactor) -> None:
+        self.inner = inner
+        self._redact = redact
+        self._batches: AsyncIterator[list[StreamChunk]] | None = None
+
+    def __aiter__(self) -> RedactedStream:
+        self._batches = aiter(self.inner)
+        return self
+
+    async def __anext__(self) -> list[StreamChunk]:
+        assert self._batches is not None
+        try:
+            return await anext(self._batches)
+        except GatewayError as err:
+            self._redact.error(err)
+            raise
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+class RedactedAdapter:
+    """A provider's adapter (`registry.Adapter`) whose errors are masked; anything else
+    (`pool`, `headers()`, a family's own attributes) is the wrapped adapter's."""
+
+    def __init__(self, inner: Any, redact: Redactor) -> None:
+        self.inner = inner
+        self.family: str = inner.family
+        self._redact = redact
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
+        try:
+            resp: ChatResponse = await self.inner.send(req, native_model)
+        except GatewayError as err:
+            self._redact.error(err)
+            raise
+        return resp
+
+    async def stream(self, req: ChatRequest, native_model: str) -> RedactedStream:
+        try:
+            upstream = await self.inner.stream(req, native_model)
+        except GatewayError as err:
+            self._redact.error(err)
+            raise
+        return RedactedStream(upstream, self._redact)
+
+    async def list_models(self) -> list[str]:
+        try:
+            models: list[str] = await self.inner.list_models()
+        except GatewayError as err:
+            self._redact.error(err)
+            raise
+        return models
