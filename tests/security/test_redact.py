@@ -82,3 +82,21 @@ def test_the_registry_masks_every_provider_credential_and_secret_setting(tmp_pat
     for n, secret in enumerate(configured):
         assert redact(f"{n}: {secret}.") == f"{n}: {MASK}."
     assert redact("region eu-west-3") == "region eu-west-3"  # not a secret variable
+
+
+def test_a_secret_cut_off_at_the_end_of_a_truncated_message_is_masked() -> None:
+    # Provider messages are cut to a length before they are relayed: the cut may fall inside
+    # the echoed key, leaving its first characters at the very end of the text.
+    key = "AIzaSyD-provider-key-0123456789abcdef"
+    redact = Redactor([key])
+    for cut in (4, 12, len(key) - 1):
+        out = redact("API key not valid: " + key[:cut])
+        assert out == f"API key not valid: {MASK}", (cut, out)
+    assert redact("ends with AIz") == "ends with AIz"  # 3 characters prove nothing
+
+
+def test_a_short_secret_is_masked_as_a_whole_word_only() -> None:
+    redact = Redactor(["x1"])  # a self-hosted server's throwaway key
+    assert redact("key x1 refused; max1 and x12 untouched") == (
+        f"key {MASK} refused; max1 and x12 untouched"
+    )

@@ -24,6 +24,12 @@ from gatewayz.security.keys import KEY_RE
 from gatewayz.settings import Settings
 
 MASK = "[redacted]"
+# A secret shorter than this (a self-hosted server's throwaway key) is masked only as a whole
+# word, so ordinary text that happens to contain it stays readable; a message that ends in at
+# least `TAIL_MIN` first characters of a secret (a message cut to a length inside the echoed
+# key) has that tail masked.
+SHORT_SECRET = 8
+TAIL_MIN = 4
 
 # Credential shapes masked whoever they belong to.
 SHAPES = (
@@ -48,8 +54,13 @@ class Redactor:
                 in_json = orjson.dumps(secret).decode()[1:-1]
                 forms |= {secret, in_json, in_json.replace("/", "\\/"), quote(secret, safe="")}
         # Longest first: a secret that contains another is masked whole.
-        literal = [re.escape(s) for s in sorted(forms, key=len, reverse=True)]
+        ordered = sorted(forms, key=len, reverse=True)
+        literal = [
+            re.escape(s) if len(s) >= SHORT_SECRET else rf"(?<!\w){re.escape(s)}(?!\w)"
+            for s in ordered
+        ]
         self._pattern = re.compile("|".join([*literal, *SHAPES]), re.DOTALL)
+        self._tails = [s for s in ordered if len(s) > TAIL_MIN]
 
     @classmethod
     def from_config(cls, settings: Settings, provider_secrets: Iterable[str]) -> Redactor:
@@ -63,7 +74,16 @@ class Redactor:
         return cls([*provider_secrets, *own])
 
     def __call__(self, text: str) -> str:
-        return self._pattern.sub(MASK, text)
+        return self._cut_tail(self._pattern.sub(MASK, text))
+
+    def _cut_tail(self, text: str) -> str:
+        """Mask the start of a secret the text ends in (cut there by a length limit)."""
+        end = text.rstrip()
+        for secret in self._tails:
+            for n in range(min(len(secret) - 1, len(end)), TAIL_MIN - 1, -1):
+                if end.endswith(secret[:n]):
+                    return end[: len(end) - n] + MASK
+        return text
 
     def error(self, err: GatewayError) -> GatewayError:
         """`err` with its message (and the headers it sends, e.g. a provider's Retry-After)
