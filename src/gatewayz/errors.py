@@ -3,6 +3,9 @@ it is retryable or may fail over to another provider. Dialects render it at the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class GatewayError(Exception):
     status: int = 500
@@ -33,6 +36,11 @@ class GatewayError(Exception):
         self.headers = headers or {}
         self.provider = provider
 
+    def fields(self) -> dict[str, Any]:
+        """Structured details beyond message/type/param/code, added to the dialect's error
+        object (both SDKs keep unknown fields in the error's `body`)."""
+        return {}
+
 
 class InvalidRequest(GatewayError):
     status, type, code = 400, "invalid_request_error", "invalid_request"
@@ -52,6 +60,13 @@ class NotFound(GatewayError):
 
 class ModelNotFound(NotFound):
     code = "model_not_found"
+
+    def __init__(self, message: str, *, suggestions: Sequence[str] = (), **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.suggestions = tuple(suggestions)  # the closest served names ("Did you mean")
+
+    def fields(self) -> dict[str, Any]:
+        return {"suggestions": list(self.suggestions)} if self.suggestions else {}
 
 
 class PayloadTooLarge(GatewayError):

@@ -143,6 +143,9 @@ class Services:
             self.pipeline.health,
             extra_models=self.model_list,
         )
+        # Routes that resolution only guesses (an organisation's provider, an aggregator) need
+        # what the synced catalog knows providers list and price (routing/known.py).
+        self.resolver.known = self.catalog.known
         await self.catalog.start()
         self.auth = Authenticator(
             self.db,

@@ -16,7 +16,7 @@ from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX
-from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, set_price, start_gateway
 
 KEY = "co-test-key"
 MODEL = "cohere/command-a-03-2025"
@@ -41,6 +41,9 @@ def gw(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gat
         ),
         sim,
     )
+    # A test-only name the simulator answers with tool calls: Cohere's synced list does not
+    # have it, so it is served only with a price of its own.
+    set_price(g, "cohere/command-a-tools", "cohere", prompt="2.5", completion="10")
     yield g
     g.stop()
 

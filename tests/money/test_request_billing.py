@@ -279,9 +279,11 @@ def test_client_disconnect_mid_stream_is_charged_for_what_was_produced(gateway: 
 
 def test_cm_6_6_1_premium_model_at_default_price_is_refused_unsent(gateway: Gateway) -> None:
     _, key = add_user(gateway, credits_usd="1")
+    # The bare name reaches OpenAI by its model pattern (`gpt-*`); `openai/…` would be a 404:
+    # the synced catalog knows OpenAI does not list it (routing/resolve.py).
     with pytest.raises(openai.BadRequestError) as caught:
         client(gateway, key).chat.completions.create(
-            model="openai/gpt-5-nonexistent-preview", messages=PROMPT, max_tokens=10
+            model="gpt-5-nonexistent-preview", messages=PROMPT, max_tokens=10
         )
     assert caught.value.code == "pricing_unavailable"
     assert gateway.upstream.requests == []

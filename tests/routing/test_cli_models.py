@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 
 from gatewayz.cli.main import app
 from gatewayz.settings import PROVIDERS_FILE
+from gatewayz.simulators import Simulator
+from gatewayz.simulators.model_lists import lists_of
 
 
 @pytest.fixture
@@ -29,7 +32,7 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     return CliRunner()
 
 
-def test_resolve_prints_each_step_with_zero_config(runner: CliRunner) -> None:
+def test_resolve_prints_each_step_with_zero_config(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(app, ["models", "resolve", "r1"])
     assert res.exit_code == 0, res.output
     lines = res.output.splitlines()
@@ -44,6 +47,8 @@ def test_resolve_prints_each_step_with_zero_config(runner: CliRunner) -> None:
     assert "not served: no key: set DEEPSEEK_API_KEY" in lines[first + 1]
     assert "accounts/fireworks/models/deepseek-r1" in res.output
     assert lines[-1].startswith("result     404 model_not_found: The model 'r1'")
+    assert "catalog    none: resolved without it (no database yet)" in lines
+    assert not (tmp_path / "data" / "gatewayz.db").exists()  # a look-up writes nothing
 
 
 def test_resolve_json_with_a_configured_provider_and_override(
@@ -78,3 +83,35 @@ def test_resolve_rejects_a_bad_override(runner: CliRunner) -> None:
     assert "unknown provider(s): nope" in res.output
     res = runner.invoke(app, ["models", "resolve", "r1", "--provider", "{bad"])
     assert res.exit_code == 1 and "not valid JSON" in res.output
+
+
+@pytest.fixture
+def router() -> Iterator[Simulator]:
+    s = Simulator()
+    s.start_in_thread()
+    lists_of(s).set("openai", [{"id": "microsoft/phi-4", "context_length": 16384}])
+    yield s
+    lists_of(s).reset()
+    s.stop_thread()
+
+
+def test_resolve_applies_the_synced_catalog_as_requests_do(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, router: Simulator
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "k-openrouter")
+    monkeypatch.setenv("GATEWAYZ_PROVIDER_OPENROUTER_BASE_URL", router.base_url)
+    before = runner.invoke(app, ["models", "resolve", "microsoft/phi-4o", "--json"])
+    assert before.exit_code == 0, before.output
+    assert json.loads(before.output)["route"] == ["openrouter"]  # no catalog: as before
+    synced = runner.invoke(app, ["models", "sync"])
+    assert synced.exit_code == 0, synced.output
+    after = runner.invoke(app, ["models", "resolve", "microsoft/phi-4o", "--json"])
+    d = json.loads(after.output)
+    assert d["route"] == [] and d["error"]["code"] == "model_not_found"
+    assert d["suggestions"] == ["microsoft/phi-4"]
+    assert d["error"]["message"].endswith("Did you mean: microsoft/phi-4?")
+    text = runner.invoke(app, ["models", "resolve", "microsoft/phi-4o"]).output.splitlines()
+    assert "catalog    synced: org and aggregator routes need a listing or a price" in text
+    assert text[-1].startswith("result     404 model_not_found: The model 'microsoft/phi-4o'")
+    listed = runner.invoke(app, ["models", "resolve", "microsoft/phi-4", "--json"])
+    assert json.loads(listed.output)["route"] == ["openrouter"]

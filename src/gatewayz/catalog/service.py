@@ -15,6 +15,9 @@ time from the database and drops its L2 entry and the L1 when it changed (a sync
 worker or by `gatewayz models sync`), and (2) syncs the providers that are due, claimed so
 that one worker syncs each. At startup a catalog that never synced is synced first (waiting at
 most `catalog_startup_wait_s`, then continuing in the background).
+
+Routing reads `known()` (catalog/known.py): what the served providers list and price, rebuilt
+after each change by `publish_known` (at startup, after each check and each sync here).
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ from gatewayz.catalog import store, views
 from gatewayz.catalog.cache import TTLCache
 from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.health import HealthData, health_ttl, load_health
+from gatewayz.catalog.known import Knowledge, KnowledgeBoard
 from gatewayz.catalog.naming import Naming
 from gatewayz.catalog.offers import Offer, OfferBuilder
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import Syncer, SyncResult, skip_reason
-from gatewayz.errors import ModelNotFound, ServiceUnavailable
+from gatewayz.errors import GatewayError, ModelNotFound, ServiceUnavailable
 from gatewayz.providers.registry import Provider, Registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.settings import Settings
@@ -113,26 +117,36 @@ class Catalog:
         self._skips_noted: set[str] = set()
         self._task: asyncio.Task[None] | None = None
         self._first: asyncio.Task[list[SyncResult]] | None = None
+        self.board = KnowledgeBoard(
+            lambda: self.builder.price_book(),  # the offers' prices are the routing's too
+            self.builder.naming.resolver.data.aliases,
+            {p.slug: p.orgs for p in registry.providers.values()},
+            self._extra_ids,
+        )
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Start the background checks; a never-synced catalog is synced first (bounded)."""
-        if not self.settings.catalog_sync:
-            self._task = asyncio.create_task(self._run(first_delay=True))
-            return
+        """Start the background checks; a never-synced catalog is synced first (bounded), a
+        synced one is known to routing before the first request (bounded too)."""
+        wait = self.settings.catalog_startup_wait_s
         try:
             async with self.db.begin() as conn:
                 states = await store.sync_states(conn)
         except DB_ERRORS as exc:
             log.warning("catalog: sync state unreadable at startup (%s)", exc)
             states = {}
+        synced = any(s.succeeded_at for s in states.values())
+        if synced or not self.settings.catalog_sync:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.publish_known(), wait)
+        if not self.settings.catalog_sync:
+            self._task = asyncio.create_task(self._run(first_delay=True))
+            return
         self._first = asyncio.create_task(self.check())
         self._first.add_done_callback(_log_failure)
-        if not any(s.succeeded_at for s in states.values()):
+        if not synced:
             with contextlib.suppress(Exception):  # logged by the callback; never fails startup
-                await asyncio.wait_for(
-                    asyncio.shield(self._first), self.settings.catalog_startup_wait_s
-                )
+                await asyncio.wait_for(asyncio.shield(self._first), wait)
             if not self._first.done():
                 log.info("catalog: first sync still running; serving meanwhile")
         self._task = asyncio.create_task(self._run(first_delay=True))
@@ -159,6 +173,8 @@ class Catalog:
         """Pick up syncs made elsewhere, then run the syncs that are due (claimed in the
         database, so another worker may take one first)."""
         states = await self.refresh()
+        if states is not None:
+            await self.publish_known()
         if not self.settings.catalog_sync or states is None:
             return []
         due = [p for p in self.registry.enabled if self._due(p, states.get(p.slug))]
@@ -215,7 +231,26 @@ class Catalog:
         for r in results:
             if r.status == "ok":
                 self.invalidate(r.provider)
+        if any(r.status == "ok" for r in results):
+            await self.publish_known()
         return results
+
+    def known(self) -> Knowledge | None:
+        """What the served providers list and price, for routing (catalog/known.py)."""
+        return self.board.current()
+
+    async def publish_known(self) -> None:
+        """Rebuild `known()` if the snapshot or the sync state changed (a database that cannot
+        be read keeps the last one). Synced: a served provider's list was read at least once."""
+        try:
+            async with self.db.begin() as conn:
+                states = await store.sync_states(conn)
+            snapshot = await self.snapshot()
+        except (*DB_ERRORS, GatewayError) as exc:
+            log.warning("catalog: what providers list is not refreshed (%s)", exc)
+            return
+        synced = any(store.succeeded(states.get(p.slug)) for p in self._active())
+        await self.board.publish(snapshot, synced)
 
     def invalidate(self, provider: str | None = None) -> None:
         """After a sync: the provider's list reloads, every cached response rebuilds."""
@@ -254,7 +289,12 @@ class Catalog:
                     states: dict[str, store.SyncState] | None = await store.sync_states(conn)
             except DB_ERRORS:
                 states = None
-            data = [self._provider_json(p, snapshot, health, states) for p in self._active()]
+            data = [
+                views.provider_json(
+                    p, snapshot, health, None if states is None else states.get(p.slug)
+                )
+                for p in self._active()
+            ]
             return orjson.dumps({"object": "list", "data": data})
 
         return await self.l1.get(("providers",), build)
@@ -280,6 +320,9 @@ class Catalog:
             return orjson.dumps(found)
 
         return await self.l1.get(("openai", model_id), build)
+
+    def _extra_ids(self) -> list[str]:
+        return [o["id"] for o in self.extra_models()]
 
     async def _openai_objects(self) -> list[dict[str, Any]]:
         snapshot = await self.snapshot()
@@ -330,8 +373,10 @@ class Catalog:
                 async with self.db.begin() as conn:
                     states = await store.sync_states(conn)
                     state = states.get(provider.slug)
-                    synced = state is not None and state.succeeded_at is not None
+                    synced = store.succeeded(state)
                     rows = await store.load_offers(conn, provider.slug) if synced else None
+                    # The sync these rows are from: a later one anywhere reloads them.
+                    self._succeeded[provider.slug] = state.succeeded_at if state else None
             except DB_ERRORS as exc:
                 raise ServiceUnavailable(
                     "The model catalog is unavailable right now (database unreachable)."
@@ -344,25 +389,6 @@ class Catalog:
             return self.builder.reprice(rows)
 
         return load
-
-    def _provider_json(
-        self,
-        p: Provider,
-        snapshot: views.Snapshot,
-        health: HealthData,
-        states: dict[str, store.SyncState] | None,
-    ) -> dict[str, Any]:
-        state = None if states is None else states.get(p.slug)
-        synced = state is not None and state.succeeded_at is not None
-        return {
-            "slug": p.slug,
-            "name": p.name,
-            "family": p.family,
-            "models": snapshot.counts.get(p.slug, 0),
-            "source": "api" if synced and skip_reason(p) is None else "pricing",
-            "health_status": health.providers.get(p.slug, "operational"),
-            "sync": None if state is None else state.public(),
-        }
 
 
 def _log_failure(task: asyncio.Task[list[SyncResult]]) -> None:

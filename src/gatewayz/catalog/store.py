@@ -49,6 +49,11 @@ class SyncState:
         }
 
 
+def succeeded(state: SyncState | None) -> bool:
+    """Whether the provider's list was ever read (its offers come from its API)."""
+    return state is not None and state.succeeded_at is not None
+
+
 _OFFER_COLUMNS = [c for c in catalog_offers.c if c.name != "synced_at"]
 
 

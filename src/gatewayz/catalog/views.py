@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from gatewayz.catalog import store
 from gatewayz.catalog.health import HealthData
 from gatewayz.catalog.offers import Offer
 from gatewayz.catalog.query import Query
+from gatewayz.catalog.sync import skip_reason
+from gatewayz.providers.registry import Provider
 
 
 @dataclass(slots=True)
@@ -209,4 +212,19 @@ def openai_model(model: Model) -> dict[str, Any]:
         "provider": primary.provider,
         "name": primary.name,
         "context_length": primary.context_length,
+    }
+
+
+def provider_json(
+    p: Provider, snapshot: Snapshot, health: HealthData, state: store.SyncState | None
+) -> dict[str, Any]:
+    """One served provider of `/catalog/providers`: its offers, where they come from, its sync."""
+    return {
+        "slug": p.slug,
+        "name": p.name,
+        "family": p.family,
+        "models": snapshot.counts.get(p.slug, 0),
+        "source": "api" if store.succeeded(state) and skip_reason(p) is None else "pricing",
+        "health_status": health.providers.get(p.slug, "operational"),
+        "sync": None if state is None else state.public(),
     }

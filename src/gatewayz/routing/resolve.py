@@ -14,16 +14,24 @@ Detection, highest priority first:
      `native_ids` only rename).
 Within a step, the organisation's own provider comes first, then providers.toml order. Only
 enabled providers become routes; the model reported back to the client is always the name it
-sent. Nobody serving it is a 404 `model_not_found`.
+sent. Nobody serving it is a 404 `model_not_found`, with the closest served names.
+
+Step 4 (and a provider an override names that no rule found) is a guess. Once the catalog has
+synced (`known`, routing/known.py), the guess stands only when that provider lists the model or
+prices it, or when the routing data knows the name (an alias, or a canonical id of aliases.toml
+or of a provider's `native_ids`): a name nobody lists, prices or aliases is never sent to an
+aggregator to be billed at the default rate. Without a synced catalog (a fresh install, sync
+off) the resolver cannot know, and the guesses stand as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gatewayz.errors import GatewayError, InvalidRequest, ModelNotFound
+from gatewayz.errors import InvalidRequest
 from gatewayz.providers.registry import Provider, Registry
 from gatewayz.routing.detect import (
     Override,
@@ -32,80 +40,9 @@ from gatewayz.routing.detect import (
     load_routing_data,
     parse_override,
 )
+from gatewayz.routing.explanation import GUESSES, RANK, Candidate, Explanation, Route, not_found
+from gatewayz.routing.known import KnownModels, nothing_known
 from gatewayz.settings import provider_env_var
-
-# Rule → detection priority (lower first).
-RANK = {
-    "override": 0,
-    "pinned": 1,
-    "format": 1,
-    "configured": 2,
-    "native_ids": 3,
-    "native_id": 3,
-    "pattern": 3,
-    "org": 4,
-    "aggregator": 5,
-}
-
-
-@dataclass(slots=True, frozen=True)
-class Route:
-    provider: Provider
-    native_id: str
-    model: str  # the id reported back to the client
-
-
-@dataclass(slots=True, frozen=True)
-class Candidate:
-    """A provider detection found, served or not."""
-
-    provider: Provider
-    native_id: str
-    rule: str  # a RANK key
-    detail: str
-
-    @property
-    def served(self) -> bool:
-        return self.provider.enabled
-
-
-@dataclass(slots=True, frozen=True)
-class Explanation:
-    model: str  # as the client sent it
-    canonical: str
-    alias: str | None  # the canonical id, when `model` was an alias
-    steps: tuple[str, ...]
-    candidates: tuple[Candidate, ...]  # the provider chain, served or not
-    routes: tuple[Route, ...]  # the served ones, in order
-    error: GatewayError | None = None
-    exclusive: bool = False  # the name itself fixes the provider
-    override: Override | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        err = self.error
-        return {
-            "model": self.model,
-            "alias": self.alias,
-            "canonical": self.canonical,
-            "override": self.override.describe() if self.override else None,
-            "steps": list(self.steps),
-            "providers": [
-                {
-                    "provider": c.provider.slug,
-                    "name": c.provider.name,
-                    "served": c.served,
-                    "status": c.provider.reason,
-                    "native_id": c.native_id,
-                    "rule": c.rule,
-                    "detail": c.detail,
-                }
-                for c in self.candidates
-            ],
-            "route": [r.provider.slug for r in self.routes],
-            "error": None
-            if err is None
-            else {"status": err.status, "code": err.code, "message": err.message},
-        }
 
 
 @dataclass(slots=True)
@@ -119,8 +56,12 @@ class Resolver:
     registry: Registry
     data: RoutingData = field(default_factory=load_routing_data)
     cache_size: int = 10_000
+    # The catalog's current knowledge (routing/known.py); a new object empties the cache.
+    known: Callable[[], KnownModels | None] = nothing_known
     _cache: dict[str, _Cached] = field(default_factory=dict, init=False, repr=False)
+    _view: KnownModels | None = field(default=None, init=False, repr=False)
     _orgs: frozenset[str] = field(default=frozenset(), init=False, repr=False)
+    _ids: frozenset[str] = field(default=frozenset(), init=False, repr=False)
     _reverse: dict[str, dict[str, str]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -131,6 +72,7 @@ class Resolver:
         self._orgs = frozenset(
             [*(o for p in ps for o in p.orgs), *(c.partition("/")[0] for c in canon if "/" in c)]
         )
+        self._ids = frozenset([*canon, *self.data.overrides])
         self._reverse = {p.slug: {v: k for k, v in p.native_ids.items() if v != k} for p in ps}
 
     # ------------------------------------------------------------------ public API
@@ -157,6 +99,10 @@ class Resolver:
 
     # ------------------------------------------------------------------ detection
     def _cached(self, model: str) -> _Cached:
+        view = self.known()
+        if view is not self._view:  # the catalog synced (or prices changed): decide afresh
+            self._cache.clear()
+            self._view = view
         hit = self._cache.get(model)
         if hit is None:
             base = self._detect(model)
@@ -202,7 +148,34 @@ class Resolver:
             )
         else:
             steps.append("no provider rule matches")
+        if self._checks(canonical, alias):
+            backed = [c for c in cands if c.rule not in GUESSES or self._backed(c, canonical)]
+            dropped = ", ".join(f"{c.provider.slug} ({c.rule})" for c in cands if c not in backed)
+            if dropped:
+                steps.append(
+                    "catalog synced and the routing data does not know the name: dropped "
+                    f"{dropped}, which neither list nor price it"
+                )
+                cands = backed
         return self._finish(model, canonical, alias, steps, cands)
+
+    def _checks(self, canonical: str, alias: str | None) -> bool:
+        """Whether guessed routes need the catalog's backing: it synced, and the name is no
+        alias or id the routing data knows."""
+        view = self._view
+        if view is None or not view.synced or alias is not None:
+            return False
+        return _base(canonical) not in self._ids and canonical not in self._ids
+
+    def _backed(self, c: Candidate, canonical: str) -> bool:
+        """Whether the provider lists or prices the model (a `:variant` as its base model)."""
+        view = self._view
+        assert view is not None
+        slug = c.provider.slug
+        if view.offers(slug, canonical, c.native_id):
+            return True
+        base, native = _base(canonical), _base(c.native_id)
+        return (base, native) != (canonical, c.native_id) and view.offers(slug, base, native)
 
     def _candidates(
         self, model: str, canonical: str, configured: list[Provider]
@@ -267,7 +240,23 @@ class Resolver:
                     if s not in detected and s not in ov.order
                 ]
             chain += [c for c in rest if c.provider.slug not in ov.ignore]
-        return self._finish(base.model, base.canonical, base.alias, steps, chain, override=ov)
+        if self._checks(base.canonical, base.alias):
+            # A provider named with no rule behind it is a guess like step 4's.
+            forced = [c for c in chain if c.provider.slug not in detected]
+            unbacked = [c for c in forced if not self._backed(c, base.canonical)]
+            if unbacked:
+                names = ", ".join(c.provider.slug for c in unbacked)
+                steps.append(f"catalog synced: dropped {names}, which neither list nor price it")
+                chain = [c for c in chain if c not in unbacked]
+        return self._finish(
+            base.model,
+            base.canonical,
+            base.alias,
+            steps,
+            chain,
+            override=ov,
+            suggestions=base.suggestions,
+        )
 
     def _named(self, found: Candidate | None, slug: str, canonical: str) -> Candidate:
         """A provider the override names: detected, or forced with its best-guess native id."""
@@ -287,42 +276,42 @@ class Resolver:
         *,
         exclusive: bool = False,
         override: Override | None = None,
+        suggestions: tuple[str, ...] | None = None,
     ) -> Explanation:
         routes = tuple(Route(c.provider, c.native_id, model) for c in cands if c.served)
+        if routes or exclusive:
+            suggestions = ()
+        elif suggestions is None:
+            suggestions = () if self._view is None else self._view.suggest(model)
         err = (
-            None if routes else self._not_found(model, canonical, alias, cands, exclusive, override)
+            None
+            if routes
+            else not_found(
+                model,
+                canonical,
+                alias,
+                cands,
+                exclusive,
+                override,
+                suggestions,
+                self._checks(canonical, alias),
+            )
         )
         return Explanation(
-            model, canonical, alias, tuple(steps), tuple(cands), routes, err, exclusive, override
+            model,
+            canonical,
+            alias,
+            tuple(steps),
+            tuple(cands),
+            routes,
+            err,
+            exclusive,
+            override,
+            suggestions,
         )
 
-    @staticmethod
-    def _not_found(
-        model: str,
-        canonical: str,
-        alias: str | None,
-        cands: list[Candidate],
-        exclusive: bool,
-        override: Override | None,
-    ) -> ModelNotFound:
-        if exclusive or (override is not None and len(cands) == 1 and not override.allow_fallbacks):
-            (c,) = cands
-            how = {
-                "pinned": "names the provider",
-                "format": "has the id format of the provider",
-            }.get(c.rule, "is pinned by the request's `provider` field to the provider")
-            return ModelNotFound(
-                f"The model '{model}' {how} '{c.provider.slug}', which is not served: "
-                f"{c.provider.reason}.",
-                param="model",
-            )
-        msg = f"The model '{model}' does not exist or no configured provider serves it."
-        if alias is not None:
-            msg = f"{msg[:-1]} ('{model}' is an alias of '{canonical}')."
-        known = [c.provider.slug for c in cands if c.rule != "aggregator"][:5]
-        if known:
-            msg += f" Providers that serve it, none configured: {', '.join(known)}."
-        if override is not None:
-            allowed = ", ".join(c.provider.slug for c in cands) or "none"
-            msg += f" The provider override allowed: {allowed}."
-        return ModelNotFound(msg, param="model")
+
+def _base(model: str) -> str:
+    """`org/model:variant` → `org/model` (a `:variant` is priced and listed as its base)."""
+    head, sep, tail = model.partition("/")
+    return f"{head}{sep}{tail.partition(':')[0]}" if sep else model

@@ -109,7 +109,8 @@ def error_type(status: int) -> str:
 
 
 def error_object(err: GatewayError) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type(err.status), "message": err.message}}
+    error = {"type": error_type(err.status), "message": err.message, **err.fields()}
+    return {"type": "error", "error": error}
 
 
 def render_error(err: GatewayError) -> bytes:

@@ -259,6 +259,7 @@ def render_error(err: GatewayError) -> bytes:
                 "type": err.type,
                 "param": err.param,
                 "code": err.code,
+                **err.fields(),
             }
         }
     )
