@@ -12,7 +12,9 @@ import pytest
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
+from gatewayz.billing.plans import load_plans
 from gatewayz.cli.main import app
+from gatewayz.ratelimit.limits import effective_limits
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import repo
@@ -175,3 +177,31 @@ def test_users_grant_adds_and_adjusts_credits_through_the_ledger(
         assert result.exit_code == 1 and message in result.stderr, (args, result.output)
     ghost = runner.invoke(app, ["users", "grant", "--email", "ghost@example.com", "--usd", "1"])
     assert ghost.exit_code == 1 and "no user" in ghost.stderr
+
+
+def test_cli_keys_may_have_limits_above_the_plan(runner: CliRunner, cli_env: str) -> None:
+    """The CLI is an operator's tool: its limits are an administrator's grant (`limits.rpm`,
+    ...), which the plan does not cap (a user's own `rpm_limit` only lowers)."""
+    trial = load_plans().tier("trial")
+    rpm, tpd = trial.rpm * 10, trial.tokens_per_day * 10
+    made = runner.invoke(
+        app,
+        ["users", "create", "--email", "big@example.com", "--rpm-limit", str(rpm), "--json"],
+    )
+    assert made.exit_code == 0, made.output
+    more = runner.invoke(
+        app,
+        ["keys", "create", "--email", "big@example.com", "--tokens-per-day", str(tpd), "--json"],
+    )
+    assert more.exit_code == 0, more.output
+    for created, stored in ((made, {"rpm": rpm}), (more, {"tokens_per_day": tpd})):
+        user, found, _ = asyncio.run(
+            _lookup("big@example.com", json.loads(created.stdout)["api_key"])
+        )
+        assert user is not None and user["plan"] == "trial"
+        assert found is not None and found["limits"] == stored
+        effective = effective_limits(load_plans(), user["plan"], found["limits"])
+        assert (effective.rpm, effective.tokens_per_day) == (
+            stored.get("rpm", trial.rpm),
+            stored.get("tokens_per_day", trial.tokens_per_day),
+        )
