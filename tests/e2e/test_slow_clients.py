@@ -183,17 +183,24 @@ def test_a_stalled_body_gets_408_in_the_callers_dialect(
     assert not slow_gw.upstream.requests
 
 
-# ---- an application slow to read the body: the wait is ours ------------------------------
+# ---- applications slow to read the body, or answering without it -----------------------
 
 
-async def _late_reader(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """An ASGI app busy for longer than the body timeout before it reads the body (between the
-    body timer's first and second checks); answers the body's size."""
+async def _slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """`/late`: busy for longer than the body timeout before it reads the body (between the
+    body timer's first and second checks), then answers the body's size. `/early`: answers at
+    once without reading the body, its answer's end coming after the body timeout."""
     if scope["type"] == "lifespan":
         while (await receive())["type"] != "lifespan.shutdown":
             scope["state"][CONNECTION_LIMITS] = ConnectionLimits(TIMEOUT_S, TIMEOUT_S)
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
+        return
+    if scope["path"] == "/early":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"started", "more_body": True})
+        await asyncio.sleep(2 * TIMEOUT_S)
+        await send({"type": "http.response.body", "body": b" and done"})
         return
     await asyncio.sleep(1.6 * TIMEOUT_S)
     size, more = 0, True
@@ -212,7 +219,7 @@ def late_reader() -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
-        _late_reader,
+        _slow_app,
         http="gatewayz.api.http_protocol:LimitedHttpToolsProtocol",
         lifespan="on",
         log_level="warning",
@@ -234,7 +241,8 @@ def test_a_body_the_application_has_not_read_yet_is_not_timed_out(late_reader: s
     application reads, and that pause is not the client's silence."""
     body = b"x" * 1_000_000
     with connect(late_reader, CUT_WITHIN_S) as s:
-        s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\ncontent-length: %d\r\n\r\n" % len(body) + body)
+        s.sendall(b"POST /late HTTP/1.1\r\nHost: x\r\ncontent-length: %d\r\n\r\n" % len(body))
+        s.sendall(body)
         answer = read_to_close(s)
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert answer.endswith(b"\r\n\r\n%d" % len(body))
@@ -253,3 +261,27 @@ def test_a_client_waiting_for_100_continue_is_not_timed_out(late_reader: str) ->
         answer = read_to_close(s)
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
     assert answer.endswith(b"\r\n\r\n5")
+
+
+def test_an_answer_begun_before_the_body_stalled_is_finished_not_cut(late_reader: str) -> None:
+    """The application answered without the body; the client never sends it: no 408 in the
+    middle of that answer, and the connection closes after it."""
+    with connect(late_reader, CUT_WITHIN_S) as s:
+        s.sendall(b"POST /early HTTP/1.1\r\nHost: x\r\ncontent-length: 100\r\n\r\n{")
+        answer = read_to_close(s)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    assert b"408" not in answer
+    assert answer.endswith(b"started\r\n9\r\n and done\r\n0\r\n\r\n")
+
+
+def test_an_answer_given_before_the_body_is_not_followed_by_a_408(slow_gw: Gateway) -> None:
+    """A request refused before its body was read (a wrong key: 401); the client never sends
+    the body: the connection is closed, with nothing after the 401."""
+    head = _head(slow_gw, b"/v1/chat/completions", 100).replace(
+        slow_gw.api_key.encode(), b"gw_test_" + b"x" * 43
+    )
+    with _connect(slow_gw) as s:
+        s.sendall(head + b"{")
+        answer = read_to_close(s)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
+    assert answer.count(b"HTTP/1.1 ") == 1, answer

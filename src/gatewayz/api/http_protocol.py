@@ -220,12 +220,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._body_timer = self.loop.call_later(wait, self._body_timed_out)
             return
         if cycle.response_started:
-            # The application answered without the rest of the body: no 408 after its answer;
-            # the connection ends with the response (it cannot be reused mid-body anyway).
-            if cycle.response_complete:
-                self.transport.close()
-            else:
-                cycle.keep_alive = False
+            # The application answered without the rest of the body: no 408 inside or after its
+            # answer; once it is out, uvicorn's keep-alive timeout closes the silent connection.
             return
         err = RequestTimeout(
             f"Request body not received in time: no data for {self._body_timeout:g} s."
