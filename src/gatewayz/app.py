@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,9 +25,11 @@ from gatewayz.api import (
     usage_routes,
 )
 from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
+from gatewayz.api.asgi import speaks_anthropic
 from gatewayz.api.auth_routes import auth_routes
 from gatewayz.api.catalog_routes import catalog_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
+from gatewayz.api.http_protocol import CONNECTION_LIMITS, ConnectionLimits
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
@@ -40,10 +43,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     services = Services(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         await services.start()
         try:
-            yield
+            # uvicorn hands the lifespan state to each connection's protocol: the one way this
+            # worker's settings reach api/http_protocol.py.
+            yield {CONNECTION_LIMITS: ConnectionLimits.of(settings)}
         finally:
             await services.stop()
 
@@ -84,8 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _dialect(request: Request) -> Dialect:
-    """Errors outside the endpoints speak the dialect of the path the caller used."""
-    return ANTHROPIC if request.url.path.startswith("/v1/messages") else OPENAI
+    return ANTHROPIC if speaks_anthropic(request.url.path) else OPENAI
 
 
 def _error_response(err: GatewayError, request: Request) -> Response:

@@ -69,6 +69,12 @@ class ModelNotFound(NotFound):
         return {"suggestions": list(self.suggestions)} if self.suggestions else {}
 
 
+class RequestTimeout(GatewayError):
+    """The client sent its request head or body too slowly (api/http_protocol.py)."""
+
+    status, type, code = 408, "invalid_request_error", "request_timeout"
+
+
 class PayloadTooLarge(GatewayError):
     status, type, code = 413, "invalid_request_error", "request_too_large"
 

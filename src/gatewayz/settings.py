@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     max_body_bytes: int = 10 * 1024 * 1024
+    # Slow clients (api/http_protocol.py): a request head not complete this long after its
+    # first byte gets 408 and the connection is closed (a new connection that sent nothing by
+    # then is closed without an answer); a body with no byte arriving for `body_read_timeout_s`
+    # likewise. The body's bound is on silence, not on the whole upload: a 10 MiB body on a slow
+    # link keeps making progress, while 30 s without a byte outlasts TCP's retransmission
+    # backoff on a lossy but live link and still frees a stalled connection soon.
+    head_read_timeout_s: float = Field(default=10.0, gt=0)
+    body_read_timeout_s: float = Field(default=30.0, gt=0)
     upstream_connect_timeout_s: float = 10.0
     upstream_read_timeout_s: float = 300.0
     upstream_max_connections: int = 512

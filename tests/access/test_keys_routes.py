@@ -48,7 +48,7 @@ def test_cm_1_key_lifecycle_create_use_rotate_revoke(gw: Gateway) -> None:
     assert created["rpm_limit"] == 42 and created["expires_at"] is None
     assert created["created_at"]
     key_id = created["id"]
-    assert key_row(gw, key_id)["limits"] == {"rpm": 42}
+    assert key_row(gw, key_id)["limits"] == {"user_rpm": 42}
 
     assert _ask(gw, secret)  # the new key works with the official SDK
 

@@ -15,12 +15,15 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx2
 import openai
 import pytest
 
+from gatewayz.billing.plans import load_plans
 from gatewayz.simulators import DEFAULT_MODELS
 from gatewayz.simulators.content import ECHO_PREFIX
 from tests.deploy.helpers import Server, clean_env, free_port, run_cli, serve
@@ -276,3 +279,38 @@ def test_an_unknown_gatewayz_variable_fails_fast_and_names_it(tmp_path: Path, co
     assert result.stderr.strip().startswith("error:"), result.stderr
     # It failed before touching anything.
     assert not (tmp_path / "data").exists()
+
+
+# ---- the CLI beside a running server ------------------------------------------------------
+
+
+def test_the_cli_run_from_elsewhere_provisions_a_trial_user_the_server_serves(
+    tmp_path: Path,
+) -> None:
+    """`gatewayz users create` from another working directory, with the server's
+    GATEWAYZ_DATA_DIR, writes to the server's database with its secrets, and gives the trial a
+    sign-up gets: its credit, its end."""
+    data_dir, server_dir, elsewhere = tmp_path / "data", tmp_path / "srv", tmp_path / "elsewhere"
+    server_dir.mkdir()
+    elsewhere.mkdir()
+    env = clean_env(GATEWAYZ_DATA_DIR=str(data_dir))
+    terms = load_plans().trial
+    with serve(env, server_dir, tmp_path / "logs") as server:
+        made = run_cli(["users", "create", "--email", "cli@example.com", "--json"], env, elsewhere)
+        assert made.returncode == 0, made.stderr
+        key = json.loads(made.stdout)["api_key"]
+        headers = {"authorization": f"Bearer {key}"}
+        r = httpx2.get(f"{server.root}/trial/status", headers=headers, trust_env=False, timeout=5)
+        assert r.status_code == 200, r.text
+        status = r.json()
+        assert status["is_trial"] and status["active"], status
+        assert Decimal(status["remaining"]["credits_usd"]) == terms.credits_usd
+        ends = datetime.fromisoformat(status["trial_ends_at"])
+        assert abs(ends - datetime.now(UTC) - timedelta(days=terms.days)) < timedelta(minutes=5)
+        answer = _sdk(server, key).chat.completions.create(
+            model="simulated/echo", messages=[{"role": "user", "content": PROMPT}]
+        )
+        assert answer.choices[0].message.content == ECHO_PREFIX + PROMPT
+    # The CLI made no database of its own in its working directory.
+    assert not (elsewhere / ".gatewayz").exists()
+    assert not (server_dir / ".gatewayz").exists()

@@ -95,7 +95,8 @@ def test_two_workers_never_spend_more_than_the_balance(
     made = run_cli(
         [
             *("users", "create", "--email", "racer@example.com", "--credits", "1.00"),
-            *("--rpm-limit", "100000", "--json"),
+            # Not the trial (whose own credit would come on top): exactly $1.
+            *("--plan", "dev", "--rpm-limit", "100000", "--json"),
         ],
         env,
         tmp_path,

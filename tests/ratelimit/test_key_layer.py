@@ -55,6 +55,23 @@ async def test_cm_2_2_2_key_rate_limit_enforces_plan_tier(store: Store) -> None:
     assert (bad.rpm, bad.tokens_per_day) == (dev.rpm, dev.tokens_per_day)
 
 
+def test_a_users_own_rpm_only_lowers_the_plans_or_the_admins_limit() -> None:
+    """`limits.user_rpm` (set by the key's owner) lowers the key's ceiling (an administrator's
+    `limits.rpm`, else the plan's) and never raises it: a plan downgraded since it was set, or
+    a value stored before users were bounded, still gets the plan's limit at most."""
+    plans = load_plans()
+    trial, dev = plans.tier("trial"), plans.tier("dev")
+    assert key_limits(plans, principal(plan="dev", limits={"user_rpm": 7})).rpm == 7
+    assert key_limits(plans, principal(plan="dev", limits={"user_rpm": 10**6})).rpm == dev.rpm
+    downgraded = principal(plan="trial", limits={"user_rpm": dev.rpm})
+    assert key_limits(plans, downgraded).rpm == trial.rpm
+    granted = {"rpm": 5000, "user_rpm": 1000}
+    assert key_limits(plans, principal(plan="trial", limits=granted)).rpm == 1000
+    assert key_limits(plans, principal(plan="trial", limits={"rpm": 5000})).rpm == 5000
+    garbage = principal(plan="dev", limits={"user_rpm": "lots"})
+    assert key_limits(plans, garbage).rpm == dev.rpm
+
+
 async def test_cm_2_2_3_key_rate_limit_tracks_tokens_per_day(store: Store) -> None:
     limiter = RateLimiter(store.state, clock=fixed())
     p = principal("key_tpd", limits={"tokens_per_day": 100})

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from gatewayz.api.http_protocol import ConnectionLimits
 from gatewayz.settings import PROVIDERS_FILE, ConfigError, Settings, provider_env_var
 
 
@@ -200,3 +201,16 @@ def test_secrets_generated_once_when_processes_race(tmp_path: Path) -> None:
 
 def _secrets_of(data_dir: str) -> tuple[bytes, bytes]:
     return Settings(data_dir=Path(data_dir)).secrets
+
+
+def test_slow_client_timeouts_from_the_environment_and_their_defaults() -> None:
+    """The two timeouts are settings (GATEWAYZ_*_READ_TIMEOUT_S, positive); an application run
+    without its lifespan gives the HTTP protocol the same defaults."""
+    s = Settings.from_env(
+        {"GATEWAYZ_HEAD_READ_TIMEOUT_S": "2.5", "GATEWAYZ_BODY_READ_TIMEOUT_S": "7"}
+    )
+    assert ConnectionLimits.of(s) == ConnectionLimits(2.5, 7.0)
+    defaults = ConnectionLimits.defaults()
+    assert defaults == ConnectionLimits.of(Settings()) == ConnectionLimits(10, 30)
+    with pytest.raises(ConfigError, match="GATEWAYZ_HEAD_READ_TIMEOUT_S"):
+        Settings.from_env({"GATEWAYZ_HEAD_READ_TIMEOUT_S": "0"})

@@ -8,7 +8,7 @@ at all. The plaintext key exists only in the return value (shown once).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,12 +108,15 @@ async def provision_user(
     privy_user_id: str | None = None,
     referred_by_code: str | None = None,
     now: datetime | None = None,
+    role: str = "free",
+    key_limits: Mapping[str, int] | None = None,
 ) -> AuthResult:
-    """Create the user on `offer` with its credit, trial end and primary key."""
+    """Create the user on `offer` with its credit, trial end and primary key. Sign-ups are
+    `free` users; `gatewayz users create` may choose the role and the key's limits."""
     moment = now or utcnow()
     try:
         user = await repo.create_user(
-            conn, email, plan=offer.plan, credits_usd=nanos_to_usd(offer.credits_nanos)
+            conn, email, role=role, plan=offer.plan, credits_usd=nanos_to_usd(offer.credits_nanos)
         )
     except ValueError as exc:
         if "already exists" in str(exc):
@@ -133,7 +136,7 @@ async def provision_user(
         raise AccountConflict("This login is already linked to an account.") from None
     user.update(extra)
     row, key = await repo.create_api_key(
-        conn, keyring, user["id"], env, PRIMARY_KEY_NAME, is_primary=True
+        conn, keyring, user["id"], env, PRIMARY_KEY_NAME, is_primary=True, limits=key_limits
     )
     return AuthResult(user, key, True, row["id"])
 

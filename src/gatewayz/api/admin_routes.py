@@ -1,17 +1,26 @@
 """Admin routes (`/admin/*`): every one requires the `admin:access` permission plus its own; a
 caller without them gets a 403 in the OpenAI error shape and the audit event
-`admin_access_denied` (CM-13.8)."""
+`admin_access_denied` (CM-13.8). Users list, role changes, audit logs, and a key's rate limits
+(an administrator may raise them above the plan's; users may only lower theirs)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.api.keys_routes import event_json
+from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.ratelimit.limits import (
+    MAX_RPM,
+    MAX_TOKENS,
+    OVERRIDE_FIELDS,
+    USER_RPM,
+    effective_limits,
+)
 from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
 from gatewayz.storage import logs, repo
@@ -26,6 +35,22 @@ class RoleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str
+
+
+class LimitValues(BaseModel):
+    """A key's limits; a field given as null removes that grant (the plan's applies again)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rpm: int | None = Field(default=None, ge=0, le=MAX_RPM)
+    tokens_per_day: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    tokens_per_month: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+
+
+class KeyLimitsChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limits: LimitValues
 
 
 def _user(row: dict[str, Any]) -> dict[str, Any]:
@@ -100,3 +125,62 @@ async def audit_logs(
     async with services_of(request).db.begin() as conn:
         rows = await logs.list_audit_logs(conn, user_id=user_id, event=event, limit=limit)
     return {"object": "list", "data": [event_json(r) for r in rows]}
+
+
+def _grants(limits: Any) -> dict[str, int] | None:
+    """An administrator's part of a key's stored limits."""
+    found = {f: limits[f] for f in OVERRIDE_FIELDS if f in (limits or {})}
+    return found or None
+
+
+@router.patch("/api-keys/{key_id}")
+async def set_key_limits(
+    key_id: str,
+    body: KeyLimitsChange,
+    request: Request,
+    p: Annotated[Principal, Depends(allowed("admin:access", "admin:keys:write"))],
+) -> dict[str, Any]:
+    """Set (or, with null, remove) a key's rate limits, above its plan's if need be. The key's
+    owner may still lower its requests per minute below them (`limits.user_rpm`)."""
+    s = services_of(request)
+    changes = {f: getattr(body.limits, f) for f in body.limits.model_fields_set}
+    if not changes:
+        raise InvalidRequest(
+            f"'limits' must set at least one of {', '.join(OVERRIDE_FIELDS)}.", param="limits"
+        )
+    async with s.db.begin() as conn:
+        row = await repo.get_key(conn, key_id)
+        if row is None:
+            raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
+        owner = await repo.get_user(conn, row["user_id"])
+        previous = dict(row.get("limits") or {})
+        limits = {k: v for k, v in previous.items() if k not in changes}
+        limits.update({k: v for k, v in changes.items() if v is not None})
+        await repo.update_api_key(conn, key_id, {"limits": limits or None})
+    # Cached principals carry the limits: every worker re-reads this key.
+    await s.auth_sync.publish(row["key_hash"])
+    await s.query_cache.invalidate(KEYS, row["user_id"])
+    s.audit.event(
+        "key_limits_set",
+        severity="warning",
+        user_id=row["user_id"],
+        api_key_id=key_id,
+        ip=request_ip(s, request.scope),
+        path=request.url.path,
+        detail={
+            "by_user": p.user_id,
+            "by_key": p.api_key_id,
+            "from": _grants(previous),
+            "to": _grants(limits),
+        },
+    )
+    plan = owner["plan"] if owner is not None else ""
+    effective = effective_limits(s.limiter.plans, plan, limits)
+    return {
+        "id": key_id,
+        "object": "api_key",
+        "user_id": row["user_id"],
+        "limits": _grants(limits) or {},
+        "rpm_limit": limits.get(USER_RPM),
+        "effective_limits": {f: getattr(effective, f) for f in OVERRIDE_FIELDS},
+    }

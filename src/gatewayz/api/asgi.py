@@ -11,6 +11,11 @@ from gatewayz.errors import InvalidRequest, PayloadTooLarge
 JSON = b"application/json"
 
 
+def speaks_anthropic(path: str) -> bool:
+    """Errors outside the endpoints speak the dialect of the path the caller used."""
+    return path.startswith("/v1/messages")
+
+
 def header(scope: Scope, name: bytes) -> bytes | None:
     for k, v in scope["headers"]:
         if k == name:

@@ -1,7 +1,9 @@
 """A user's own API keys: `POST/GET /user/api-keys`, `PATCH/DELETE /user/api-keys/{id}`, and
 (for roles with `audit:read`) `GET /user/audit-logs`.
 
-The caller authenticates with one of its keys. The full secret is returned only when it is
+The caller authenticates with one of its keys. A user may lower a key's `rpm_limit`, never
+raise it above the key's ceiling (the plan's, or what an administrator granted the key with
+`PATCH /admin/api-keys/{id}`): a higher value is a 400. The full secret is returned only when it is
 created (POST, or PATCH with `"rotate": true`); listings show the prefix and last four
 characters. Another user's key id is a 404, exactly like an unknown one. Every change is an audit
 event and invalidates the key in every worker's auth cache before the response is sent.
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.ratelimit.limits import MAX_RPM, USER_RPM, rpm_ceiling
 from gatewayz.routing.detect import check_slugs, parse_override
 from gatewayz.security.access import request_ip, require_permission
 from gatewayz.security.auth import Principal
@@ -28,15 +31,13 @@ from gatewayz.storage import logs, repo
 
 router = APIRouter(prefix="/user", tags=["users"])
 
-MAX_RPM_LIMIT = 1_000_000
-
 
 class KeyFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ip_allowlist: list[str] | None = None
     domain_allowlist: list[str] | None = None
-    rpm_limit: int | None = Field(default=None, ge=1, le=MAX_RPM_LIMIT)
+    rpm_limit: int | None = Field(default=None, ge=1, le=MAX_RPM)
     expires_at: datetime | None = None
     # Defaults of the request field `provider` (order/only/ignore/allow_fallbacks/sort/...).
     provider_preferences: dict[str, Any] | None = None
@@ -62,6 +63,25 @@ def _check_expiry(value: datetime | None) -> datetime | None:
     if value <= datetime.now(UTC):
         raise InvalidRequest("'expires_at' must be in the future.", param="expires_at")
     return value
+
+
+def _check_rpm(s: Any, p: Principal, rpm: int | None, limits: Any) -> None:
+    """A user's own requests per minute only lower the key's ceiling; raising is an
+    administrator's action."""
+    ceiling = rpm_ceiling(s.limiter.plans, p.plan, limits)
+    if rpm is None or rpm <= ceiling:
+        return
+    granted = isinstance(limits, dict) and limits.get("rpm") is not None
+    whose = (
+        "the limit an administrator set for this key"
+        if granted
+        else f"the limit of your plan ({s.limiter.plans.tier(p.plan).name})"
+    )
+    raise InvalidRequest(
+        f"'rpm_limit' may not exceed {ceiling} requests per minute, {whose}; only an "
+        "administrator can raise it.",
+        param="rpm_limit",
+    )
 
 
 def _allowlists(body: KeyFields, fields: set[str]) -> dict[str, list[str] | None]:
@@ -115,7 +135,7 @@ def _public(row: dict[str, Any], secret: str | None = None) -> dict[str, Any]:
         last_four=row["last_four"],
         ip_allowlist=row.get("ip_allowlist") or [],
         domain_allowlist=row.get("domain_allowlist") or [],
-        rpm_limit=limits.get("rpm"),
+        rpm_limit=limits.get(USER_RPM),
         provider_preferences=row.get("provider_preferences"),
         cache_policy=row.get("cache_policy"),
         expires_at=expires.isoformat() if expires else None,
@@ -151,6 +171,7 @@ async def create_key(
         require_permission(s, request.scope, p, "keys:environments")
     lists = _allowlists(body, {"ip_allowlist", "domain_allowlist"})
     expires = _check_expiry(body.expires_at)
+    _check_rpm(s, p, body.rpm_limit, None)
     async with s.db.begin() as conn:
         row, secret = await repo.create_api_key(
             conn,
@@ -160,7 +181,7 @@ async def create_key(
             body.name,
             ip_allowlist=lists["ip_allowlist"],
             domain_allowlist=lists["domain_allowlist"],
-            limits={"rpm": body.rpm_limit} if body.rpm_limit is not None else None,
+            limits={USER_RPM: body.rpm_limit} if body.rpm_limit is not None else None,
             expires_at=expires,
             provider_preferences=_preferences(s, body.provider_preferences),
             cache_policy=_cache_policy(s, body.cache_policy),
@@ -214,9 +235,10 @@ async def update_key(
     if "cache_policy" in fields:
         values["cache_policy"] = _cache_policy(s, body.cache_policy)
     if "rpm_limit" in fields:
-        limits = {k: v for k, v in (row.get("limits") or {}).items() if k != "rpm"}
+        _check_rpm(s, p, body.rpm_limit, row.get("limits"))
+        limits = {k: v for k, v in (row.get("limits") or {}).items() if k != USER_RPM}
         if body.rpm_limit is not None:
-            limits["rpm"] = body.rpm_limit
+            limits[USER_RPM] = body.rpm_limit
         values["limits"] = limits or None
     secret: str | None = None
     async with s.db.begin() as conn:

@@ -12,6 +12,7 @@ import typer
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from gatewayz.errors import GatewayError
 from gatewayz.settings import Settings
 from gatewayz.storage.db import upgrade
 
@@ -36,6 +37,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     """`asyncio.run` with expected failures turned into a clean exit."""
     try:
         return asyncio.run(coro)
+    except GatewayError as exc:  # e.g. an account that already exists (accounts/provisioning.py)
+        fail(exc.message)
     except ValueError as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:

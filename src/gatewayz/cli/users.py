@@ -1,4 +1,8 @@
-"""`gatewayz users ...`: create users (each with a primary API key), grant them credits."""
+"""`gatewayz users ...`: create users (each with a primary API key), grant them credits.
+
+A user created on the trial plan is provisioned exactly as `POST /auth/register` provisions one
+(`accounts/provisioning.py`): the trial's credit as a ledger row, its end, its tier label and
+the primary key; `--credits` then adds credit on top (another `grant` row)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gatewayz.accounts.provisioning import PRIMARY_KEY_NAME, provision_user, trial_offer
 from gatewayz.billing import ledger
 from gatewayz.billing.ledger import Balance
 from gatewayz.billing.plans import load_plans
@@ -44,28 +49,46 @@ async def _create(
     plan: str,
     credits_usd: Decimal,
     limits: dict[str, int] | None,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[dict[str, Any], str, Balance]:
     url = settings.resolved_database_url
     keyring = KeyRing(*settings.secrets)
     await upgrade(url)
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.begin() as conn:
-            user = await repo.create_user(
-                conn, email, role=role, plan=plan, credits_usd=credits_usd
-            )
-            _, key = await repo.create_api_key(
-                conn,
-                keyring,
-                user["id"],
-                settings.env,
-                name="default",
-                is_primary=True,
-                limits=limits,
-            )
+            if plan == load_plans().trial.plan:
+                result = await provision_user(
+                    conn,
+                    keyring,
+                    email=email,
+                    env=settings.env,
+                    offer=await trial_offer(conn),
+                    role=role,
+                    key_limits=limits,
+                )
+                user, key = result.user, result.api_key
+                assert key is not None  # a new user's key
+                if credits_usd > 0:
+                    await ledger.grant(
+                        conn, user["id"], credits_usd, description="gatewayz users create"
+                    )
+            else:
+                user = await repo.create_user(
+                    conn, email, role=role, plan=plan, credits_usd=credits_usd
+                )
+                _, key = await repo.create_api_key(
+                    conn,
+                    keyring,
+                    user["id"],
+                    settings.env,
+                    name=PRIMARY_KEY_NAME,
+                    is_primary=True,
+                    limits=limits,
+                )
+            balance = await ledger.balance(conn, user["id"])
     finally:
         await db.dispose()
-    return user, key
+    return user, key, balance
 
 
 @app.command("create")
@@ -73,7 +96,10 @@ def create(
     email: Annotated[str, typer.Option("--email", help="The user's email address.")],
     role: Annotated[str, typer.Option("--role", help=f"One of {'|'.join(ROLES)}.")] = "free",
     credits: Annotated[
-        str, typer.Option("--credits", help="Starting credits in USD, e.g. 10 or 2.50.")
+        str,
+        typer.Option(
+            "--credits", help="Credits in USD, e.g. 10 or 2.50 (on the trial: on top of its own)."
+        ),
     ] = "0",
     plan: Annotated[
         str, typer.Option("--plan", help="Plan tier: trial|dev|team|enterprise.")
@@ -83,7 +109,8 @@ def create(
     tokens_per_month: LimitOptions.tpm = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
-    """Create a user and its primary API key. The key is shown only now."""
+    """Create a user and its primary API key (on the trial plan: the trial's credit, end and
+    limits, as a sign-up gets them). The key is shown only now."""
     if role not in ROLES:
         fail(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     tiers = load_plans().tiers
@@ -92,16 +119,18 @@ def create(
     amount = parse_credits(credits)
     limits = key_limits(rpm_limit, tokens_per_day, tokens_per_month)
     settings = load_settings()
-    user, key = run(_create(settings, email, role, plan, amount, limits))
+    user, key, balance = run(_create(settings, email, role, plan, amount, limits))
     if as_json:
         typer.echo(json.dumps({"user_id": user["id"], "api_key": key}))
         return
-    typer.echo(f"user_id:  {user['id']}")
-    typer.echo(f"email:    {user['email']}")
-    typer.echo(f"role:     {user['role']}")
-    typer.echo(f"plan:     {user['plan']}")
-    typer.echo(f"credits:  {format_usd(user['credits_nanos'])}")
-    typer.echo(f"api_key:  {key}")
+    typer.echo(f"user_id:     {user['id']}")
+    typer.echo(f"email:       {user['email']}")
+    typer.echo(f"role:        {user['role']}")
+    typer.echo(f"plan:        {user['plan']}")
+    typer.echo(f"credits:     {format_usd(usd_to_nanos(balance.total))}")
+    if user.get("trial_ends_at") is not None:
+        typer.echo(f"trial ends:  {user['trial_ends_at']:%Y-%m-%d %H:%M} UTC")
+    typer.echo(f"api_key:     {key}")
     typer.echo("Store this key now: it will not be shown again.")
 
 

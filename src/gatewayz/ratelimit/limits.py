@@ -2,7 +2,11 @@
 
 Key layer: per-key requests per minute, tokens per day and tokens per month from the plan tier
 (`billing/plans.toml`), each overridable per key by `api_keys.limits`
-(`{"rpm", "tokens_per_day", "tokens_per_month"}`). Fixed windows on wall-clock time (UTC), so
+(`{"rpm", "tokens_per_day", "tokens_per_month"}`: an administrator's grant, above the plan or
+below it, set by `PATCH /admin/api-keys/{id}` or the CLI). The key's owner may only lower its
+requests per minute (`limits.user_rpm`, from `/user/api-keys`): that value caps the ceiling (the
+administrator's `rpm`, else the plan's) and never raises it, whatever the plan is later. Fixed
+windows on wall-clock time (UTC), so
 every worker and replica agrees on the window; each check is ONE atomic round trip
 (`incr_many`, a Lua script on Redis):
 
@@ -41,7 +45,11 @@ MINUTE_S = 60
 DAY_S = 86_400
 MONTH_TTL_S = 31 * DAY_S
 FREE_SUFFIX = ":free"
-OVERRIDE_FIELDS = ("rpm", "tokens_per_day", "tokens_per_month")
+OVERRIDE_FIELDS = ("rpm", "tokens_per_day", "tokens_per_month")  # an administrator's
+USER_RPM = "user_rpm"  # the key owner's own requests per minute: only ever lowers the ceiling
+# The largest values anyone may store (validation bounds, not policy).
+MAX_RPM = 1_000_000
+MAX_TOKENS = 10**12
 
 # Callers without an API key (`:free` models only). No user, no key: the request log stores NULL.
 ANONYMOUS = Principal(
@@ -99,17 +107,38 @@ class LimiterMetrics:
         self.refused[scope] = self.refused.get(scope, 0) + 1
 
 
-def key_limits(plans: Plans, principal: Principal) -> KeyLimits:
-    """The plan tier's limits with the key's own overrides (positive integers) applied."""
-    tier = plans.tier(principal.plan)
+def _count(value: Any) -> int | None:
+    """A stored limit, if it is one (a non-negative integer); garbage is ignored, not trusted."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def rpm_ceiling(plans: Plans, plan: str, limits: Any) -> int:
+    """The most requests per minute a key's owner may choose: the administrator's grant for
+    the key, else the plan's."""
+    granted = _count(limits.get("rpm")) if isinstance(limits, Mapping) else None
+    return plans.tier(plan).rpm if granted is None else granted
+
+
+def effective_limits(plans: Plans, plan: str, limits: Any) -> KeyLimits:
+    """The plan tier's limits with an administrator's overrides applied, then the owner's own
+    requests per minute if lower."""
+    tier = plans.tier(plan)
     values = {f: getattr(tier, f) for f in OVERRIDE_FIELDS}
-    overrides = principal.record.get("limits")
-    if isinstance(overrides, Mapping):
+    if isinstance(limits, Mapping):
         for f in OVERRIDE_FIELDS:
-            v = overrides.get(f)
-            if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+            v = _count(limits.get(f))
+            if v is not None:
                 values[f] = v
+        own = _count(limits.get(USER_RPM))
+        if own is not None:
+            values["rpm"] = min(values["rpm"], own)
     return KeyLimits(**values)
+
+
+def key_limits(plans: Plans, principal: Principal) -> KeyLimits:
+    return effective_limits(plans, principal.plan, principal.record.get("limits"))
 
 
 _day_cache: tuple[int, str, str, float] = (-1, "", "", 0.0)

@@ -279,14 +279,19 @@ async def list_user_keys(conn: AsyncConnection, user_id: str) -> list[dict[str, 
 async def get_user_key(conn: AsyncConnection, user_id: str, key_id: str) -> dict[str, Any] | None:
     """One of the user's own keys that is not revoked (with `key_hash`, for invalidation), or
     None — also for another user's key, so ids of others' keys reveal nothing."""
-    result = await conn.execute(
-        select(*_PUBLIC_KEY_COLUMNS, api_keys.c.key_hash).where(
-            api_keys.c.id == key_id,
-            api_keys.c.user_id == user_id,
-            api_keys.c.revoked_at.is_(None),
-        )
+    return await get_key(conn, key_id, user_id)
+
+
+async def get_key(
+    conn: AsyncConnection, key_id: str, user_id: str | None = None
+) -> dict[str, Any] | None:
+    """A key that is not revoked (of `user_id` only, when given), with `key_hash`, or None."""
+    query = select(*_PUBLIC_KEY_COLUMNS, api_keys.c.key_hash).where(
+        api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None)
     )
-    found = result.mappings().first()
+    if user_id is not None:
+        query = query.where(api_keys.c.user_id == user_id)
+    found = (await conn.execute(query)).mappings().first()
     return dict(found) if found is not None else None
 
 
