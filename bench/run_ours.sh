@@ -13,7 +13,7 @@ MOCK_PORT=${MOCK_PORT:-18000}
 DATA=$(mktemp -d "${TMPDIR:-/tmp}/gwbench-data.XXXXXX")
 export GATEWAYZ_DATA_DIR=$DATA GATEWAYZ_PORT=$OUR_PORT GATEWAYZ_WORKERS=1 GATEWAYZ_LOG_LEVEL=warning \
   GATEWAYZ_PROVIDER_VLLM_BASE_URL=http://127.0.0.1:$MOCK_PORT/v1 GATEWAYZ_PROVIDER_VLLM_MODELS=mock-gpt
-KEY=$("$GW" users create --email bench@example.com --role admin --plan enterprise \
+KEY=$("$GW" users create --email bench@example.com --role dev --plan enterprise \
   --credits 1000000 --rpm-limit 1000000000 --tokens-per-day 1000000000000 --tokens-per-month 1000000000000 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["api_key"])')
 "$GW" serve >"$DATA/gateway.log" 2>&1 &
 GW_PID=$!

@@ -24,7 +24,7 @@ import openai
 import pytest
 
 from gatewayz.billing.plans import load_plans
-from gatewayz.simulators import DEFAULT_MODELS
+from gatewayz.simulators import DEFAULT_MODELS, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX
 from tests.deploy.helpers import Server, clean_env, free_port, run_cli, serve
 
@@ -177,6 +177,29 @@ def test_data_dir_holds_private_secrets_and_the_sqlite_database(first_run: First
 
 
 # ---- second run --------------------------------------------------------------------------
+
+
+def test_the_first_run_admin_key_reaches_a_priced_provider(tmp_path: Path) -> None:
+    # A newcomer sets a provider key and runs: the admin starts with $0 of credit, yet its
+    # requests are served (metered, with their cost), not refused for want of credit.
+    sim = Simulator()
+    sim.start_in_thread()
+    try:
+        env = clean_env(
+            GATEWAYZ_DATA_DIR=str(tmp_path / "data"),
+            OPENAI_API_KEY="sk-test-first-run",
+            GATEWAYZ_PROVIDER_OPENAI_BASE_URL=sim.base_url,
+        )
+        with serve(env, tmp_path, tmp_path / "logs") as server:
+            (key,) = _printed_keys(server.stdout)
+            raw = _sdk(server, key).chat.completions.with_raw_response.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": PROMPT}], max_tokens=20
+            )
+            assert raw.headers["x-gatewayz-provider"] == "openai"
+            assert Decimal(raw.headers["x-gatewayz-cost"]) > 0
+            assert raw.parse().choices[0].message.content
+    finally:
+        sim.stop_thread()
 
 
 def test_second_start_prints_no_new_key_and_the_old_key_still_works(tmp_path: Path) -> None:

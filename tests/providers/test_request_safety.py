@@ -220,7 +220,7 @@ def _well_formed(got: Received, fam: Family, native: str, key: str) -> None:
     assert b"x-injected" not in names and len(names) == len(set(names)), names
     assert dict(got.headers)[b"content-length"] == str(len(got.body)).encode()
     if fam.id_in_path:  # the id is in the path, escaped, whole, and nothing else came with it
-        assert unquote(path).find(native.rsplit("/", 1)[-1] if fam.name == "vertex" else native) > 0
+        assert (native.rsplit("/", 1)[-1] if fam.name == "vertex" else native) in unquote(path)[1:]
         assert query in ("", "alt=sse")
     if fam.key_header is not None and key:  # the key verbatim (HTTP trims outer blanks)
         assert key.strip(" \t").encode() in dict(got.headers)[fam.key_header]

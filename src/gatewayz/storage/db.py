@@ -74,9 +74,11 @@ def sqlite_file(url: str) -> Path | None:
     return _sqlite_path(url)
 
 
+# busy_timeout first: switching a fresh database to WAL needs its lock, which a worker migrating
+# it holds; without the timeout set yet, that pragma fails at once with "database is locked".
 SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
@@ -147,6 +149,9 @@ def _current_sync(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+_SQLITE_MIGRATION_WAIT_MS = 120_000
+
+
 async def upgrade(url: str) -> str:
     """Migrate the database at `url` to head and return the revision. Idempotent."""
     engine = make_engine(url, foreign_keys=False, pooled=False)
@@ -156,7 +161,8 @@ async def upgrade(url: str) -> str:
             # upgrades (workers starting together) run one after the other, not interleaved.
             if conn.dialect.name == "postgresql":
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            else:
+            else:  # another worker's migration may take longer than a request would wait
+                await conn.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_MIGRATION_WAIT_MS}")
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await conn.run_sync(_upgrade_sync)
     finally:
