@@ -72,6 +72,7 @@ class Tab:
     open: bool = True
     charged_nanos: int = 0
     metered: bool = False
+    quoted: tuple[Usage, int] | None = None  # (usage, its cost) once quoted, for the settle
 
 
 @dataclass
@@ -243,7 +244,15 @@ class Meter:
         if tab is None or not tab.open:
             usage.cost = nanos_to_usd(0 if tab is None else tab.charged_nanos)
         else:
-            usage.cost = nanos_to_usd(cost_nanos(tab.price, usage))
+            tab.quoted = (usage, self._cost(tab, usage))
+            usage.cost = nanos_to_usd(tab.quoted[1])
+
+    @staticmethod
+    def _cost(tab: Tab, usage: Usage) -> int:
+        quoted = tab.quoted
+        if quoted is not None and quoted[0] is usage:
+            return quoted[1]
+        return cost_nanos(tab.price, usage)
 
     async def settle(self, tab: Tab | None, usage: Usage) -> None:
         """Charge what `usage` cost, once and in full; sets `usage.cost`. A database that cannot
@@ -253,7 +262,7 @@ class Meter:
         if tab is None or not tab.open:
             self.quote(tab, usage)
             return
-        cost = cost_nanos(tab.price, usage)
+        cost = self._cost(tab, usage)
         usage.cost = nanos_to_usd(cost)
         if tab.metered:
             tab.open, tab.charged_nanos = False, cost

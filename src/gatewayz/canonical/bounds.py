@@ -44,11 +44,19 @@ def model_id_problem(model: object) -> str | None:
     return None
 
 
+_ACCEPTED: set[str] = set()  # ids already checked (a few hundred in practice), bounded
+_ACCEPTED_MAX = 4096
+
+
 def check_model_id(model: object, param: str = "model") -> str:
     """`model` when it is an acceptable model id; else a 400 naming `param`."""
+    if isinstance(model, str) and model in _ACCEPTED:
+        return model
     problem = model_id_problem(model)
     if problem is None:
         assert isinstance(model, str)
+        if len(_ACCEPTED) < _ACCEPTED_MAX:
+            _ACCEPTED.add(model)
         return model
     shown = repr(model)[:80] if isinstance(model, str) else type(model).__name__
     raise InvalidRequest(f"Invalid value for '{param}' ({shown}): {problem}.", param=param)

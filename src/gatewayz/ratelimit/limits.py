@@ -142,6 +142,7 @@ def key_limits(plans: Plans, principal: Principal) -> KeyLimits:
 
 
 _day_cache: tuple[int, str, str, float] = (-1, "", "", 0.0)
+_LIMITS_CACHE_MAX = 10_000
 
 
 def _windows(now: float) -> tuple[int, str, str, float, float, float]:
@@ -180,6 +181,20 @@ class RateLimiter:
         self.plans = plans or load_plans()
         self.metrics = metrics or LimiterMetrics()
         self.clock = clock
+        # key id → (its plan, its limits object, the effective limits): a key's record is
+        # cached by the authenticator, so the same objects come back until the key changes.
+        self._limits: dict[str, tuple[str, Any, KeyLimits]] = {}
+
+    def _key_limits(self, principal: Principal) -> KeyLimits:
+        stored = principal.record.get("limits")
+        hit = self._limits.get(principal.api_key_id)
+        if hit is not None and hit[0] == principal.plan and hit[1] is stored:
+            return hit[2]
+        if len(self._limits) >= _LIMITS_CACHE_MAX:
+            self._limits.clear()
+        lim = effective_limits(self.plans, principal.plan, stored)
+        self._limits[principal.api_key_id] = (principal.plan, stored, lim)
+        return lim
 
     def _fail_open(self, layer: str, exc: Exception) -> None:
         self.metrics.fail_open += 1
@@ -190,7 +205,7 @@ class RateLimiter:
     async def check_key(self, principal: Principal, estimated_tokens: int = 0) -> Decision:
         """Count one request for the key and decide: RPM first, then the token budgets
         (tokens used so far plus `estimated_tokens` must fit)."""
-        lim = key_limits(self.plans, principal)
+        lim = self._key_limits(principal)
         kid = principal.api_key_id
         minute, day, month, to_minute, to_day, to_month = _windows(self.clock())
         try:
