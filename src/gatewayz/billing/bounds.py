@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 from gatewayz.billing.pricing import Price
-from gatewayz.canonical.types import ChatRequest, DocumentPart, ImagePart, Message, TextPart
+from gatewayz.canonical.types import ChatRequest, DocumentPart, ImagePart, Message, Part, TextPart
 
 BOUNDS_FILE = Path(__file__).with_name("bounds.toml")
 
@@ -54,24 +54,32 @@ def _utf8(text: str | None) -> int:
 
 
 def _message_bound(m: Message, b: TokenBounds) -> int:
-    n = b.message + _utf8(m.name) + _utf8(m.tool_call_id) + _utf8(m.refusal)
-    n += _utf8(m.reasoning) + _utf8(m.reasoning_signature)
-    if isinstance(m.content, str):
-        n += _utf8(m.content)
-    elif m.content:
-        for p in m.content:
-            if isinstance(p, TextPart):
-                n += _utf8(p.text)
-            elif isinstance(p, ImagePart):
-                n += b.image
-            elif isinstance(p, DocumentPart):
-                n += _utf8(p.data) + _utf8(p.url) + _utf8(p.title)
-                if p.media_type != "text/plain" or p.data is None:
-                    n += b.document
-            else:  # audio, files: their bytes, and a document's worth for what they refer to
-                n += len(orjson.dumps(p.data)) + b.document
+    content = m.content
+    if type(content) is str and content.isascii():  # the common message: plain text only
+        n = b.message + len(content)
+    else:
+        n = b.message + (_utf8(content) if isinstance(content, str) else _parts_bound(content, b))
+    if m.name or m.tool_call_id or m.refusal or m.reasoning or m.reasoning_signature:
+        n += _utf8(m.name) + _utf8(m.tool_call_id) + _utf8(m.refusal)
+        n += _utf8(m.reasoning) + _utf8(m.reasoning_signature)
     for tc in m.tool_calls or ():
         n += _utf8(tc.id) + _utf8(tc.name) + _utf8(tc.arguments)
+    return n
+
+
+def _parts_bound(parts: list[Part] | None, b: TokenBounds) -> int:
+    n = 0
+    for p in parts or ():
+        if isinstance(p, TextPart):
+            n += _utf8(p.text)
+        elif isinstance(p, ImagePart):
+            n += b.image
+        elif isinstance(p, DocumentPart):
+            n += _utf8(p.data) + _utf8(p.url) + _utf8(p.title)
+            if p.media_type != "text/plain" or p.data is None:
+                n += b.document
+        else:  # audio, files: their bytes, and a document's worth for what they refer to
+            n += len(orjson.dumps(p.data)) + b.document
     return n
 
 
