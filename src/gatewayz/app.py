@@ -30,10 +30,11 @@ from gatewayz.api.auth_routes import auth_routes
 from gatewayz.api.catalog_routes import catalog_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
 from gatewayz.api.http_protocol import CONNECTION_LIMITS, ConnectionLimits
+from gatewayz.api.ip_limit import IPRateLimitMiddleware
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
-from gatewayz.ratelimit.ip_layer import IPRateLimitMiddleware
+from gatewayz.security.client_ip import trusted_networks
 from gatewayz.services import Services
 from gatewayz.settings import Settings
 
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The IP rate-limit layer runs before authentication; the request context stays outermost
     # (the last added) so that even its 429s carry X-Request-ID.
     app.add_middleware(IPRateLimitMiddleware, services=services)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, trusted=trusted_networks(settings.trusted_proxies))
     return app
 
 

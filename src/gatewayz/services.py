@@ -94,17 +94,22 @@ class Services:
         self.meter = Meter(self.db, s)
         await self.meter.reload_prices()
         self.response_cache = build_response_cache(s, self.state, self.registry)
+        self.audit = AuditLog(
+            self.db,
+            batch=s.request_log_batch,
+            flush_s=s.request_log_flush_s,
+            max_queued=s.request_log_queue_max,
+            retry_max_s=s.request_log_retry_max_s,
+        )
+        self.audit.start()
         self.pipeline = ChatPipeline(
+            s,
             self.resolver,
             self.meter,
             self.breakers,
-            s.chars_per_token,
-            retries_429=s.upstream_429_retries,
-            max_retry_wait_s=s.upstream_429_max_wait_s,
-            deadline_s=s.request_deadline_s,
-            healthy_rate=s.balance_healthy_rate,
+            self.limiter,
+            self.audit,
             cache=self.response_cache,
-            cache_billed_fraction=s.response_cache_billed_fraction,
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
         self.sweeper.start()
@@ -161,14 +166,6 @@ class Services:
             retry_max_s=s.request_log_retry_max_s,
         )
         self.request_log.start()
-        self.audit = AuditLog(
-            self.db,
-            batch=s.request_log_batch,
-            flush_s=s.request_log_flush_s,
-            max_queued=s.request_log_queue_max,
-            retry_max_s=s.request_log_retry_max_s,
-        )
-        self.audit.start()
         self.auth_sync = AuthSync(
             self.auth, self.state, poll_s=s.auth_invalidation_poll_s, workers=s.workers
         )

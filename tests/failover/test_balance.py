@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any, cast
@@ -297,7 +298,8 @@ def test_the_request_deadline_bounds_attempts_and_retries(
     gw: Gateway, chain: tuple[str, Simulator, str, Simulator], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, primary, _, backup = chain
-    monkeypatch.setattr(gw.services.pipeline, "deadline_s", 0.6)
+    fallback = gw.services.pipeline.fallback
+    monkeypatch.setattr(fallback, "rules", replace(fallback.rules, deadline_s=0.6))
     primary.fault(Fault(delay_s=3))
     t = time.monotonic()
     with pytest.raises(openai.APIStatusError) as caught:
@@ -308,7 +310,7 @@ def test_the_request_deadline_bounds_attempts_and_retries(
     assert backup.requests == []  # no time left to fail over
     # A Retry-After that would outlive the deadline goes back at once.
     primary.fault(Fault(status=429, retry_after="2"))
-    monkeypatch.setattr(gw.services.pipeline, "max_retry_wait_s", 5.0)
+    monkeypatch.setattr(fallback, "rules", replace(fallback.rules, max_retry_wait_s=5.0))
     t = time.monotonic()
     with pytest.raises(openai.RateLimitError):
         client(gw).chat.completions.create(model=MODEL, messages=MSG)

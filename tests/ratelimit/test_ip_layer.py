@@ -11,10 +11,14 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from gatewayz.api.asgi import header, send_bytes
+from gatewayz.api.ip_limit import IPRateLimitMiddleware
+from gatewayz.api.middleware import RequestContextMiddleware
+from gatewayz.context import bearer_token
 from gatewayz.errors import Unauthorized
 from gatewayz.ratelimit import RateLimiter
-from gatewayz.ratelimit.ip_layer import IPRateLimitMiddleware, VelocityTracker
-from gatewayz.security.auth import Principal, bearer_token
+from gatewayz.ratelimit.velocity import VelocityTracker
+from gatewayz.security.auth import Principal
+from gatewayz.security.client_ip import trusted_networks
 from gatewayz.settings import Settings
 
 from .conftest import Store, principal
@@ -65,7 +69,8 @@ def build(store: Store, **overrides: Any) -> tuple[httpx.AsyncClient, Endpoint, 
     settings = Settings(**{"ip_rate_limit_rpm": 5, **overrides})
     services = StubServices(settings, RateLimiter(store.state))
     endpoint = Endpoint(services.auth)
-    app = IPRateLimitMiddleware(endpoint, services)  # type: ignore[arg-type]
+    limited = IPRateLimitMiddleware(endpoint, services)  # type: ignore[arg-type]
+    app = RequestContextMiddleware(limited, trusted_networks(settings.trusted_proxies))
     transport = httpx.ASGITransport(app=app, client=("198.51.100.20", 40000))
     return httpx.AsyncClient(transport=transport, base_url="http://gw"), endpoint, services
 

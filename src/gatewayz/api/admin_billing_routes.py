@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from gatewayz.api.access import request_ip
 from gatewayz.api.billing_routes import iso
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.billing import ledger, price_overrides
@@ -24,7 +25,6 @@ from gatewayz.billing.pricing import Price
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
 from gatewayz.money import usd_text as usd
 from gatewayz.money import usd_to_nanos
-from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
 from gatewayz.storage import repo
 from gatewayz.storage.tables import REQUEST_ID_LENGTH, credit_transactions
@@ -78,7 +78,7 @@ def _audit(request: Request, event: str, p: Principal, user_id: str | None, **de
         severity="warning",
         user_id=user_id,
         api_key_id=p.api_key_id,
-        ip=request_ip(s, request.scope),
+        ip=request_ip(request.scope),
         path=request.url.path,
         detail={"by_user": p.user_id, **detail},
     )

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatewayz.api.access import request_ip
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.api.keys_routes import event_json
 from gatewayz.cache.query import KEYS
@@ -21,7 +22,6 @@ from gatewayz.ratelimit.limits import (
     USER_RPM,
     effective_limits,
 )
-from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
 from gatewayz.storage import logs, repo
 from gatewayz.storage.tables import ROLES
@@ -107,7 +107,7 @@ async def change_role(
         severity="warning",
         user_id=user_id,
         api_key_id=p.api_key_id,
-        ip=request_ip(s, request.scope),
+        ip=request_ip(request.scope),
         path=request.url.path,
         detail={"by_user": p.user_id, "from": previous, "to": body.role},
     )
@@ -165,7 +165,7 @@ async def set_key_limits(
         severity="warning",
         user_id=row["user_id"],
         api_key_id=key_id,
-        ip=request_ip(s, request.scope),
+        ip=request_ip(request.scope),
         path=request.url.path,
         detail={
             "by_user": p.user_id,

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import orjson
 from starlette.types import Receive, Scope, Send
 
+from gatewayz.api.access import authorize
 from gatewayz.api.asgi import read_body, send_bytes
-from gatewayz.api.chat_endpoint import authenticate, send_error
+from gatewayz.api.chat_endpoint import send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError
 from gatewayz.pipeline.call import Call
@@ -60,7 +61,7 @@ class CountTokens:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await authenticate(self.s, scope)
+            await authorize(self.s, scope, permission="chat")
             body = await read_body(scope, receive, self.s.settings.max_body_bytes)
             req = anthropic_request.count_tokens_request(body)
             self.s.resolver.resolve(req.model)  # unknown models are a 404, as for /v1/messages

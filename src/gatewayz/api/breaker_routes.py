@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from gatewayz.api.access import request_ip
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.errors import NotFound
-from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
 
 router = APIRouter(prefix="/admin/circuit-breakers", tags=["admin"])
@@ -45,7 +45,7 @@ async def reset_breaker(
         severity="warning",
         user_id=p.user_id,
         api_key_id=p.api_key_id,
-        ip=request_ip(s, request.scope),
+        ip=request_ip(request.scope),
         path=request.url.path,
         detail={
             "provider": provider,

@@ -1,12 +1,14 @@
-"""One chat endpoint for every inbound dialect: authenticate → read body → parse into the
-canonical request → pipeline → render in the caller's dialect, streaming or not.
+"""One chat endpoint for every inbound dialect: authenticate → read the body → parse it into
+the canonical request → the chat steps (pipeline/chat.py) → render in the caller's dialect,
+whole or streamed.
 
 A dialect (OpenAI's, Anthropic's) supplies only parsing and rendering (`Dialect`). Everything
-else — auth, body limits, the request log, client-disconnect handling, the error event when a
-provider fails mid-stream — is written once, here. An error nobody foresaw is a 500 in the
-caller's dialect (an error event once a stream has started), logged with its traceback; the
-call's exit stack has given back what the request held before the error is answered, and the
-request log records the status the client saw.
+else — auth, body limits, client-disconnect handling, the error event when an answer fails
+mid-stream — is written once, here. The call runs inside its exit stack (pipeline/call.py): what
+the steps took is given back before an error is answered; the request-log row is written when
+the call ends, whatever ended it, with the status the client saw. An error nobody foresaw is a
+500 in the caller's dialect (an error event once a stream has started), logged with its
+traceback.
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import Receive, Scope, Send
 
-from gatewayz.api.asgi import header, read_body, send_bytes
+from gatewayz.api.access import authorize
+from gatewayz.api.asgi import read_body, send_bytes
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
+from gatewayz.pipeline.answer import Answer
 from gatewayz.pipeline.call import Call
-from gatewayz.pipeline.stream import StreamSession
 from gatewayz.ratelimit import ANONYMOUS
-from gatewayz.ratelimit.endpoint import admit, presents_key
-from gatewayz.security.access import authorize
-from gatewayz.security.auth import Principal, bearer_token
+from gatewayz.security.auth import Principal
 
 if TYPE_CHECKING:
     from gatewayz.services import Services
@@ -67,9 +68,12 @@ class Dialect(Protocol):
 
 
 async def authenticate(services: Services, scope: Scope) -> Principal:
-    key = bearer_token(header(scope, b"authorization"), header(scope, b"x-api-key"))
-    # Failures are audited; the key's IP/domain allowlists are enforced (403, audited).
-    return await authorize(services, scope, key, permission="chat")
+    """The caller's principal: a key's, when the request presents one (failures and allowlist
+    violations are audited), else the anonymous caller (`:free` models only: the Limit step)."""
+    ctx: RequestContext = scope["gw"]
+    if ctx.key is None:
+        return ANONYMOUS
+    return await authorize(services, scope, permission="chat")
 
 
 async def send_error(
@@ -91,109 +95,96 @@ class ChatEndpoint:
         ctx: RequestContext = scope["gw"]
         s, dialect = self.s, self.dialect
         try:
-            # No key at all: anonymous, for `:free` models only (ratelimit.endpoint.admit).
-            principal = await authenticate(s, scope) if presents_key(scope) else ANONYMOUS
+            principal = await authenticate(s, scope)
         except GatewayError as err:
             await send_error(send, dialect, err)
             return
-        call = Call(ctx, principal, dialect.endpoint)
-        limits: list[tuple[bytes, bytes]] = []  # X-RateLimit-* once the call is counted
-        started = False  # the response's status line is sent: errors become stream events
+        call = Call(ctx, dialect.endpoint)
+        call.principal = principal
+        call.row["user_id"] = principal.user_id or None
+        call.row["api_key_id"] = principal.api_key_id or None
+        started = False  # the status line is sent: errors become stream events
         try:
             async with call:
                 body = await read_body(scope, receive, s.settings.max_body_bytes)
-                req = dialect.parse(body)
-                limits = await admit(s, scope, principal, call, req)
-                if req.stream:
-                    session = await s.pipeline.stream(call, req)
+                call.req = dialect.parse(body)
+                steps = s.pipeline.steps  # built at start-up, after the routes
+                answer = await steps.answer(call)
+                if call.req.stream:
                     started = True
-                    await self._stream(call, session, receive, send, limits)
+                    await self._stream(call, answer, receive, send)
                 else:
-                    resp = await s.pipeline.complete(call, req)
+                    resp = answer.response()
+                    await steps.finish(call)
                     rendered = dialect.render(resp, call)
-                    await s.pipeline.deliver(call, resp)
-                    headers = [*_meta(call), *limits]
+                    headers = [*_meta(call), *call.limits]
                     if call.cost_header is not None:
                         headers.append(call.cost_header)
                     await send_bytes(send, 200, rendered, headers=headers)
         except GatewayError as err:
-            call.fail(err)
-            meta = _meta(call) if call.attempts else []
-            await send_error(send, dialect, err, [*limits, *meta])
-        except Exception as exc:
-            err = internal_error(exc, ctx.request_id)
-            call.fail(err)
             if not started:
-                await send_error(send, dialect, err, limits)
+                call.fail(err)
+                meta = _meta(call) if call.attempts else []
+                await send_error(send, dialect, err, [*call.limits, *meta])
+        except Exception as exc:
+            if not started:
+                err = internal_error(exc, ctx.request_id)
+                call.fail(err)
+                await send_error(send, dialect, err, call.limits)
         except BaseException:  # cancelled: nobody is listening any more
-            call.row["status_code"], call.row["error_code"] = 499, "client_disconnected"
+            call.disconnected()
             raise
         finally:
-            call.finish(s.request_log)
-            # A cached answer used no provider tokens: it does not count against token limits.
-            tokens = 0 if call.cache else call.row["total_tokens"]
-            await s.limiter.record_tokens(principal, tokens)
+            s.request_log.record(call.finished_row())
 
-    async def _stream(
-        self,
-        call: Call,
-        session: StreamSession,
-        receive: Receive,
-        send: Send,
-        limits: list[tuple[bytes, bytes]],
-    ) -> None:
+    async def _stream(self, call: Call, answer: Answer, receive: Receive, send: Send) -> None:
+        """Write the answer as it arrives; at its end the steps finish (the charge) and the final
+        usage (with the cost) closes the stream. An error after the status line becomes the
+        dialect's error event and is raised again, for the call's stack to see it."""
         writer = self.dialect.stream_writer(call)
-        gone = False
 
         async def watch_disconnect() -> None:
-            nonlocal gone
             while (await receive())["type"] != "http.disconnect":
                 pass
-            gone = True
-            session.abort()
+            call.gone = True
+            answer.abort()
 
         watcher = asyncio.create_task(watch_disconnect())
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*SSE_HEADERS, *_meta(call), *limits],
+                "headers": [*SSE_HEADERS, *_meta(call), *call.limits],
             }
         )
-        ok = False
         try:
             first = writer.start()
             if first:
                 await send({"type": "http.response.body", "body": first, "more_body": True})
-            out: list[bytes] = []
-            async for batch in session.batches():
-                for chunk in batch:
-                    if chunk.choices:
-                        out.append(writer.feed(chunk))
-                    elif chunk.usage is not None:  # the pipeline's final usage chunk
-                        out.append(writer.finish(chunk.usage))
-                data = b"".join(out)
-                out.clear()
+            async for batch in answer.batches():
+                data = b"".join(writer.feed(chunk) for chunk in batch if chunk.choices)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
-            ok = True
-            await send({"type": "http.response.body", "body": b""})
+            answer.release()
+            await self.s.pipeline.steps.finish(call)
+            assert answer.usage is not None
+            await send({"type": "http.response.body", "body": writer.finish(answer.usage)})
         except Exception as exc:
-            err = exc if isinstance(exc, GatewayError) else internal_error(exc, call.ctx.request_id)
-            if gone:  # bill what was produced before the client left
-                await session.settle_partial()
-                call.row["status_code"], call.row["error_code"] = 499, "client_disconnected"
-            else:  # the provider (or the gateway) failed mid-stream: refunded
-                await session.refund(err)
-                # The status line is gone: the error becomes an event in the dialect's shape.
+            if call.gone:  # it paid for what it received (the hold's clean-up)
+                call.disconnected()
+            else:
+                err = (
+                    exc
+                    if isinstance(exc, GatewayError)
+                    else internal_error(exc, call.ctx.request_id)
+                )
                 call.fail(err)
                 await send({"type": "http.response.body", "body": writer.error(err)})
+            raise
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            if ok:
-                session.release()  # else the call's exit stack aborts the upstream
 
 
 def internal_error(exc: BaseException, request_id: str) -> GatewayError:

@@ -1,6 +1,6 @@
 """FastAPI dependencies shared by the management routes (/user/*, /admin/*): the caller's
 principal, authenticated by its API key (Bearer or x-api-key) with the key's restrictions
-enforced, and permission guards. Refusals are audited (see `security.access`)."""
+enforced, and permission guards. Refusals are audited (see `api.access`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from gatewayz.api.asgi import header
-from gatewayz.security.access import authorize, require_permission
-from gatewayz.security.auth import Principal, bearer_token
+from gatewayz.api.access import authorize, require_permission
+from gatewayz.security.auth import Principal
 
 if TYPE_CHECKING:
     from gatewayz.services import Services
@@ -23,9 +22,7 @@ def services_of(request: Request) -> Services:
 
 
 async def caller(request: Request) -> Principal:
-    scope = request.scope
-    key = bearer_token(header(scope, b"authorization"), header(scope, b"x-api-key"))
-    return await authorize(services_of(request), scope, key)
+    return await authorize(services_of(request), request.scope)
 
 
 def allowed(*permissions: str) -> Callable[[Request], Awaitable[Principal]]:

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatewayz.api.access import request_ip, require_permission
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.ratelimit.limits import MAX_RPM, USER_RPM, rpm_ceiling
 from gatewayz.routing.detect import check_slugs, parse_override
-from gatewayz.security.access import request_ip, require_permission
 from gatewayz.security.auth import Principal
 from gatewayz.security.keys import ENVS
 from gatewayz.security.restrictions import normalize_domain_allowlist, normalize_ip_allowlist
@@ -151,7 +151,7 @@ def _audit(request: Request, event: str, p: Principal, key_id: str, detail: dict
         event,
         user_id=p.user_id,
         api_key_id=key_id,
-        ip=request_ip(services_of(request), request.scope),
+        ip=request_ip(request.scope),
         path=request.url.path,
         detail={"by_key": p.api_key_id, **detail},
     )

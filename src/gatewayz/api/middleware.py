@@ -6,6 +6,10 @@ Every HTTP response gets `X-Request-ID` (the caller's, when it sent a sane one: 
 replaced by a generated one, never refused) and
 `X-Gatewayz-Overhead-Ms`: time spent in the gateway until the response headers, minus the time
 spent waiting for upstream providers (handlers add that to `scope["gw"].upstream_s`).
+
+The request context (`scope["gw"]`) is built here, once per request: the request id, the
+client's IP (the socket peer, or `X-Forwarded-For` behind a trusted proxy) and the API key the
+request presents — the one place a key is read from the headers.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatewayz.api.http_protocol import MAX_HEAD_BYTES, too_large_body
-from gatewayz.context import RequestContext
+from gatewayz.context import RequestContext, bearer_token
+from gatewayz.security.client_ip import Network, client_ip
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,%d}$" % REQUEST_ID_LENGTH)
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted: tuple[Network, ...] = ()) -> None:
         self.app = app
+        self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,14 +40,20 @@ class RequestContextMiddleware:
             return
         t0 = perf_counter()
         rid = b""
+        authorization = api_key = None
         head = 0
         for k, v in scope["headers"]:
             head += len(k) + len(v)
             if k == b"x-request-id":
                 rid = v
+            elif k == b"authorization":
+                authorization = v
+            elif k == b"x-api-key":
+                api_key = v
         if not _SANE_ID.match(rid):
             rid = uuid.uuid4().hex.encode()
-        ctx = RequestContext(rid.decode(), t0)
+        ip = client_ip(scope, self.trusted) or "unknown"
+        ctx = RequestContext(rid.decode(), t0, ip=ip, key=bearer_token(authorization, api_key))
         scope["gw"] = ctx
 
         async def send_with_headers(message: Message) -> None:

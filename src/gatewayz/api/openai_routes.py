@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Receive, Scope, Send
 
+from gatewayz.api.access import authorize
 from gatewayz.api.asgi import send_bytes
-from gatewayz.api.chat_endpoint import authenticate, send_error
+from gatewayz.api.chat_endpoint import send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.errors import GatewayError
 from gatewayz.pipeline.call import Call
@@ -78,7 +79,7 @@ class Models:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await authenticate(self.s, scope)
+            await authorize(self.s, scope, permission="chat")
             model_id = scope.get("path_params", {}).get("model_id")
             # The catalog's models, then the configured and simulated ones (catalog/service.py).
             if model_id is None:

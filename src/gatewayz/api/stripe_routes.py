@@ -26,13 +26,13 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gatewayz.api.access import request_ip
 from gatewayz.api.deps import caller, services_of
 from gatewayz.billing import checkout
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.stripe_webhook import receive
 from gatewayz.errors import GatewayError, NotFound
 from gatewayz.money import usd_text
-from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import users, utcnow
@@ -68,7 +68,7 @@ def _audit(request: Request, p: Principal, event: str, detail: dict[str, Any]) -
         event,
         user_id=p.user_id,
         api_key_id=p.api_key_id,
-        ip=request_ip(s, request.scope),
+        ip=request_ip(request.scope),
         path=request.url.path,
         detail=detail,
     )
@@ -121,7 +121,7 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     s = services_of(request)
     try:
         body = await request.body()
-        ip: str | None = request_ip(s, request.scope)
+        ip: str | None = request_ip(request.scope)
     except Exception:  # the client went away mid-body
         log.warning("Stripe webhook body could not be read", exc_info=True)
         return JSONResponse({"received": True, "status": "failed"})

@@ -1,43 +1,53 @@
-"""`Call`: one chat call's bookkeeping — the request, the route that answered, the money tab,
-the passive-health sample — and the request-log row it leaves behind, whatever happens.
+"""`Call`: one chat call as the steps see it — the caller, the request, its candidate routes
+and prices, the route that answered, the money tab, the answer — and the request-log row it
+leaves behind, whatever happens.
 
 A call is an async context manager around one exit stack: what a step takes (the hold, the
-upstream connection) is given back there, in reverse order, on every exit — success, error,
-cancellation — because the step pushed its clean-up when it took it, not because every branch
-remembers to."""
+upstream connection, the log row) is given back there, in reverse order, on every exit —
+success, error, cancellation, a client gone mid-stream — because the step pushed its clean-up
+when it took it, not because every branch remembers to."""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gatewayz.billing.meter import Tab
-from gatewayz.cache.response_cache import CachePlan
 from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
 from gatewayz.money import usd_text
-from gatewayz.observability.request_log import RequestLog
 from gatewayz.reliability.health import Sample
-from gatewayz.routing.resolve import Route
+from gatewayz.routing.explanation import Route
 from gatewayz.security.auth import Principal
+
+if TYPE_CHECKING:
+    from gatewayz.billing.meter import Tab
+    from gatewayz.billing.pricing import Price
+    from gatewayz.cache.response_cache import CachePlan
+    from gatewayz.pipeline.answer import Answer
+    from gatewayz.routing.detect import Override
 
 
 class Call:
-    """One chat call's bookkeeping: the request-log record it leaves behind, whatever happens."""
-
     __slots__ = (
+        "answer",
         "attempt_t0",
         "attempts",
         "cache",
+        "canonical",
         "ctx",
+        "gone",
+        "limits",
+        "override",
         "plan",
+        "prices",
         "principal",
         "prompt_tokens",
         "req",
         "route",
+        "routes",
         "row",
         "sample",
         "stack",
@@ -45,12 +55,17 @@ class Call:
         "ttft_s",
     )
 
-    def __init__(self, ctx: RequestContext, principal: Principal, endpoint: str) -> None:
+    def __init__(self, ctx: RequestContext, endpoint: str) -> None:
         self.ctx = ctx
-        self.principal = principal
-        self.req: ChatRequest | None = None
-        self.route: Route | None = None
+        self.principal: Principal | None = None  # once authenticated
+        self.req: ChatRequest | None = None  # once parsed
+        self.override: Override | None = None  # the request's (and key's) provider preferences
+        self.canonical = ""  # the model's canonical id, once resolved
+        self.routes: tuple[Route, ...] = ()  # the candidates, in the order they are tried
+        self.prices: dict[str, Price] = {}  # each candidate provider's price
+        self.route: Route | None = None  # the route of the answer (or of the last attempt)
         self.tab: Tab | None = None
+        self.answer: Answer | None = None
         self.ttft_s: float | None = None
         self.sample: Sample | None = None  # the last attempt's passive-health sample
         self.attempt_t0 = 0.0  # when the last attempt started (perf_counter)
@@ -58,11 +73,13 @@ class Call:
         self.prompt_tokens: int | None = None  # the prompt's estimate, once made
         self.plan: CachePlan | None = None  # what the response cache does for it
         self.cache: str | None = None  # "hit" / "semantic" when the cache answered
+        self.gone = False  # the client disconnected before the answer ended
+        self.limits: list[tuple[bytes, bytes]] = []  # X-RateLimit-* once the call is counted
         self.stack = AsyncExitStack()
         self.row: dict[str, Any] = {
             "request_id": ctx.request_id,
-            "user_id": principal.user_id,
-            "api_key_id": principal.api_key_id,
+            "user_id": None,
+            "api_key_id": None,
             "endpoint": endpoint,
             "model": "",
             "provider": None,
@@ -90,6 +107,9 @@ class Call:
         self.row["provider"] = route.provider.slug
         self.row["native_model"] = route.native_id
 
+    def waited_upstream(self, seconds: float) -> None:
+        self.ctx.upstream_s += seconds
+
     def set_usage(self, usage: Usage) -> None:
         self.row["prompt_tokens"] = usage.prompt_tokens
         self.row["completion_tokens"] = usage.completion_tokens
@@ -109,7 +129,11 @@ class Call:
         self.row["status_code"] = err.status
         self.row["error_code"] = err.code
 
-    def finish(self, log: RequestLog) -> None:
+    def disconnected(self) -> None:
+        self.row["status_code"], self.row["error_code"] = 499, "client_disconnected"
+
+    def finished_row(self) -> dict[str, Any]:
+        """The request-log row as the call ends."""
         ctx = self.ctx
         row = self.row
         row["latency_ms"] = (perf_counter() - ctx.t0) * 1000
@@ -117,4 +141,4 @@ class Call:
         row["overhead_ms"] = ctx.overhead_ms()
         row["ttft_ms"] = None if self.ttft_s is None else (self.ttft_s - ctx.t0) * 1000
         row["created_at"] = datetime.now(UTC)
-        log.record(row)
+        return row

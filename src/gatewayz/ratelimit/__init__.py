@@ -1,5 +1,6 @@
-"""Three rate-limit layers (SPEC §2): IP (`ip_layer`, before authentication), key and
-anonymous (`limits`), and the headers every limited response carries (`headers`)."""
+"""Three rate-limit layers (SPEC §2): IP (`api/ip_limit.py` counts with `RateLimiter.check_ip`,
+tightened by `velocity`), key and anonymous (`limits`; the chat path's Limit step), and the
+headers every limited response carries (`headers`)."""
 
 from gatewayz.ratelimit.headers import Decision
 from gatewayz.ratelimit.limits import (

@@ -32,17 +32,6 @@ class Principal:
     record: dict[str, Any]
 
 
-def bearer_token(authorization: bytes | None, x_api_key: bytes | None) -> str | None:
-    """The API key from `Authorization: Bearer <key>` or `x-api-key: <key>`."""
-    if authorization:
-        scheme, _, value = authorization.partition(b" ")
-        if scheme.lower() == b"bearer" and value.strip():
-            return value.strip().decode("latin-1")
-    if x_api_key and x_api_key.strip():
-        return x_api_key.strip().decode("latin-1")
-    return None
-
-
 class Authenticator:
     def __init__(
         self,

@@ -2,6 +2,10 @@
 restrictions (IP and domain allowlists) and, where a route asks, a role permission. Refusals are
 audit events: `auth_failed` (401; the IP, never the key), `restriction_violation` (403),
 `admin_access_denied` (403 on an /admin route) and `permission_denied` (403 elsewhere).
+
+The key is the one the request context read (`context.RequestContext.key`); it is
+authenticated once per request (`authenticated`), whoever asks first — the IP layer, to exempt
+requests with a valid key, or the route.
 """
 
 from __future__ import annotations
@@ -11,50 +15,59 @@ from typing import TYPE_CHECKING
 from starlette.types import Scope
 
 from gatewayz.api.asgi import header
-from gatewayz.errors import PermissionDenied, Unauthorized
+from gatewayz.context import RequestContext
+from gatewayz.errors import GatewayError, PermissionDenied, Unauthorized
 from gatewayz.security import restrictions
-from gatewayz.security.auth import Principal
-from gatewayz.security.client_ip import client_ip, trusted_networks
+from gatewayz.security.auth import Authenticator, Principal
 from gatewayz.security.roles import load_roles
 
 if TYPE_CHECKING:
     from gatewayz.services import Services
 
 
-# Set by the IP rate-limit layer when it has already authenticated this request's key.
-PRINCIPAL_SCOPE_KEY = "gw_principal"
+def request_ip(scope: Scope) -> str:
+    """The client's IP, as the request context resolved it."""
+    ctx: RequestContext = scope["gw"]
+    return ctx.ip
 
 
-def request_ip(services: Services, scope: Scope) -> str:
-    return client_ip(scope, trusted_networks(services.settings.trusted_proxies))
+async def authenticated(ctx: RequestContext, auth: Authenticator) -> Principal:
+    """The principal of the request's key, authenticated once per request (the outcome, a
+    principal or the `Unauthorized` it raised, is kept on the context)."""
+    if ctx.auth is None:
+        try:
+            ctx.auth = await auth.authenticate(ctx.key)
+        except GatewayError as err:
+            ctx.auth = err
+    if isinstance(ctx.auth, GatewayError):
+        raise ctx.auth
+    principal: Principal = ctx.auth
+    return principal
 
 
 def _text(value: bytes | None) -> str | None:
     return value.decode("latin-1") if value is not None else None
 
 
-async def authorize(
-    services: Services, scope: Scope, key: str | None, permission: str | None = None
-) -> Principal:
-    """The principal of `key` if it may make this request (and its role holds `permission`,
-    when given); `Unauthorized` / `PermissionDenied` (each audited) otherwise."""
-    principal: Principal | None = scope.get(PRINCIPAL_SCOPE_KEY) if key else None
+async def authorize(services: Services, scope: Scope, permission: str | None = None) -> Principal:
+    """The principal of the request's key if it may make this request (and its role holds
+    `permission`, when given); `Unauthorized` / `PermissionDenied` (each audited) otherwise."""
+    ctx: RequestContext = scope["gw"]
     try:
-        if principal is None:
-            principal = await services.auth.authenticate(key)
+        principal = await authenticated(ctx, services.auth)
     except Unauthorized as err:
         services.audit.event(
             "auth_failed",
             severity="warning",
-            ip=request_ip(services, scope),
+            ip=ctx.ip,
             path=scope.get("path"),
-            detail={"reason": err.message, "key_presented": bool(key)},
+            detail={"reason": err.message, "key_presented": bool(ctx.key)},
         )
         raise
     record = principal.record
     ip_list, domain_list = record.get("ip_allowlist"), record.get("domain_allowlist")
     if ip_list or domain_list:
-        ip = request_ip(services, scope)
+        ip = ctx.ip
         try:
             restrictions.check(
                 ip,
@@ -93,7 +106,7 @@ def require_permission(
         severity="critical" if admin else "warning",
         user_id=principal.user_id,
         api_key_id=principal.api_key_id,
-        ip=request_ip(services, scope),
+        ip=request_ip(scope),
         path=path,
         detail={"role": principal.role, "permission": permission, "method": scope.get("method")},
     )

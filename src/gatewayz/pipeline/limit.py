@@ -1,0 +1,53 @@
+"""Step: the key and anonymous rate-limit layers (SPEC §2). A keyed call is counted against its
+key's requests per minute and token budgets (the prompt's estimate must fit); a call without a
+key may only use `:free` models and is counted per IP. Refused → 429 (Retry-After, X-RateLimit-*)
+or 401 for an anonymous call to another model (audited). The tokens a call used are counted when
+it ends, whatever ended it (pushed on the call's stack)."""
+
+from __future__ import annotations
+
+from gatewayz.errors import Unauthorized
+from gatewayz.observability.audit import AuditLog
+from gatewayz.pipeline.call import Call
+from gatewayz.pipeline.steps import Step
+from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
+from gatewayz.ratelimit.limits import FREE_SUFFIX, RateLimiter, is_anonymous, is_free_model
+
+
+class Limit(Step):
+    def __init__(self, limiter: RateLimiter, audit: AuditLog, chars_per_token: int) -> None:
+        self.limiter = limiter
+        self.audit = audit
+        self.chars_per_token = chars_per_token
+
+    async def run(self, call: Call) -> None:
+        principal, req = call.principal, call.req
+        assert principal is not None and req is not None
+        if is_anonymous(principal):
+            if not is_free_model(req.model):
+                err = Unauthorized(
+                    "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'. "
+                    f"Without a key, only '{FREE_SUFFIX}' models are available."
+                )
+                self.audit.event(
+                    "auth_failed",
+                    severity="warning",
+                    ip=call.ctx.ip,
+                    path=call.row["endpoint"],
+                    detail={"reason": err.message, "key_presented": False},
+                )
+                raise err
+            decision = await self.limiter.check_anonymous(call.ctx.ip)
+        else:
+            estimate = estimate_tokens(prompt_chars(req), self.chars_per_token)
+            decision = await self.limiter.check_key(principal, estimate)
+            call.stack.push_async_callback(self._count_tokens, call)
+        if not decision.allowed:
+            raise decision.error()
+        call.limits = decision.headers()
+
+    async def _count_tokens(self, call: Call) -> None:
+        # A cached answer used no provider tokens: it does not count against token limits.
+        tokens = 0 if call.cache else call.row["total_tokens"]
+        assert call.principal is not None
+        await self.limiter.record_tokens(call.principal, tokens)

@@ -1,0 +1,100 @@
+"""Step: the candidate routes of a request and their prices.
+
+The request's `provider` preferences over its key's defaults (field by field) → the resolver's
+providers for the model (routing/resolve.py), in the failover policy's order or exactly the order
+an explicit override asks for → each one's price (a premium model never at the default rate)
+→ those whose context window holds the prompt (none → 400 `context_length_exceeded`, before
+anything is held or sent) → load balancing (routing/balance.py). The `provider` field is ours:
+it is taken out of the request, never forwarded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatewayz.billing.meter import Meter
+from gatewayz.billing.pricing import Price
+from gatewayz.canonical.types import ChatRequest
+from gatewayz.errors import InvalidRequest
+from gatewayz.pipeline.call import Call
+from gatewayz.pipeline.steps import Step
+from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
+from gatewayz.routing.balance import Balancer, Preferences
+from gatewayz.routing.detect import Override, parse_override
+from gatewayz.routing.explanation import Explanation, Route
+from gatewayz.routing.failover import FailoverPolicy
+from gatewayz.routing.resolve import Resolver
+from gatewayz.security.auth import Principal
+
+
+class Routes(Step):
+    def __init__(
+        self,
+        resolver: Resolver,
+        policy: FailoverPolicy,
+        balancer: Balancer,
+        meter: Meter,
+        chars_per_token: int,
+    ) -> None:
+        self.resolver = resolver
+        self.policy = policy
+        self.balancer = balancer
+        self.meter = meter
+        self.chars_per_token = chars_per_token
+
+    async def run(self, call: Call) -> None:
+        req, principal = call.req, call.principal
+        assert req is not None and principal is not None
+        call.row["model"] = req.model
+        call.row["stream"] = req.stream
+        override = call.override = preferences(principal, req.extra.pop("provider", None))
+        exp, routes = self.chain_of(req.model, override)
+        call.canonical = exp.canonical
+        prices = call.prices = self.meter.price_routes(routes)
+        routes = self._fitting(call, routes, prices, req)
+        ov = override or exp.override  # the request's (or key's) preferences, else the data row's
+        prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
+        call.routes = self.balancer.order(routes, exp.canonical, prefs, prices)
+        call.use(call.routes[0])
+
+    def chain(self, model: str, override: str | dict[str, Any] | None = None) -> tuple[Route, ...]:
+        """The providers a request for `model` may try, in the failover policy's order, or
+        exactly the order an explicit override (the request's, or a model's row in
+        `routing/aliases.toml`) asks for (before load balancing)."""
+        return self.chain_of(model, parse_override(override))[1]
+
+    def chain_of(
+        self, model: str, override: Override | None
+    ) -> tuple[Explanation, tuple[Route, ...]]:
+        # An override that only sorts changes no provider set: the default resolution stands.
+        exp = self.resolver.explain(model, override if override and override.restricts else None)
+        if exp.error is not None:
+            raise exp.error
+        if exp.override is not None or exp.exclusive:  # a request's or a data row's own order
+            return exp, exp.routes
+        return exp, self.policy.order(exp.routes, exp.canonical)
+
+    def _fitting(
+        self, call: Call, routes: tuple[Route, ...], prices: dict[str, Price], req: ChatRequest
+    ) -> tuple[Route, ...]:
+        windows = {slug: p.context for slug, p in prices.items() if p.context}
+        if not windows:
+            return routes
+        need = call.prompt_tokens = estimate_tokens(prompt_chars(req), self.chars_per_token)
+        fit = tuple(r for r in routes if windows.get(r.provider.slug, need) >= need)
+        if not fit:
+            raise InvalidRequest(
+                f"The prompt (about {need} tokens) exceeds the context window of every provider "
+                f"serving '{req.model}' (the largest holds {max(windows.values())} tokens).",
+                code="context_length_exceeded",
+                param="messages",
+            )
+        return fit
+
+
+def preferences(principal: Principal, requested: Any) -> Override | None:
+    """The request's `provider` preferences over its key's defaults (field by field); a plain
+    slug in the request pins the provider whatever the key says."""
+    defaults = principal.record.get("provider_preferences")
+    if defaults and (requested is None or isinstance(requested, dict)):
+        requested = {**defaults, **(requested or {})}
+    return parse_override(requested)
