@@ -6,8 +6,14 @@ waiting for providers."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
+
+# The id of the request being served, for log lines (observability/log_config.py). Set and reset
+# by the edge middleware around each request; the request path runs in that task (and tasks it
+# starts copy it), so whatever it logs carries the id without being handed it.
+REQUEST_ID: ContextVar[str | None] = ContextVar("gatewayz_request_id", default=None)
 
 
 class RequestContext:

@@ -1,10 +1,18 @@
-"""Everything a running gateway holds, built once at startup and closed at shutdown."""
+"""Everything a running gateway holds, built once at startup and closed at shutdown.
+
+Each component that needs stopping is entered on one `AsyncExitStack` the moment it exists
+(its stop registered before anything else can fail), so shutdown is that stack closing, in the
+reverse order of start-up: whatever uses a component stops before it. A failure at any point
+of start-up closes the stack as far as it got, so nothing that started is left running (tasks,
+connection pools, the simulator, the database engine), and the error goes on to the caller.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
-from typing import Any
+from contextlib import AsyncExitStack
+from typing import Any, Protocol
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.settle_spool import SettleReplayer
@@ -68,10 +76,27 @@ class Services:
         self.settings = settings
         self.simulator = None
         self.prober = None
+        self._stack = AsyncExitStack()
 
     async def start(self) -> None:
+        async with AsyncExitStack() as stack:
+            await self._start(stack)
+            # Started in full: from now on the stack is closed by `stop`, not here.
+            self._stack = stack.pop_all()
+        served = ", ".join(p.slug for p in self.registry.enabled) or "none"
+        log.info("providers served: %s", served)
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full scans, which otherwise stall the event loop for tens of ms.
+        gc.collect()
+        gc.freeze()
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+    async def _start(self, stack: AsyncExitStack) -> None:
         s = self.settings
         self.db = Database(s.resolved_database_url)
+        stack.push_async_callback(self.db.dispose)
         self.keyring = KeyRing(*s.secrets)
         limiter_metrics = LimiterMetrics()
         self.state = build_state(
@@ -82,18 +107,21 @@ class Services:
             retry_after_s=s.state_fallback_retry_s,
             on_fallback=limiter_metrics.on_state_fallback,
         )
+        stack.push_async_callback(self.state.close)
         self.limiter = RateLimiter(self.state, metrics=limiter_metrics)
         self.breakers = CircuitBreakers(
             self.state, failure_threshold=s.breaker_failure_threshold, open_s=s.breaker_open_s
         )
         if s.simulated_provider:
-            self.simulator = Simulator()
-            await self.simulator.start()
+            self.simulator = await stack.enter_async_context(Simulator())
         self.registry = load_registry(s, self.simulator.base_url if self.simulator else None)
+        stack.push_async_callback(self.registry.close)
         self.resolver = Resolver(self.registry)
         self.meter = Meter(self.db, s)
+        stack.callback(self.meter.close)
         await self.meter.reload_prices()
         self.response_cache = build_response_cache(s, self.state, self.registry)
+        stack.push_async_callback(self.response_cache.close)
         self.audit = AuditLog(
             self.db,
             batch=s.request_log_batch,
@@ -101,7 +129,7 @@ class Services:
             max_queued=s.request_log_queue_max,
             retry_max_s=s.request_log_retry_max_s,
         )
-        self.audit.start()
+        _start_task(stack, self.audit)
         self.pipeline = ChatPipeline(
             s,
             self.resolver,
@@ -112,12 +140,13 @@ class Services:
             cache=self.response_cache,
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
-        self.sweeper.start()
+        _start_task(stack, self.sweeper)
         self.settle_replayer = SettleReplayer(
             self.meter.spool, self.meter.ledger, s.billing_settle_retry_s
         )
-        self.settle_replayer.start()
+        _start_task(stack, self.settle_replayer)
         self.events = EventBus()
+        stack.push_async_callback(self.events.stop)
         self.incidents = IncidentTracker(
             self.db,
             self.pipeline.health,
@@ -126,7 +155,7 @@ class Services:
             interval_s=s.incident_check_s,
             quiet_s=s.incident_quiet_s,
         )
-        self.incidents.start()
+        _start_task(stack, self.incidents)
         if s.health_probes:
             self.prober = Prober(
                 self.db,
@@ -137,7 +166,7 @@ class Services:
                 tick_s=s.health_probe_tick_s,
                 timeout_s=s.health_probe_timeout_s,
             )
-            self.prober.start()
+            _start_task(stack, self.prober)
         # The model catalog: served from its caches and the database; synced in the background
         # (a never-synced catalog is synced before serving, for at most catalog_startup_wait_s).
         self.catalog = Catalog(
@@ -151,6 +180,8 @@ class Services:
         # Routes that resolution only guesses (an organisation's provider, an aggregator) need
         # what the synced catalog knows providers list and price (routing/known.py).
         self.resolver.known = self.catalog.known
+        # Its stop first: a start that fails part way may already have started its tasks.
+        stack.push_async_callback(self.catalog.stop)
         await self.catalog.start()
         self.auth = Authenticator(
             self.db,
@@ -165,38 +196,13 @@ class Services:
             max_queued=s.request_log_queue_max,
             retry_max_s=s.request_log_retry_max_s,
         )
-        self.request_log.start()
+        _start_task(stack, self.request_log)
         self.auth_sync = AuthSync(
             self.auth, self.state, poll_s=s.auth_invalidation_poll_s, workers=s.workers
         )
-        self.auth_sync.start()
+        _start_task(stack, self.auth_sync)
         self.query_cache = build_query_cache(s)
-        served = ", ".join(p.slug for p in self.registry.enabled) or "none"
-        log.info("providers served: %s", served)
-        # Everything built so far lives as long as the process: keep it out of the garbage
-        # collector's full scans, which otherwise stall the event loop for tens of ms.
-        gc.collect()
-        gc.freeze()
-
-    async def stop(self) -> None:
-        await self.catalog.stop()
-        if self.prober is not None:
-            await self.prober.stop()
-        await self.sweeper.stop()
-        await self.settle_replayer.stop()
-        await self.incidents.stop()
-        await self.events.stop()
-        self.meter.close()
-        await self.auth_sync.stop()
-        await self.audit.stop()
-        await self.request_log.stop()
-        await self.registry.close()
-        await self.response_cache.close()
-        if self.simulator is not None:
-            await self.simulator.stop()
-        await self.query_cache.close()
-        await self.state.close()
-        await self.db.dispose()
+        stack.push_async_callback(self.query_cache.close)
 
     def model_list(self) -> list[dict[str, Any]]:
         """Models this gateway can serve by exact name, in OpenAI's model-object shape."""
@@ -226,3 +232,15 @@ class Services:
                     }
                 )
         return out
+
+
+class _Background(Protocol):
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def _start_task(stack: AsyncExitStack, component: _Background) -> None:
+    """Start a component's background task, its stop on the stack."""
+    component.start()
+    stack.push_async_callback(component.stop)

@@ -214,3 +214,13 @@ def test_slow_client_timeouts_from_the_environment_and_their_defaults() -> None:
     assert defaults == ConnectionLimits.of(Settings()) == ConnectionLimits(10, 30)
     with pytest.raises(ConfigError, match="GATEWAYZ_HEAD_READ_TIMEOUT_S"):
         Settings.from_env({"GATEWAYZ_HEAD_READ_TIMEOUT_S": "0"})
+
+
+def test_log_level_and_format_are_checked_and_case_insensitive() -> None:
+    s = Settings.from_env(environ={"GATEWAYZ_LOG_LEVEL": "WARNING", "GATEWAYZ_LOG_FORMAT": "JSON"})
+    assert (s.log_level, s.log_format) == ("warning", "json")
+    assert (Settings().log_level, Settings().log_format) == ("info", "text")
+    with pytest.raises(ConfigError, match="GATEWAYZ_LOG_FORMAT"):
+        Settings.from_env(environ={"GATEWAYZ_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="GATEWAYZ_LOG_LEVEL"):
+        Settings.from_env(environ={"GATEWAYZ_LOG_LEVEL": "loud"})

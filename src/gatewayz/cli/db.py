@@ -13,6 +13,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.errors import GatewayError
+from gatewayz.observability.log_config import configure_logging
 from gatewayz.settings import Settings
 from gatewayz.storage.db import upgrade
 
@@ -27,10 +28,14 @@ def fail(message: str) -> NoReturn:
 
 
 def load_settings() -> Settings:
+    """Settings from the environment, and this process's logging configured from them: every
+    command starts here."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except (ValueError, OSError) as exc:  # ConfigError, ValidationError, unreadable files
         fail(f"configuration: {exc}")
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

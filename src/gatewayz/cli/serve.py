@@ -6,6 +6,7 @@ import typer
 import uvicorn
 
 from gatewayz.cli.db import fail, load_settings, run
+from gatewayz.observability.log_config import logging_config
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import repo
@@ -36,6 +37,8 @@ def serve(
         workers=workers,
         loop=settings.event_loop,
         http="gatewayz.api.http_protocol:LimitedHttpToolsProtocol",
+        # The configuration load_settings applied here, applied again by uvicorn in each worker.
+        log_config=logging_config(settings.log_level, settings.log_format),
         log_level=settings.log_level,
         access_log=False,
         server_header=False,
