@@ -39,7 +39,9 @@ def _invoke(*args: str) -> tuple[int, str]:
     from gatewayz.cli.main import app
 
     result = runner.invoke(app, ["models", "sync", *args])
-    return result.exit_code, result.output
+    # --json output is stdout alone (log lines go to stderr, with the CLI's error messages).
+    out = result.stdout if "--json" in args else result.stdout + result.stderr
+    return result.exit_code, out
 
 
 async def _offers(url: str, provider: str) -> list[str]:
