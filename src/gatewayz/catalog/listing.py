@@ -37,7 +37,7 @@ from gatewayz.catalog.offers import Listed
 from gatewayz.providers.families.anthropic import API_VERSION
 from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool, TransportError
-from gatewayz.wire.errors import error_message
+from gatewayz.providers.upstream_errors import error_message
 
 MAX_PAGES = 50
 MAX_BODY = 32 << 20

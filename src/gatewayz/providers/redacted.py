@@ -1,5 +1,5 @@
 """The one door provider errors go out through: every served provider's adapter is wrapped so
-that a GatewayError it raises — an HTTP error answer (`families/base.open_upstream`), a
+that a GatewayError it raises — an HTTP error answer (`providers/base.open_upstream`), a
 malformed or failed answer, an error event in the middle of a stream — has its message masked
 (`security.redact`) before the pipeline, the caller's dialect, the request log or a log line
 sees it. Whatever family produced the text and however it did, it passes here."""

@@ -24,7 +24,7 @@ from gatewayz.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gatewayz.wire.errors import error_message
+from gatewayz.providers.upstream_errors import error_message
 
 upstream_error_message = error_message  # one implementation for every format
 

@@ -16,6 +16,7 @@ import orjson
 
 from gatewayz.canonical.types import ChoiceDelta, StreamChunk, ToolCallDelta, Usage
 from gatewayz.errors import GatewayError
+from gatewayz.providers.sse import SSEDecoder
 from gatewayz.wire.anthropic_common import (
     error_object,
     finish_in,
@@ -26,7 +27,6 @@ from gatewayz.wire.anthropic_common import (
     usage_out,
 )
 from gatewayz.wire.anthropic_content import REDACTED
-from gatewayz.wire.sse import SSEDecoder
 
 
 def event(name: str, payload: dict[str, Any]) -> bytes:

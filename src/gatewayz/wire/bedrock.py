@@ -36,7 +36,7 @@ from gatewayz.errors import (
     UpstreamUnavailable,
     from_upstream_status,
 )
-from gatewayz.wire import urls
+from gatewayz.providers import urls
 
 STOP_REASONS = {
     "end_turn": "stop",

@@ -37,7 +37,7 @@ from gatewayz.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from gatewayz.wire.errors import error_message as error_message
+from gatewayz.providers.upstream_errors import error_message as error_message
 
 FINISH_REASONS = {
     "COMPLETE": "stop",

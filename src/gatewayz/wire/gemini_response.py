@@ -26,7 +26,7 @@ from gatewayz.canonical.types import (
     Usage,
 )
 from gatewayz.errors import GatewayError, UpstreamUnavailable
-from gatewayz.wire.errors import error_message
+from gatewayz.providers.upstream_errors import error_message
 
 upstream_error_message = error_message  # one implementation for every format
 

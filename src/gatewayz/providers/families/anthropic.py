@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers import urls
+from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
-from gatewayz.wire import anthropic_request, anthropic_response, urls
+from gatewayz.wire import anthropic_request, anthropic_response
 from gatewayz.wire.anthropic_common import malformed
 
 if TYPE_CHECKING:

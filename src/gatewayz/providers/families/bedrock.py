@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamUnavailable
 from gatewayz.providers import sigv4
-from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import bedrock
 from gatewayz.wire.bedrock_stream import ConverseStreamDecoder

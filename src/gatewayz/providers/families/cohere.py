@@ -9,10 +9,11 @@ import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamUnavailable
-from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers import urls
+from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.sse import SSEDecoder
 from gatewayz.providers.transport import HttpPool
-from gatewayz.wire import cohere, urls
-from gatewayz.wire.sse import SSEDecoder
+from gatewayz.wire import cohere
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider

@@ -32,10 +32,10 @@ from gatewayz.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.sse import SSEDecoder
 from gatewayz.providers.transport import HttpPool
-from gatewayz.wire.errors import error_message
-from gatewayz.wire.sse import SSEDecoder
+from gatewayz.providers.upstream_errors import error_message
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider

@@ -8,10 +8,10 @@ import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import UpstreamError, UpstreamUnavailable
-from gatewayz.providers.families.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.sse import SSEDecoder
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 from gatewayz.wire import openai_chat, openai_request
-from gatewayz.wire.sse import SSEDecoder
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider

@@ -26,9 +26,9 @@ from google.auth import transport
 from google.oauth2 import service_account
 
 from gatewayz.errors import UpstreamError
+from gatewayz.providers import urls
 from gatewayz.providers.families import gemini
 from gatewayz.providers.transport import HttpPool
-from gatewayz.wire import urls
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider

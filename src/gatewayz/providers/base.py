@@ -22,7 +22,7 @@ from gatewayz.errors import (
     from_upstream_status,
 )
 from gatewayz.providers.transport import HttpPool, ReadTimeout, UnsafeRequest, UpstreamResponse
-from gatewayz.wire.errors import error_message
+from gatewayz.providers.upstream_errors import error_message
 
 ERROR_BODY_LIMIT = 64 << 10
 SSE = b"text/event-stream"
