@@ -15,7 +15,7 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from gatewayz.providers.families.cohere import CohereStreamDecoder
+from gatewayz.providers.cohere.adapter import CohereStreamDecoder
 from gatewayz.wire import cohere
 
 TOOLS = [

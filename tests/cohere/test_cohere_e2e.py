@@ -11,7 +11,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from gatewayz.providers.families.cohere import Adapter
+from gatewayz.providers.cohere import Adapter
 from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator

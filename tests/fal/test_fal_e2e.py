@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from gatewayz.errors import RateLimited
-from gatewayz.providers.families.fal import Adapter, generate_image
+from gatewayz.providers.fal.adapter import Adapter, generate_image
 from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator

@@ -14,7 +14,7 @@ SCENARIOS = ["plain", "streaming", "tools", "streaming_tools", "images_in", "usa
 
 @dataclass(frozen=True)
 class Family:
-    name: str  # wire format (providers/families/<name>.py)
+    name: str  # wire format (the package providers/<name>/)
     provider: str  # the provider slug configured for it
     model: str  # the model name a client sends
     # provider_env entry for the provider, given the simulator's port and a scratch dir

@@ -18,7 +18,7 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from gatewayz.providers.families.gemini import GeminiStreamDecoder
+from gatewayz.providers.gemini.adapter import GeminiStreamDecoder
 from gatewayz.wire import gemini, gemini_response
 
 WEATHER = Tool(

@@ -13,9 +13,10 @@ import pytest
 
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import UpstreamError
-from gatewayz.providers.families import gemini, vertex
+from gatewayz.providers import gemini
 from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool
+from gatewayz.providers.vertex import adapter as vertex
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.formats import gemini as gemini_sim
 from tests.gemini.helpers import PROJECT, write_service_account

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 from gatewayz.canonical.bounds import model_id_problem
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, InvalidRequest
-from gatewayz.providers import urls
-from gatewayz.providers.families import anthropic, bedrock, cohere, fal, gemini, openai, vertex
+from gatewayz.providers import anthropic, bedrock, cohere, fal, gemini, openai, urls, vertex
 from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool, UnsafeRequest, check_request
 

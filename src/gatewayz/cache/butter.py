@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamError, UpstreamUnavailable
-from gatewayz.providers.families import openai
+from gatewayz.providers import openai
 from gatewayz.providers.transport import HttpPool
 from gatewayz.settings import ConfigError, Settings
 

@@ -34,7 +34,7 @@ import orjson
 
 from gatewayz.catalog.capabilities import is_modality, modality
 from gatewayz.catalog.offers import Listed
-from gatewayz.providers.families.anthropic import API_VERSION
+from gatewayz.providers.anthropic.adapter import API_VERSION
 from gatewayz.providers.registry import Provider
 from gatewayz.providers.transport import HttpPool, TransportError
 from gatewayz.providers.upstream_errors import error_message

@@ -1,7 +1,7 @@
 """What every provider family shares: opening an upstream request with errors mapped to our
 error tree, and turning an upstream byte stream into batches of canonical chunks.
 
-A family module (`providers/families/<family>.py`) exports `Adapter(provider, pool)` with
+A family is a package (`providers/<family>/`) that exports `Adapter(provider, pool)` with
 `send`, `stream` and `list_models` (see `registry.Adapter`); the registry finds it by the
 provider's `family` name.
 """

@@ -23,8 +23,10 @@ from gatewayz.settings import ConfigError, Settings, provider_env_var
 
 
 def family_implemented(family: str) -> bool:
-    """A family is implemented when `providers/families/<family>.py` exists."""
-    return importlib.util.find_spec(f"gatewayz.providers.families.{family}") is not None
+    """A family is implemented when the package `gatewayz.providers.<family>` exists (a
+    package: the shared modules beside the families, such as `sse`, are not families)."""
+    spec = importlib.util.find_spec(f"gatewayz.providers.{family}")
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 _URL_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
@@ -194,6 +196,6 @@ def _build_adapter(p: Provider, settings: Settings, *, butter: bool = False) -> 
     )
     if butter:  # the external cache layer (cache/butter.py)
         return through_butter(p, pool, settings)
-    module = importlib.import_module(f"gatewayz.providers.families.{p.family}")
+    module = importlib.import_module(f"gatewayz.providers.{p.family}")
     adapter: Adapter = module.Adapter(p, pool)
     return adapter

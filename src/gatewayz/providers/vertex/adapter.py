@@ -1,6 +1,6 @@
 """The Vertex family: Gemini on Google Cloud Vertex AI, authenticated with a service account.
 
-Same bodies as AI Studio (`families/gemini.py`), under
+Same bodies as AI Studio (`providers/gemini/`), under
 `POST {host}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:
 generateContent`, host `https://{location}-aiplatform.googleapis.com` (location `global`:
 `aiplatform.googleapis.com`; multi-regions `us`/`eu`: `aiplatform.{location}.rep.googleapis.com`),
@@ -27,7 +27,7 @@ from google.oauth2 import service_account
 
 from gatewayz.errors import UpstreamError
 from gatewayz.providers import urls
-from gatewayz.providers.families import gemini
+from gatewayz.providers.gemini import adapter as gemini
 from gatewayz.providers.transport import HttpPool
 
 if TYPE_CHECKING:

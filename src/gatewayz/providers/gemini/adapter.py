@@ -2,7 +2,7 @@
 
 `POST {base}/v1beta/models/{model}:generateContent`, and `:streamGenerateContent?alt=sse` for
 streams (SSE events of whole GenerateContentResponse objects). Vertex AI speaks the same
-bodies under another path and with OAuth (`families/vertex.py` builds on this adapter).
+bodies under another path and with OAuth (`providers/vertex/` builds on this adapter).
 """
 
 from __future__ import annotations
