@@ -22,9 +22,9 @@ from gatewayz.canonical.types import (
     Usage,
 )
 from gatewayz.errors import InvalidRequest, UpstreamUnavailable
+from gatewayz.providers.openai import chat as oc
+from gatewayz.providers.openai import request as oreq
 from gatewayz.providers.sse import SSEDecoder
-from gatewayz.wire import openai_chat as oc
-from gatewayz.wire import openai_request as oreq
 
 MSG = [{"role": "user", "content": "hi"}]
 

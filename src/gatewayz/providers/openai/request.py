@@ -21,7 +21,7 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest
-from gatewayz.wire.openai_schema import ChatCompletionIn, MessageIn
+from gatewayz.providers.openai.schema import ChatCompletionIn, MessageIn
 
 _KNOWN = frozenset(ChatCompletionIn.model_fields) | {"stream_options"}
 

@@ -2,7 +2,7 @@
 
 The OpenAI dialect (our `/v1/chat/completions`) uses `render_response`, `render_chunk` and
 `render_error`; the OpenAI-compatible provider family uses `parse_response` and `parse_chunk`.
-Requests are in `openai_request.py`. Everything in between is canonical
+Requests are in `request.py`, streams coming in in `stream.py`. Everything in between is canonical
 (`gatewayz.canonical.types`).
 """
 
