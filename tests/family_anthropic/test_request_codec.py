@@ -19,8 +19,8 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest
-from gatewayz.wire.anthropic_content import REDACTED
-from gatewayz.wire.anthropic_request import (
+from gatewayz.providers.anthropic.content import REDACTED
+from gatewayz.providers.anthropic.request import (
     DEFAULT_MAX_TOKENS,
     count_tokens_request,
     parse_request,

@@ -17,8 +17,8 @@ from gatewayz.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gatewayz.wire.anthropic_content import REDACTED
-from gatewayz.wire.anthropic_response import (
+from gatewayz.providers.anthropic.content import REDACTED
+from gatewayz.providers.anthropic.response import (
     parse_response,
     render_error,
     render_response,

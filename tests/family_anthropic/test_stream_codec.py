@@ -11,7 +11,7 @@ from anthropic.lib.streaming._messages import accumulate_event
 
 from gatewayz.canonical.types import ChoiceDelta, StreamChunk, ToolCallDelta, Usage
 from gatewayz.errors import RateLimited, UpstreamError, UpstreamUnavailable
-from gatewayz.wire.anthropic_response import AnthropicStreamDecoder, StreamRenderer
+from gatewayz.providers.anthropic.response import AnthropicStreamDecoder, StreamRenderer
 
 
 def events(data: bytes) -> list[tuple[str, dict[str, Any]]]:

@@ -1,4 +1,4 @@
-"""The Anthropic family: providers that speak the Messages API (`POST /v1/messages`)."""
+"""The Anthropic family's adapter: `POST /v1/messages` (send and stream) and the model list."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers import urls
+from gatewayz.providers.anthropic import request as anthropic_request
+from gatewayz.providers.anthropic import response as anthropic_response
+from gatewayz.providers.anthropic.common import malformed
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
-from gatewayz.wire import anthropic_request, anthropic_response
-from gatewayz.wire.anthropic_common import malformed
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider

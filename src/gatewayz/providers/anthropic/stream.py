@@ -1,4 +1,4 @@
-"""Anthropic Messages streams, both directions (re-exported by `anthropic_response`).
+"""Anthropic Messages streams, both directions (re-exported by `response`).
 
 `StreamRenderer` (edge) turns canonical chunks into Anthropic's exact event sequence:
 message_start, ping, then per content block content_block_start / content_block_delta* /
@@ -16,8 +16,7 @@ import orjson
 
 from gatewayz.canonical.types import ChoiceDelta, StreamChunk, ToolCallDelta, Usage
 from gatewayz.errors import GatewayError
-from gatewayz.providers.sse import SSEDecoder
-from gatewayz.wire.anthropic_common import (
+from gatewayz.providers.anthropic.common import (
     error_object,
     finish_in,
     malformed,
@@ -26,7 +25,8 @@ from gatewayz.wire.anthropic_common import (
     usage_in,
     usage_out,
 )
-from gatewayz.wire.anthropic_content import REDACTED
+from gatewayz.providers.anthropic.content import REDACTED
+from gatewayz.providers.sse import SSEDecoder
 
 
 def event(name: str, payload: dict[str, Any]) -> bytes:

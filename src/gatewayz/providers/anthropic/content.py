@@ -1,5 +1,5 @@
 """Anthropic Messages content blocks ↔ canonical messages, both directions (shared by the
-request codec in `anthropic_request.py` and the response codec in `anthropic_response.py`).
+request codec in `request.py` and the response codec in `response.py`).
 
 Anthropic keeps tool results inside user turns (`tool_result` blocks) and thinking inside
 assistant turns (`thinking` / `redacted_thinking` blocks); canonically a tool result is its own

@@ -3,8 +3,8 @@
 The Anthropic dialect (our `/v1/messages`) uses `render_response`, `StreamRenderer` and
 `render_error`; the Anthropic family uses `parse_response`, `AnthropicStreamDecoder` and
 `upstream_error_message`. Stop reasons, usage and error types are mapped in
-`anthropic_common.py` (see there for the usage semantics); streams live in
-`anthropic_stream.py` and are re-exported here.
+`common.py` (see there for the usage semantics); streams live in
+`stream.py` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import orjson
 
 from gatewayz.canonical.types import ChatResponse, Choice, Message, TextPart, ToolCall
 from gatewayz.errors import UpstreamError
-from gatewayz.wire.anthropic_common import (
+from gatewayz.providers.anthropic.common import (
     finish_in,
     malformed,
     render_error,
@@ -24,8 +24,8 @@ from gatewayz.wire.anthropic_common import (
     usage_in,
     usage_out,
 )
-from gatewayz.wire.anthropic_content import REDACTED
-from gatewayz.wire.anthropic_stream import AnthropicStreamDecoder, StreamRenderer
+from gatewayz.providers.anthropic.content import REDACTED
+from gatewayz.providers.anthropic.stream import AnthropicStreamDecoder, StreamRenderer
 
 __all__ = [
     "AnthropicStreamDecoder",

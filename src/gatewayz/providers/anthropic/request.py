@@ -2,7 +2,7 @@
 the canonical request (the Anthropic dialect, our `/v1/messages`); `render_request` turns a
 canonical request into the body api.anthropic.com expects (the Anthropic family);
 `count_tokens_request` reads a `/v1/messages/count_tokens` body. Content blocks are converted
-in `anthropic_content.py`."""
+in `content.py`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import orjson
 from gatewayz.canonical.bounds import check_model_id, check_output_tokens
 from gatewayz.canonical.types import ChatRequest, Tool
 from gatewayz.errors import InvalidRequest
-from gatewayz.wire.anthropic_content import messages_in, messages_out, system_in
+from gatewayz.providers.anthropic.content import messages_in, messages_out, system_in
 
 DEFAULT_MAX_TOKENS = 4096
 # OpenAI-style reasoning_effort → an extended-thinking budget (Anthropic's minimum is 1024).
