@@ -18,8 +18,9 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from gatewayz.providers.gemini.adapter import GeminiStreamDecoder
-from gatewayz.wire import gemini, gemini_response
+from gatewayz.providers.gemini import request as gemini
+from gatewayz.providers.gemini import response as gemini_response
+from gatewayz.providers.gemini.stream import GeminiStreamDecoder
 
 WEATHER = Tool(
     "get_weather",

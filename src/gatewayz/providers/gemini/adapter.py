@@ -11,54 +11,17 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
-from gatewayz.errors import UpstreamError, UpstreamUnavailable
+from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.errors import UpstreamError
 from gatewayz.providers import urls
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
-from gatewayz.providers.sse import SSEDecoder
+from gatewayz.providers.gemini import request as gemini_request
+from gatewayz.providers.gemini import response as gemini_response
+from gatewayz.providers.gemini.stream import GeminiStreamDecoder
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
-from gatewayz.wire import gemini, gemini_response
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider
-
-
-class GeminiStreamDecoder:
-    """SSE `data:` events of GenerateContentResponse objects → canonical chunks."""
-
-    def __init__(self, provider: str) -> None:
-        self._sse = SSEDecoder()
-        self._provider = provider
-        self._calls_seen: dict[int, int] = {}
-
-    def feed(self, data: bytes) -> list[StreamChunk]:
-        batch = []
-        for _event, payload in self._sse.feed(data):
-            try:
-                raw = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                raise self._malformed() from None
-            err = gemini_response.error_of(raw)
-            if err is not None:
-                raise UpstreamError(
-                    f"provider {self._provider} failed mid-stream: {err.get('message') or err}",
-                    provider=self._provider,
-                )
-            try:
-                batch.append(gemini_response.parse_chunk(raw, self._calls_seen))
-            except (KeyError, TypeError, AttributeError, ValueError):
-                raise self._malformed() from None
-        return batch
-
-    def finish(self) -> list[StreamChunk]:
-        if self._sse.pending.strip():
-            raise self._malformed()
-        return []
-
-    def _malformed(self) -> UpstreamUnavailable:
-        return UpstreamUnavailable(
-            f"provider {self._provider} sent a malformed stream event", provider=self._provider
-        )
 
 
 def model_path(model: str) -> str:
@@ -112,13 +75,13 @@ class Adapter:
             raise
 
     async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
-        body = gemini.render_request(req, native_model)
+        body = gemini_request.render_request(req, native_model)
         resp = await self._open("POST", self.model_url(native_model) + ":generateContent", body)
         slug = self.provider.slug
         return gemini_response.parse_response(await read_body(resp, slug), slug)
 
     async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
-        body = gemini.render_request(req, native_model)
+        body = gemini_request.render_request(req, native_model)
         path = self.model_url(native_model) + ":streamGenerateContent?alt=sse"
         resp = await self._open("POST", path, body)
         slug = self.provider.slug

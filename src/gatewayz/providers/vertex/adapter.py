@@ -28,6 +28,7 @@ from google.oauth2 import service_account
 from gatewayz.errors import UpstreamError
 from gatewayz.providers import urls
 from gatewayz.providers.gemini import adapter as gemini
+from gatewayz.providers.gemini import response as gemini_response
 from gatewayz.providers.transport import HttpPool
 
 if TYPE_CHECKING:
@@ -201,7 +202,7 @@ class Adapter(gemini.Adapter):
             try:
                 names += [m["name"].rsplit("/", 1)[-1] for m in page.get("publisherModels") or ()]
             except (KeyError, TypeError, AttributeError) as exc:
-                raise gemini.gemini_response.bad_upstream(self.provider.slug, exc) from None
+                raise gemini_response.bad_upstream(self.provider.slug, exc) from None
             token = page.get("nextPageToken") or ""
             if not token:
                 break

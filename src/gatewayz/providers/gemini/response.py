@@ -1,5 +1,5 @@
 """Google Gemini `GenerateContentResponse` → canonical response / stream chunks, and Gemini's
-error bodies. Requests are in `gemini.py`.
+error bodies. Requests are in `request.py`.
 
 A candidate's `content.parts` carry text, thoughts (`thought: true` → reasoning), function
 calls (→ tool calls; Gemini sends each whole, so a stream delivers each as one delta with id,

@@ -1,7 +1,7 @@
 """Google Gemini `generateContent` requests: canonical request → the body AI Studio
 (`/v1beta/models/{model}:generateContent`) and Vertex AI (`.../publishers/google/models/
 {model}:generateContent`) both take. Responses, stream chunks and errors are in
-`gemini_response.py`.
+`response.py` (streams coming in: `stream.py`).
 
 Gemini's shape: `contents` of `{role: user|model, parts}`; system text goes to
 `systemInstruction`; a tool result is a `functionResponse` part that names the function (not the
