@@ -14,7 +14,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from gatewayz.providers import sigv4
+from gatewayz.providers.bedrock import sigv4
 from gatewayz.providers.registry import load_registry
 from gatewayz.settings import Settings
 from gatewayz.simulators import Fault, Simulator

@@ -20,12 +20,12 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest, RateLimited, UpstreamError, UpstreamUnavailable
+from gatewayz.providers.bedrock import codec as bedrock
+from gatewayz.providers.bedrock.eventstream import encode_message
+from gatewayz.providers.bedrock.stream import ConverseStreamDecoder
 from gatewayz.simulators.content import Completion
 from gatewayz.simulators.content import ToolCall as SimToolCall
 from gatewayz.simulators.formats.bedrock import event_frame, exception_frame, stream_frames
-from gatewayz.wire import bedrock
-from gatewayz.wire.aws_eventstream import encode_message
-from gatewayz.wire.bedrock_stream import ConverseStreamDecoder
 
 NOVA = "us.amazon.nova-pro-v1:0"
 CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"

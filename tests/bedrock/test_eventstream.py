@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from gatewayz.wire.aws_eventstream import (
+from gatewayz.providers.bedrock.eventstream import (
     EventStreamDecoder,
     EventStreamError,
     decode_headers,

@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from gatewayz.providers import sigv4
+from gatewayz.providers.bedrock import sigv4
 
 SUITE_CREDS = sigv4.Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
 SUITE_TIME = "20150830T123600Z"

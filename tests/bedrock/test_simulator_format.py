@@ -9,8 +9,8 @@ import httpx2 as httpx
 import orjson
 import pytest
 
+from gatewayz.providers.bedrock.eventstream import EventStreamDecoder, EventStreamError
 from gatewayz.simulators import Fault, Simulator
-from gatewayz.wire.aws_eventstream import EventStreamDecoder, EventStreamError
 
 AUTH = (
     "AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/bedrock/aws4_request, "

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamUnavailable
-from gatewayz.providers import sigv4
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.bedrock import codec, sigv4
+from gatewayz.providers.bedrock.stream import ConverseStreamDecoder
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
-from gatewayz.wire import bedrock
-from gatewayz.wire.bedrock_stream import ConverseStreamDecoder
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider
@@ -81,19 +80,19 @@ class Adapter:
 
     async def _open(self, native_model: str, req: ChatRequest, stream: bool) -> UpstreamResponse:
         slug = self.provider.slug
-        path = bedrock.model_path(native_model, stream)
-        body = bedrock.render_request(req, native_model)
+        path = codec.model_path(native_model, stream)
+        body = codec.render_request(req, native_model)
         accept = EVENT_STREAM.decode() if stream else "application/json"
         headers = self.signed_headers(path, body, accept)
         return await open_upstream(
-            self.pool, "POST", path, headers, body, slug, bedrock.error_message, self._map_error
+            self.pool, "POST", path, headers, body, slug, codec.error_message, self._map_error
         )
 
     def _map_error(self, resp: UpstreamResponse, detail: bytes) -> GatewayError:
         """Bedrock names the error in the x-amzn-ErrorType header as much as in the body."""
-        kind = bedrock.error_type((resp.header(b"x-amzn-errortype") or b"").decode())
+        kind = codec.error_type((resp.header(b"x-amzn-errortype") or b"").decode())
         retry_after = resp.header(b"retry-after")
-        return bedrock.upstream_error(
+        return codec.upstream_error(
             resp.status,
             detail,
             kind,
@@ -106,7 +105,7 @@ class Adapter:
         resp = await self._open(native_model, req, stream=False)
         request_id = resp.header(b"x-amzn-requestid")
         data = await read_body(resp, slug)
-        return bedrock.parse_response(
+        return codec.parse_response(
             data, slug, native_model, request_id.decode() if request_id else None
         )
 

@@ -3,7 +3,7 @@
 Requests: canonical → `{messages, system, inferenceConfig, toolConfig, outputConfig,
 additionalModelRequestFields}` (consecutive messages of one role merge, so tool results that
 follow each other form one user message). Responses: `output.message.content` blocks → text,
-reasoning, tool calls. Streams are in `wire/bedrock_stream.py`. Errors: `{"message": ...}` plus
+reasoning, tool calls. Streams are in `stream.py`. Errors: `{"message": ...}` plus
 the error type from the `x-amzn-ErrorType` header or the `:exception-type` of a stream frame.
 """
 

@@ -1,4 +1,4 @@
-"""ConverseStream: decoded event-stream messages (`wire/aws_eventstream.py`) → canonical chunks.
+"""ConverseStream: decoded event-stream messages (`eventstream.py`) → canonical chunks.
 
 Event frames carry `:event-type` (messageStart, contentBlockStart, contentBlockDelta,
 contentBlockStop, messageStop, metadata) and a JSON payload; exception frames carry
@@ -13,8 +13,7 @@ import orjson
 
 from gatewayz.canonical.types import ChoiceDelta, StreamChunk, ToolCallDelta
 from gatewayz.errors import GatewayError
-from gatewayz.wire.aws_eventstream import EventStreamDecoder, EventStreamError
-from gatewayz.wire.bedrock import (
+from gatewayz.providers.bedrock.codec import (
     ERROR_STATUS,
     bad_upstream,
     error_message,
@@ -23,6 +22,7 @@ from gatewayz.wire.bedrock import (
     stop_sequence,
     upstream_error,
 )
+from gatewayz.providers.bedrock.eventstream import EventStreamDecoder, EventStreamError
 
 
 def stream_exception(kind: str, payload: bytes, provider: str) -> GatewayError:
