@@ -15,8 +15,8 @@ from gatewayz.canonical.types import (
     ToolCall,
 )
 from gatewayz.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from gatewayz.providers.cohere.adapter import CohereStreamDecoder
-from gatewayz.wire import cohere
+from gatewayz.providers.cohere import codec as cohere
+from gatewayz.providers.cohere.stream import CohereStreamDecoder
 
 TOOLS = [
     Tool("get_weather", "Weather", {"type": "object", "properties": {"city": {"type": "string"}}}),

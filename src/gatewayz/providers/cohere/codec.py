@@ -1,6 +1,6 @@
 """Cohere v2 chat (`POST /v2/chat`), both directions for the Cohere family: canonical request →
-Cohere body, Cohere response / SSE stream events → canonical, Cohere error bodies and the
-`/v1/models` list.
+Cohere body, Cohere response → canonical, Cohere error bodies and the `/v1/models` list.
+Stream events are read in `stream.py`.
 
 Mapping decisions: `tool_plan` and `thinking` content are the canonical `reasoning`; usage is
 Cohere's `billed_units` (what is charged), falling back to `tokens`; a tool_choice naming one
@@ -19,15 +19,12 @@ from gatewayz.canonical.types import (
     ChatRequest,
     ChatResponse,
     Choice,
-    ChoiceDelta,
     DocumentPart,
     ImagePart,
     Message,
     OtherPart,
-    StreamChunk,
     TextPart,
     ToolCall,
-    ToolCallDelta,
     Usage,
 )
 from gatewayz.errors import (
@@ -260,57 +257,3 @@ def parse_models(body: bytes) -> tuple[list[str], str | None]:
     raw = orjson.loads(body)
     names = [m["name"] for m in raw["models"] if m.get("name")]
     return names, raw.get("next_page_token") or None
-
-
-# ---------------------------------------------------------------- stream in
-class StreamParser:
-    """Cohere v2 stream events (parsed JSON objects) → canonical chunks. Tool calls are
-    numbered in arrival order; `message-end` carries the finish reason and usage."""
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.ended = False
-        self._calls: dict[int, int] = {}  # Cohere's event index -> our tool-call index
-
-    def event(self, raw: dict[str, Any]) -> StreamChunk | None:
-        kind = raw.get("type")
-        delta = raw.get("delta") or {}
-        msg = delta.get("message") or {}
-        if kind == "message-start":
-            return StreamChunk([ChoiceDelta(0, role="assistant")])
-        if kind in ("content-start", "content-delta"):
-            content = msg.get("content") or {}
-            text, thinking = content.get("text"), content.get("thinking")
-            if not text and not thinking:
-                return None
-            return StreamChunk([ChoiceDelta(0, content=text or None, reasoning=thinking or None)])
-        if kind == "tool-plan-delta":
-            plan = msg.get("tool_plan")
-            return StreamChunk([ChoiceDelta(0, reasoning=plan)]) if plan else None
-        if kind == "tool-call-start":
-            call = msg["tool_calls"]
-            ours = len(self._calls)
-            self._calls[raw.get("index", ours)] = ours
-            fn = call.get("function") or {}
-            tcd = ToolCallDelta(ours, call["id"], fn["name"], fn.get("arguments") or None)
-            return StreamChunk([ChoiceDelta(0, tool_calls=[tcd])])
-        if kind == "tool-call-delta":
-            args = ((msg.get("tool_calls") or {}).get("function") or {}).get("arguments")
-            if not args:
-                return None
-            ours = self._calls.get(raw.get("index", -1), len(self._calls) - 1)
-            return StreamChunk([ChoiceDelta(0, tool_calls=[ToolCallDelta(ours, arguments=args)])])
-        if kind == "message-end":
-            self.ended = True
-            finish = delta.get("finish_reason")
-            if delta.get("error") or finish in FAILED_REASONS:
-                detail = delta.get("error") or finish
-                raise UpstreamError(
-                    f"provider {self.provider} failed mid-stream: {detail}",
-                    provider=self.provider,
-                )
-            return StreamChunk(
-                [ChoiceDelta(0, finish_reason=FINISH_REASONS.get(finish, "stop"))],
-                parse_usage(delta.get("usage")),
-            )
-        return None  # content-end, tool-call-end, citations, debug
