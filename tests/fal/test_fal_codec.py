@@ -7,7 +7,7 @@ import pytest
 
 from gatewayz.canonical.types import ChatRequest, ImagePart, Message, TextPart, Tool, ToolCall
 from gatewayz.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
-from gatewayz.providers.fal import adapter as fal
+from gatewayz.providers.fal import codec as fal
 
 
 def _render(req: ChatRequest) -> dict:
