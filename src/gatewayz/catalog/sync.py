@@ -78,7 +78,7 @@ class Syncer:
     ) -> None:
         self.db = db
         self.builder = builder
-        self.redact = redact  # a provider's message may repeat its key (security/redact.py)
+        self.redact = redact  # a provider's message may repeat its key (providers/redact.py)
         self.interval_s = interval_s
         self.retry_s = retry_s
         self.timeout_s = timeout_s

@@ -1,7 +1,7 @@
 """The one door provider errors go out through: every served provider's adapter is wrapped so
 that a GatewayError it raises — an HTTP error answer (`providers/base.open_upstream`), a
 malformed or failed answer, an error event in the middle of a stream — has its message masked
-(`security.redact`) before the pipeline, the caller's dialect, the request log or a log line
+(`redact.py`) before the pipeline, the caller's dialect, the request log or a log line
 sees it. Whatever family produced the text and however it did, it passes here."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import GatewayError
-from gatewayz.security.redact import Redactor
+from gatewayz.providers.redact import Redactor
 
 
 class RedactedStream:

@@ -14,11 +14,11 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gatewayz.cache.butter import routed_slugs, through_butter
 from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.providers.butter import routed_slugs, through_butter
+from gatewayz.providers.redact import Redactor
 from gatewayz.providers.redacted import RedactedAdapter
 from gatewayz.providers.transport import HttpPool
-from gatewayz.security.redact import Redactor
 from gatewayz.settings import ConfigError, Settings, provider_env_var
 
 
@@ -94,7 +94,7 @@ class Registry:
     def __init__(self, providers: dict[str, Provider], redact: Redactor) -> None:
         self.providers = providers
         self.enabled = [p for p in providers.values() if p.enabled]
-        self.redact = redact  # masks every configured secret (security/redact.py)
+        self.redact = redact  # masks every configured secret (redact.py)
 
     def get(self, slug: str) -> Provider | None:
         return self.providers.get(slug)
@@ -194,7 +194,7 @@ def _build_adapter(p: Provider, settings: Settings, *, butter: bool = False) -> 
         connect_timeout=settings.upstream_connect_timeout_s,
         read_timeout=settings.upstream_read_timeout_s,
     )
-    if butter:  # the external cache layer (cache/butter.py)
+    if butter:  # the external cache layer (butter.py)
         return through_butter(p, pool, settings)
     module = importlib.import_module(f"gatewayz.providers.{p.family}")
     adapter: Adapter = module.Adapter(p, pool)

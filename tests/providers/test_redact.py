@@ -9,9 +9,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from gatewayz.errors import InvalidRequest
+from gatewayz.providers.redact import MASK, Redactor
 from gatewayz.providers.registry import load_registry
 from gatewayz.security.keys import KeyRing
-from gatewayz.security.redact import MASK, Redactor
 from gatewayz.settings import Settings
 
 SECRET = "k3y/with+odd=chars&more"

@@ -6,7 +6,7 @@ reach every caller. `Redactor` replaces, in any text, every secret the gateway i
 with (each provider's key and secret variables, every secret setting) and whatever has the
 shape of a credential (`Bearer <token>`, `sk-…` keys, Gatewayz keys, Google OAuth access
 tokens, PEM private keys) with `MASK`. It is built once at startup (`providers.registry`) and
-applied where provider errors leave the provider layer (`providers.redacted`), so every family,
+applied where provider errors leave the provider layer (`redacted.py`), so every family,
 both dialects, streams and the logs downstream see only masked text.
 """
 
@@ -19,8 +19,8 @@ from urllib.parse import quote
 import orjson
 from pydantic import SecretStr
 
+from gatewayz.canonical.key_format import KEY_RE
 from gatewayz.errors import GatewayError
-from gatewayz.security.keys import KEY_RE
 from gatewayz.settings import Settings
 
 MASK = "[redacted]"
