@@ -16,6 +16,7 @@ from gatewayz.canonical.types import (
 )
 from gatewayz.errors import InvalidRequest, UpstreamError, UpstreamUnavailable
 from gatewayz.providers.cohere import codec as cohere
+from gatewayz.providers.cohere.listing import parse_page
 from gatewayz.providers.cohere.stream import CohereStreamDecoder
 
 TOOLS = [
@@ -206,14 +207,13 @@ def test_error_message_and_models() -> None:
         cohere.error_message(b'{"id": "1", "message": "invalid api token"}') == "invalid api token"
     )
     assert cohere.error_message(b"gateway down") == "gateway down"
-    names, token = cohere.parse_models(
-        orjson.dumps(
-            {
-                "models": [{"name": "command-a-03-2025"}, {"name": "embed-v4.0"}],
-                "next_page_token": "p2",
-            }
-        )
+    entries, token = parse_page(
+        {
+            "models": [{"name": "command-a-03-2025"}, {"name": "embed-v4.0"}],
+            "next_page_token": "p2",
+        }
     )
+    names = [e.native_id for e in entries]
     assert names == ["command-a-03-2025", "embed-v4.0"] and token == "p2"
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamError, UpstreamUnavailable
 from gatewayz.providers import openai
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.transport import HttpPool
 from gatewayz.settings import ConfigError, Settings
 
@@ -61,8 +62,9 @@ class _Pools:
             await pool.close()
 
 
-class ButterAdapter:
-    """An OpenAI-compatible provider reached through Butter, directly when Butter fails."""
+class ButterAdapter(ModelListing):
+    """An OpenAI-compatible provider reached through Butter, directly when Butter fails (its
+    model list is always read directly: Butter caches completions)."""
 
     family = "openai"
 
@@ -87,8 +89,8 @@ class ButterAdapter:
                 raise
         return await self.direct.stream(req, native_model)
 
-    async def list_models(self) -> list[str]:
-        return await self.direct.list_models()
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
+        return await self.direct.models(timeout_s)
 
 
 def through_butter(provider: Provider, direct_pool: HttpPool, settings: Settings) -> ButterAdapter:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers.butter import routed_slugs, through_butter
+from gatewayz.providers.listing import Listed
 from gatewayz.providers.redact import Redactor
 from gatewayz.providers.redacted import RedactedAdapter
 from gatewayz.providers.transport import HttpPool
@@ -34,13 +35,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what a header value can ne
 
 
 class Adapter(Protocol):
-    """What every wire-format family implements (CM-18.3)."""
+    """What every wire-format family implements (CM-18.3). The model list is read by the
+    family's one reader (`models`, see `listing.ModelListing`); `list_models` is its ids."""
 
     family: str
+    no_model_list: str | None
 
     async def send(self, req: ChatRequest, native_model: str) -> ChatResponse: ...
 
     async def stream(self, req: ChatRequest, native_model: str) -> Any: ...
+
+    async def models(self, timeout_s: float | None = None) -> list[Listed]: ...
 
     async def list_models(self) -> list[str]: ...
 

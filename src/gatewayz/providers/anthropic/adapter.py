@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
-
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.providers import urls
+from gatewayz.providers import listing
 from gatewayz.providers.anthropic import request as anthropic_request
 from gatewayz.providers.anthropic import response as anthropic_response
-from gatewayz.providers.anthropic.common import malformed
+from gatewayz.providers.anthropic.listing import read_models
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -23,8 +22,8 @@ MODELS_PATH = "/v1/models"
 _MAX_MODEL_PAGES = 20
 
 
-class Adapter:
-    """send / stream / list_models for one Anthropic-family provider."""
+class Adapter(ModelListing):
+    """send / stream / models for one Anthropic-family provider."""
 
     family = "anthropic"
 
@@ -66,31 +65,5 @@ class Adapter:
         resp = await self._open(req, native_model)
         return await event_stream(resp, slug, anthropic_response.AnthropicStreamDecoder(slug))
 
-    async def list_models(self) -> list[str]:
-        """Every page of `GET /v1/models` ({data: [{id, ...}], has_more, last_id})."""
-        slug = self.provider.slug
-        ids: list[str] = []
-        after: str | None = None
-        for _ in range(_MAX_MODEL_PAGES):
-            path = MODELS_PATH + "?limit=1000"
-            if after:
-                path += "&after_id=" + urls.query(after)
-            resp = await open_upstream(
-                self.pool,
-                "GET",
-                path,
-                self._headers,
-                b"",
-                slug,
-                anthropic_response.upstream_error_message,
-            )
-            data = await read_body(resp, slug)
-            try:
-                page = orjson.loads(data)
-                ids.extend(str(m["id"]) for m in page["data"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise malformed(slug, "model list") from None
-            after = page.get("last_id")
-            if page.get("has_more") is not True or not after:
-                break
-        return ids
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
+        return await listing.read(read_models, self.pool, self._headers, timeout_s)

@@ -4,10 +4,11 @@ Credentials: the provider key is the access key id (AWS_ACCESS_KEY_ID); AWS_SECR
 AWS_SESSION_TOKEN (optional) and AWS_REGION come from the provider's env_vars. The region is
 AWS_REGION, else the one in a `bedrock-runtime.{region}.amazonaws.com` base URL.
 
-`list_models` does not call AWS: the model catalogue (ListFoundationModels) lives on another
+The model list does not call AWS: the model catalogue (ListFoundationModels) lives on another
 host (`bedrock.{region}.amazonaws.com`, not bedrock-runtime) and lists models the account may
-not have access to, so it returns the models this provider is configured with (native ids
-from providers.toml and GATEWAYZ_PROVIDER_AWS_BEDROCK_MODELS).
+not have access to, so `models` returns the models this provider is configured with (native
+ids from providers.toml and GATEWAYZ_PROVIDER_AWS_BEDROCK_MODELS), and the catalog does not
+sync it (`no_model_list`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import TYPE_CHECKING
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamUnavailable
+from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.bedrock import codec, sigv4
 from gatewayz.providers.bedrock.stream import ConverseStreamDecoder
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -38,10 +41,14 @@ def region_for(provider: Provider, host: str) -> str:
     return m.group(1) if m else "us-east-1"
 
 
-class Adapter:
-    """send / stream / list_models for one Bedrock account and region."""
+class Adapter(ModelListing):
+    """send / stream / models for one Bedrock account and region."""
 
     family = "bedrock"
+    no_model_list = (
+        "ListFoundationModels is on another host and lists models the account may not be "
+        "granted: offers come from the pricing data and configuration"
+    )
 
     def __init__(self, provider: Provider, pool: HttpPool) -> None:
         self.provider = provider
@@ -114,5 +121,5 @@ class Adapter:
         resp = await self._open(native_model, req, stream=True)
         return await event_stream(resp, slug, ConverseStreamDecoder(slug), EVENT_STREAM)
 
-    async def list_models(self) -> list[str]:
-        return list(dict.fromkeys([*self.provider.models, *self.provider.native_ids.values()]))
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
+        return listing.configured(self.provider)

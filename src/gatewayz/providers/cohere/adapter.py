@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
-
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.providers import urls
+from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.cohere import codec
+from gatewayz.providers.cohere.listing import read_models
 from gatewayz.providers.cohere.stream import CohereStreamDecoder
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.transport import HttpPool
 
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ MODELS_PATH = "/v1/models?endpoint=chat&page_size=1000"
 _MAX_MODEL_PAGES = 20
 
 
-class Adapter:
-    """send / stream / list_models for Cohere's v2 API."""
+class Adapter(ModelListing):
+    """send / stream / models for Cohere's v2 API."""
 
     family = "cohere"
 
@@ -60,21 +60,5 @@ class Adapter:
         )
         return await event_stream(resp, slug, CohereStreamDecoder(slug))
 
-    async def list_models(self) -> list[str]:
-        slug = self.provider.slug
-        names: list[str] = []
-        path = MODELS_PATH
-        for _ in range(_MAX_MODEL_PAGES):
-            resp = await open_upstream(
-                self.pool, "GET", path, self._headers, b"", slug, codec.error_message
-            )
-            data = await read_body(resp, slug)
-            try:
-                page, token = codec.parse_models(data)
-            except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                raise codec.bad_upstream(slug, exc) from None
-            names += page
-            if not token:
-                break
-            path = f"{MODELS_PATH}&page_token={urls.query(token)}"
-        return names
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
+        return await listing.read(read_models, self.pool, self._headers, timeout_s)

@@ -1,6 +1,6 @@
 """Cohere v2 chat (`POST /v2/chat`), both directions for the Cohere family: canonical request →
-Cohere body, Cohere response → canonical, Cohere error bodies and the `/v1/models` list.
-Stream events are read in `stream.py`.
+Cohere body, Cohere response → canonical, Cohere error bodies. Stream events are read in
+`stream.py`, the `/v1/models` list in `listing.py`.
 
 Mapping decisions: `tool_plan` and `thinking` content are the canonical `reasoning`; usage is
 Cohere's `billed_units` (what is charged), falling back to `tokens`; a tool_choice naming one
@@ -250,10 +250,3 @@ def bad_upstream(provider: str, exc: Exception) -> GatewayError:
     return UpstreamUnavailable(
         f"provider {provider} sent a malformed response ({type(exc).__name__})", provider=provider
     )
-
-
-def parse_models(body: bytes) -> tuple[list[str], str | None]:
-    """Model names of one `/v1/models` page and the next page's token."""
-    raw = orjson.loads(body)
-    names = [m["name"] for m in raw["models"] if m.get("name")]
-    return names, raw.get("next_page_token") or None

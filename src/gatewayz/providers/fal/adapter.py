@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.fal.codec import (
     FalStreamDecoder,
@@ -22,6 +23,7 @@ from gatewayz.providers.fal.codec import (
     parse_response,
     render_request,
 )
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.transport import HttpPool
 
 if TYPE_CHECKING:
@@ -31,10 +33,13 @@ LLM_APP = "/fal-ai/any-llm"
 LLM_STREAM_APP = "/fal-ai/any-llm/stream"
 
 
-class Adapter:
-    """send / stream / list_models for fal (chat through fal-ai/any-llm)."""
+class Adapter(ModelListing):
+    """send / stream / models for fal (chat through fal-ai/any-llm)."""
 
     family = "fal"
+    no_model_list = (
+        "fal has no model list for its LLM app: offers come from the pricing data and configuration"
+    )
 
     def __init__(self, provider: Provider, pool: HttpPool) -> None:
         self.provider = provider
@@ -64,9 +69,9 @@ class Adapter:
         )
         return await event_stream(resp, slug, FalStreamDecoder(slug))
 
-    async def list_models(self) -> list[str]:
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
         """fal has no model list for any-llm: the configured models and mapped native ids."""
-        return list(dict.fromkeys([*self.provider.models, *self.provider.native_ids.values()]))
+        return listing.configured(self.provider)
 
 
 async def generate_image(

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
-
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import UpstreamError
-from gatewayz.providers import urls
+from gatewayz.providers import listing, urls
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.gemini import request as gemini_request
 from gatewayz.providers.gemini import response as gemini_response
+from gatewayz.providers.gemini.listing import read_models
 from gatewayz.providers.gemini.stream import GeminiStreamDecoder
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ def model_path(model: str) -> str:
     return "models/" + urls.segment(model, keep="@")
 
 
-class Adapter:
-    """send / stream / list_models for Google AI Studio (the Gemini API)."""
+class Adapter(ModelListing):
+    """send / stream / models for Google AI Studio (the Gemini API)."""
 
     family = "gemini"
     api_prefix = "/v1beta"
@@ -48,9 +48,13 @@ class Adapter:
             headers.append((k.lower().encode(), v.encode()))
         self._headers = headers
 
-    # Hooks Vertex overrides: the request headers (its OAuth token) and the model's path.
+    # Hooks Vertex overrides: the request headers (its OAuth token), the model's path and the
+    # model list's reader.
     async def headers(self) -> list[tuple[bytes, bytes]]:
         return self._headers
+
+    def model_reader(self) -> listing.Reader:
+        return read_models
 
     def model_url(self, native_model: str) -> str:
         return f"{self.api_prefix}/{model_path(native_model)}"
@@ -87,32 +91,6 @@ class Adapter:
         slug = self.provider.slug
         return await event_stream(resp, slug, GeminiStreamDecoder(slug))
 
-    async def list_models(self) -> list[str]:
-        """Every model of the account (`models/gemini-...` names, prefix stripped), all pages."""
-        names: list[str] = []
-        token = ""
-        for _ in range(50):
-            path = f"{self.api_prefix}/models?pageSize=1000"
-            if token:
-                path += "&pageToken=" + urls.query(token)
-            page = await self._get_json(path)
-            try:
-                names += [m["name"].removeprefix("models/") for m in page.get("models") or ()]
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise gemini_response.bad_upstream(self.provider.slug, exc) from None
-            token = page.get("nextPageToken") or ""
-            if not token:
-                break
-        return names
-
-    async def _get_json(self, path: str) -> dict:  # type: ignore[type-arg]
-        slug = self.provider.slug
-        resp = await self._open("GET", path, b"")
-        data = await read_body(resp, slug)
-        try:
-            page = orjson.loads(data)
-            if not isinstance(page, dict):
-                raise TypeError("not an object")
-        except (orjson.JSONDecodeError, TypeError) as exc:
-            raise gemini_response.bad_upstream(slug, exc) from None
-        return page
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
+        headers = await listing.credentials(self.headers)
+        return await listing.read(self.model_reader(), self.pool, headers, timeout_s)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import orjson
-
 from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.listing import Listed, ModelListing
 from gatewayz.providers.openai import chat as openai_chat
 from gatewayz.providers.openai import request as openai_request
+from gatewayz.providers.openai.listing import read_models
 from gatewayz.providers.openai.stream import OpenAIStreamDecoder
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
@@ -17,8 +18,8 @@ if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider
 
 
-class Adapter:
-    """send / stream / list_models for one OpenAI-compatible provider."""
+class Adapter(ModelListing):
+    """send / stream / models for one OpenAI-compatible provider."""
 
     family = "openai"
 
@@ -66,19 +67,5 @@ class Adapter:
         resp = await self._open(req, native_model)
         return await event_stream(resp, slug, OpenAIStreamDecoder(slug))
 
-    async def list_models(self) -> list[str]:
-        slug = self.provider.slug
-        resp = await open_upstream(
-            self.pool,
-            "GET",
-            "/models",
-            self._headers,
-            b"",
-            slug,
-            openai_chat.upstream_error_message,
-        )
-        data = await read_body(resp, slug)
-        try:
-            return [m["id"] for m in orjson.loads(data)["data"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-            raise openai_chat.bad_upstream(slug, exc) from None
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
+        return await listing.read(read_models, self.pool, self._headers, timeout_s)

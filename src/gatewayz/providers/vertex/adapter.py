@@ -26,10 +26,10 @@ from google.auth import transport
 from google.oauth2 import service_account
 
 from gatewayz.errors import UpstreamError
-from gatewayz.providers import urls
+from gatewayz.providers import listing, urls
 from gatewayz.providers.gemini import adapter as gemini
-from gatewayz.providers.gemini import response as gemini_response
 from gatewayz.providers.transport import HttpPool
+from gatewayz.providers.vertex.listing import read_models
 
 if TYPE_CHECKING:
     from gatewayz.providers.registry import Provider
@@ -152,7 +152,7 @@ def regional_base_url(base_url: str, location: str) -> str:
 
 
 class Adapter(gemini.Adapter):
-    """send / stream / list_models for Vertex AI (publisher `google` models)."""
+    """send / stream / models for Vertex AI (publisher `google` models)."""
 
     family = "vertex"
 
@@ -190,20 +190,5 @@ class Adapter(gemini.Adapter):
     def on_unauthorized(self) -> None:
         self.credentials.invalidate()
 
-    async def list_models(self) -> list[str]:
-        """Google's publisher models (Model Garden, v1beta1), all pages."""
-        names: list[str] = []
-        token = ""
-        for _ in range(50):
-            path = "/v1beta1/publishers/google/models?pageSize=1000"
-            if token:
-                path += "&pageToken=" + urls.query(token)
-            page = await self._get_json(path)
-            try:
-                names += [m["name"].rsplit("/", 1)[-1] for m in page.get("publisherModels") or ()]
-            except (KeyError, TypeError, AttributeError) as exc:
-                raise gemini_response.bad_upstream(self.provider.slug, exc) from None
-            token = page.get("nextPageToken") or ""
-            if not token:
-                break
-        return names
+    def model_reader(self) -> listing.Reader:
+        return read_models
