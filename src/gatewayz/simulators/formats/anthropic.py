@@ -32,7 +32,7 @@ from ..protocol import (
     response,
     response_head,
 )
-from ..wire import models_body
+from .openai import models_body
 
 if TYPE_CHECKING:
     from ..server import Simulator

@@ -1,15 +1,27 @@
 """OpenAI Chat Completions wire format: request validation, error bodies, the non-streamed
 ``chat.completion`` object and the ``chat.completion.chunk`` SSE event sequence. Pure functions
-returning bytes; the HTTP server frames and sends them."""
+returning bytes; the HTTP server frames and sends them (its core routes, ``/v1/chat/completions``
+and ``/v1/models``, are ``server.py``'s and ``chat.py``'s: the simulator is OpenAI-compatible
+first). Pairs with the family ``gatewayz.providers.openai``.
+
+Providers of that family at other paths are routes here: Cloudflare Workers AI's
+OpenAI-compatible endpoint, ``POST /client/v4/accounts/{account_id}/ai/v1/chat/completions``
+(Bearer API token), answered by the simulator's OpenAI chat responder."""
 
 from __future__ import annotations
 
+import re
 from itertools import zip_longest
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .content import Completion, token_logprobs
+from ..content import Completion, token_logprobs
+from ..protocol import Reply, Request
+from .cohere import error_reply
+
+if TYPE_CHECKING:
+    from ..server import Simulator
 
 SYSTEM_FINGERPRINT = "fp_sim"
 DONE_EVENT = b"data: [DONE]\n\n"
@@ -295,3 +307,18 @@ def models_body(models: list[str]) -> bytes:
 
 def model_object(model: str) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": 0, "owned_by": "gatewayz-simulator"}
+
+
+# ---------------------------------------------------------------- Cloudflare Workers AI
+def _cloudflare_auth_error() -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}
+
+
+def cloudflare_chat(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Reply:
+    if sim.api_key is not None and req.headers.get("authorization") != f"Bearer {sim.api_key}":
+        return error_reply(req, 401, _cloudflare_auth_error())
+    json_ok = parsed is not None
+    return sim._chat.reply(req, parsed, json_ok, sim.take_fault())
+
+
+ROUTES = [("POST", r"/client/v4/accounts/([^/]+)/ai/v1/chat/completions", cloudflare_chat)]
