@@ -14,7 +14,7 @@ import pytest
 
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX
-from gatewayz.simulators.formats.anthropic import THINKING_PREFIX
+from gatewayz.simulators.formats.anthropic.planning import THINKING_PREFIX
 from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
 
 KEY = "sk-ant-upstream"

@@ -13,7 +13,8 @@ import pytest
 
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX
-from gatewayz.simulators.formats.anthropic import THINKING_PREFIX, models
+from gatewayz.simulators.formats.anthropic import models
+from gatewayz.simulators.formats.anthropic.planning import THINKING_PREFIX
 from gatewayz.simulators.protocol import Request
 
 KEY = "sk-ant-sim"
