@@ -1,7 +1,7 @@
-"""Request checks of the Gemini simulator (`gemini.py`): the errors Gemini answers for unknown
-fields, malformed parts, schemas outside its OpenAPI subset, function responses that do not
-match the calls of the turn before, and bad generation settings; plus the field-name and schema
-normalisation the simulator reads requests with. No routes of its own."""
+"""Request checks of the Gemini simulator, AI Studio and Vertex alike: the errors Gemini answers
+for unknown fields, malformed parts, schemas outside its OpenAPI subset, function responses that
+do not match the calls of the turn before, and bad generation settings; plus the field-name and
+schema normalisation the simulator reads requests with."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import base64
 import binascii
 import re
 from typing import Any
-
-ROUTES: list[Any] = []
 
 _TOP = {
     "contents",
