@@ -28,7 +28,7 @@ def _plain(port: int, _tmp: Path) -> dict[str, str]:
 
 
 def _vertex(port: int, tmp: Path) -> dict[str, str]:
-    from tests.gemini.helpers import write_service_account
+    from tests.providers.vertex.helpers import write_service_account
 
     sa = write_service_account(tmp / "vertex-sa.json", port)
     return {

@@ -16,7 +16,7 @@ import pytest
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.formats import gemini as gemini_sim
 from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
-from tests.gemini.helpers import write_service_account
+from tests.providers.vertex.helpers import write_service_account
 
 KEY = "gemini-e2e-key"
 PROJECT = "proj-e2e"

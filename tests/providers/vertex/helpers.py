@@ -1,5 +1,5 @@
-"""Shared by the Gemini tests: a service-account JSON file (a fresh RSA key, token_uri on the
-simulator's fake OAuth endpoint)."""
+"""Shared by the Vertex and Gemini tests: a service-account JSON file (a fresh RSA key,
+token_uri on the simulator's fake OAuth endpoint)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from gatewayz.providers.transport import HttpPool
 from gatewayz.providers.vertex import adapter as vertex
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.formats import gemini as gemini_sim
-from tests.gemini.helpers import PROJECT, write_service_account
+from tests.providers.vertex.helpers import PROJECT, write_service_account
 
 KEY = "vertex-unit-key"
 

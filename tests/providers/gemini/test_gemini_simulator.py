@@ -14,7 +14,7 @@ import pytest
 
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.formats import gemini as gemini_sim
-from tests.gemini.helpers import PROJECT, write_service_account
+from tests.providers.vertex.helpers import PROJECT, write_service_account
 
 try:  # the official SDK is a test-only extra: without it only the raw-wire tests run
     from google import genai
