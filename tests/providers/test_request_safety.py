@@ -23,7 +23,8 @@ from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, InvalidRequest
 from gatewayz.providers import anthropic, bedrock, cohere, fal, gemini, openai, urls, vertex
 from gatewayz.providers.registry import Provider
-from gatewayz.providers.transport import HttpPool, UnsafeRequest, check_request
+from gatewayz.providers.request_safety import UnsafeRequest, check_request
+from gatewayz.providers.transport import HttpPool
 
 ATTACKS = [
     "x HTTP/1.1\r\nX-Injected: yes\r\n\r\nGET /v1/files HTTP/1.1",

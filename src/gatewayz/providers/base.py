@@ -21,7 +21,8 @@ from gatewayz.errors import (
     UpstreamUnavailable,
     from_upstream_status,
 )
-from gatewayz.providers.transport import HttpPool, ReadTimeout, UnsafeRequest, UpstreamResponse
+from gatewayz.providers.request_safety import UnsafeRequest
+from gatewayz.providers.transport import HttpPool, ReadTimeout, UpstreamResponse
 from gatewayz.providers.upstream_errors import error_message
 
 ERROR_BODY_LIMIT = 64 << 10

@@ -5,7 +5,7 @@ those the caller keeps, as `@` in Google's `model@version` ids or `/` in a Gemin
 `tunedModels/x` id) is escaped, so a value can never end the path, start a query, or add a
 header line; a value that is, or has, an empty, `.` or `..` segment is refused (`Unsupported`:
 nothing is sent to that provider). `query` escapes a query-parameter value completely.
-The transport checks every request target again before sending (`transport.check_request`).
+The transport checks every request target again before sending (`request_safety.check_request`).
 """
 
 from __future__ import annotations
