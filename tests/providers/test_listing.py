@@ -1,6 +1,7 @@
 """One model-list reader per family: what an adapter's `list_models` answers is what the catalog
-sync reads (the same entries, the same filtering), and every failure of a read — the provider's
-answer or the family's own credentials — is a `ListingError`, masked on its way out."""
+sync reads (the same entries, the same filtering), a provider reached through Butter is listed
+directly, and every failure of a read — the provider's answer or the family's own credentials —
+is a `ListingError`, masked on its way out."""
 
 from __future__ import annotations
 
@@ -65,6 +66,27 @@ async def test_list_models_answers_the_ids_the_catalog_reads(
     read = [m.native_id for m in await list_models(provider, timeout_s=5)]
     assert await provider.adapter.list_models() == read
     assert "text-embedding-004" not in read
+
+
+async def test_a_provider_reached_through_butter_lists_its_models_directly(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    lists_of(sim).set("openai", ["m-1", "m-2"])
+    settings = catalog_settings(
+        tmp_path,
+        "sqlite+aiosqlite://",
+        sim,
+        "openai",
+        butter_api_key="btr-key",
+        butter_base_url="http://127.0.0.1:9/v1",  # nothing listens: Butter is never asked
+    )
+    reg = load_registry(settings)
+    try:
+        found = await list_models(reg.providers["openai"], timeout_s=5)
+    finally:
+        await reg.close()
+        lists_of(sim).reset()
+    assert [m.native_id for m in found] == ["m-1", "m-2"]
 
 
 async def test_a_vertex_credential_failure_is_a_listing_error(tmp_path: Path) -> None:
