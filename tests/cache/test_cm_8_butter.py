@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gatewayz.cache.butter import ButterAdapter
+from gatewayz.providers.butter import ButterAdapter
 from gatewayz.providers.registry import load_registry
 from gatewayz.settings import ConfigError, Settings
 from gatewayz.simulators import Fault, Simulator

@@ -10,8 +10,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from gatewayz.catalog import listing
-from gatewayz.catalog.listing import ListingError, list_models
+from gatewayz.providers import listing
+from gatewayz.providers.listing import ListingError, list_models
+from gatewayz.providers.openai.listing import read_models
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import ListFault, lists_of
@@ -81,7 +82,7 @@ class _Fetch:
 
 async def test_openai_list_as_a_bare_array_and_context_window_fields() -> None:
     fetch = _Fetch([[{"id": "a", "context_window": 8192}, {"id": "b"}, {"object": "x"}]])
-    found = await listing.READERS["openai"](None, fetch)  # type: ignore[arg-type]
+    found = await read_models(fetch)  # type: ignore[arg-type]
     assert [f.native_id for f in found] == ["a", "b"]  # Together answers a bare array
     assert found[0].context_length == 8192  # Groq's field name
 

@@ -10,15 +10,11 @@ from pathlib import Path
 import pytest
 
 from gatewayz.billing.pricing import PRICES_FILE, PriceBook
-from gatewayz.catalog.capabilities import (
-    CAPABILITIES_FILE,
-    MODALITIES,
-    CapabilityTable,
-    is_modality,
-    modality,
-)
+from gatewayz.canonical.modality import MODALITIES, is_modality, modality
+from gatewayz.catalog.capabilities import CAPABILITIES_FILE, CapabilityTable
 from gatewayz.catalog.naming import Naming
-from gatewayz.catalog.offers import Listed, OfferBuilder, offer_price
+from gatewayz.catalog.offers import OfferBuilder, offer_price
+from gatewayz.providers.listing import Listed
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.settings import Settings
 

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from gatewayz.billing.pricing import PriceBook
-from gatewayz.catalog.capabilities import MODALITIES
+from gatewayz.canonical.modality import MODALITIES
 from gatewayz.routing.resolve import Route
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import ListFault, lists_of

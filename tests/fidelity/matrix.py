@@ -14,7 +14,7 @@ SCENARIOS = ["plain", "streaming", "tools", "streaming_tools", "images_in", "usa
 
 @dataclass(frozen=True)
 class Family:
-    name: str  # wire format (providers/families/<name>.py)
+    name: str  # wire format (the package providers/<name>/)
     provider: str  # the provider slug configured for it
     model: str  # the model name a client sends
     # provider_env entry for the provider, given the simulator's port and a scratch dir
@@ -28,7 +28,7 @@ def _plain(port: int, _tmp: Path) -> dict[str, str]:
 
 
 def _vertex(port: int, tmp: Path) -> dict[str, str]:
-    from tests.gemini.helpers import write_service_account
+    from tests.providers.vertex.helpers import write_service_account
 
     sa = write_service_account(tmp / "vertex-sa.json", port)
     return {

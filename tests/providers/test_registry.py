@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gatewayz.errors import ModelNotFound
-from gatewayz.providers.families.openai import Adapter as OpenAICompatAdapter
+from gatewayz.providers.openai import Adapter as OpenAICompatAdapter
 from gatewayz.providers.redacted import RedactedAdapter
 from gatewayz.providers.registry import Registry, family_implemented, load_registry
 from gatewayz.providers.transport import HttpPool
@@ -472,4 +472,4 @@ def test_cm_18_3_provider_client_implements_required_interface() -> None:
 
 
 def _module(family: str) -> str:
-    return f"gatewayz.providers.families.{family}"
+    return f"gatewayz.providers.{family}"

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from gatewayz.canonical.bounds import model_id_problem
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, InvalidRequest
-from gatewayz.providers.families import anthropic, bedrock, cohere, fal, gemini, openai, vertex
+from gatewayz.providers import anthropic, bedrock, cohere, fal, gemini, openai, urls, vertex
 from gatewayz.providers.registry import Provider
-from gatewayz.providers.transport import HttpPool, UnsafeRequest, check_request
-from gatewayz.wire import urls
+from gatewayz.providers.request_safety import UnsafeRequest, check_request
+from gatewayz.providers.transport import HttpPool
 
 ATTACKS = [
     "x HTTP/1.1\r\nX-Injected: yes\r\n\r\nGET /v1/files HTTP/1.1",

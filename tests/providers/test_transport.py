@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
+from gatewayz.providers.sse import SSEDecoder
 from gatewayz.providers.transport import (
     _HIGH_WATER,
     ConnectError,
@@ -21,7 +22,6 @@ from gatewayz.providers.transport import (
     TransportError,
 )
 from gatewayz.simulators import Fault, Simulator
-from gatewayz.wire.sse import SSEDecoder
 
 CHAT_BODY = orjson.dumps(
     {"model": "simulated/echo", "messages": [{"role": "user", "content": "Say hello to me"}]}

@@ -10,7 +10,8 @@ import secrets
 import pytest
 from cryptography.fernet import Fernet
 
-from gatewayz.security.keys import ENVS, KeyRing, display_prefix, key_env, last_four, masked
+from gatewayz.canonical.key_format import ENVS
+from gatewayz.security.keys import KeyRing, display_prefix, key_env, last_four, masked
 
 KEY_RE = re.compile(r"^gw_(live|test|staging|dev)_[A-Za-z0-9_-]{43,}$")
 

@@ -19,7 +19,7 @@ import pytest
 
 from gatewayz.simulators import Fault, Simulator
 from tests.e2e.harness import Gateway, gateway_settings, set_price, start_gateway
-from tests.gemini.helpers import write_service_account
+from tests.providers.vertex.helpers import write_service_account
 
 # One key per provider, none of them in a shape a generic pattern would catch (`sk-…`,
 # `Bearer …` aside): each must be masked because it is configured.

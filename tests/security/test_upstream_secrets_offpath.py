@@ -16,8 +16,8 @@ import pytest
 
 from gatewayz.cache.embed_local import EmbedderUnavailable
 from gatewayz.cache.response_setup import build_embedder
+from gatewayz.providers.redact import MASK
 from gatewayz.providers.registry import load_registry
-from gatewayz.security.redact import MASK
 from gatewayz.settings import Settings
 from tests.catalog.conftest import catalog_settings, open_catalog
 

@@ -19,7 +19,8 @@ from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
-from gatewayz.wire import anthropic_request, anthropic_response
+from gatewayz.providers.anthropic import request as anthropic_request
+from gatewayz.providers.anthropic import response as anthropic_response
 
 if TYPE_CHECKING:
     from gatewayz.services import Services

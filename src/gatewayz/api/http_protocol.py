@@ -42,8 +42,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gatewayz.api.asgi import speaks_anthropic
 from gatewayz.errors import GatewayError, RequestTimeout
+from gatewayz.providers.anthropic import common as anthropic_common
+from gatewayz.providers.openai import chat as openai_chat
 from gatewayz.settings import Settings
-from gatewayz.wire import anthropic_common, openai_chat
 
 MAX_HEAD_BYTES = 64 * 1024
 CONNECTION_LIMITS = "gatewayz.connection_limits"  # the key in the lifespan state

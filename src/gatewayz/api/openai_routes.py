@@ -14,7 +14,8 @@ from gatewayz.api.chat_endpoint import send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.errors import GatewayError
 from gatewayz.pipeline.call import Call
-from gatewayz.wire import openai_chat, openai_request
+from gatewayz.providers.openai import chat as openai_chat
+from gatewayz.providers.openai import request as openai_request
 
 if TYPE_CHECKING:
     from gatewayz.services import Services

@@ -1,3 +1,3 @@
 """Caches: the response caches in front of the providers (exact-match and semantic:
-`response_*`, `semantic_*`, `embed_*`), the external Butter proxy layer (`butter`), and the
-database query cache (`query`)."""
+`response_*`, `semantic_*`, `embed_*`) and the database query cache (`query`). The external
+Butter proxy layer is a way of reaching providers: `providers/butter.py`."""

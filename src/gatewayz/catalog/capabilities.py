@@ -1,52 +1,20 @@
 """Model capabilities as data (catalog/capabilities.toml, generated with billing/prices.toml by
-scripts/convert_prices.py from the same source rows, with the same keys) and the modality
-vocabulary.
-
-A modality is `inputs->outputs`, each a `+`-joined list in a fixed order: inputs from text,
-image, audio, video, file; outputs from text, image, audio, video, embeddings. `text->text`,
-`text+image->text`, `text->image`, `image->text`, `audio->text`, `text->audio` are all such
-strings; anything else is not a modality.
+scripts/convert_prices.py from the same source rows, with the same keys). A capability's
+modality is a string of the vocabulary in `canonical/modality.py`.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+from gatewayz.canonical.modality import TEXT, is_modality
+
 CAPABILITIES_FILE = Path(__file__).with_name("capabilities.toml")
-INPUTS = ("text", "image", "audio", "video", "file")
-OUTPUTS = ("text", "image", "audio", "video", "embeddings")
-TEXT = "text->text"
-
-
-def _joined(names: tuple[str, ...]) -> list[str]:
-    return [
-        "+".join(combo) for size in range(1, len(names) + 1) for combo in combinations(names, size)
-    ]
-
-
-# Every modality string the catalog may carry.
-MODALITIES: frozenset[str] = frozenset(
-    f"{i}->{o}" for i in _joined(INPUTS) for o in _joined(OUTPUTS)
-)
-
-
-def modality(inputs: Iterable[str], outputs: Iterable[str]) -> str | None:
-    """`text+image->text` from input and output names (any order, unknown names ignored);
-    None without a known input or output."""
-    ins, outs = set(inputs), set(outputs)
-    left = "+".join(m for m in INPUTS if m in ins)
-    right = "+".join(m for m in OUTPUTS if m in outs)
-    return f"{left}->{right}" if left and right else None
-
-
-def is_modality(value: str) -> bool:
-    return value in MODALITIES
 
 
 @dataclass(frozen=True, slots=True)

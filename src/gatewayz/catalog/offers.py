@@ -25,22 +25,11 @@ from decimal import Decimal
 from typing import Any
 
 from gatewayz.billing.pricing import Price, PriceBook
-from gatewayz.catalog.capabilities import TEXT, CapabilityTable, is_modality
+from gatewayz.canonical.modality import TEXT, is_modality
+from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.naming import Naming
+from gatewayz.providers.listing import Listed
 from gatewayz.providers.registry import Provider
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One entry of a provider's model list and what the list says about it (None: unsaid)."""
-
-    native_id: str
-    name: str | None = None
-    context_length: int | None = None
-    modality: str | None = None
-    tools: bool | None = None
-    vision: bool | None = None
-    huggingface_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@ offers in the database.
 
 Not synced (their offers come from the pricing data and their configuration, see
 offers.seed_listing): the built-in simulator (its models cost nothing), self-hosted providers
-(they serve the models configured for them) and families without a list API (Bedrock, fal).
+(they serve the models configured for them) and families without a list API (Bedrock, fal:
+their adapter's `no_model_list` says why). The list is read by the provider's adapter
+(`providers/listing.py`).
 
 A failed read (HTTP error, timeout, malformed list) changes nothing but the provider's sync
 state: its last good offers stay served. The merge runs in slices that yield to the event loop,
@@ -20,8 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gatewayz.catalog import listing, store
-from gatewayz.catalog.offers import Listed, Offer, OfferBuilder
+from gatewayz.catalog import store
+from gatewayz.catalog.offers import Offer, OfferBuilder
+from gatewayz.providers import listing
+from gatewayz.providers.listing import Listed
 from gatewayz.providers.registry import Provider
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import utcnow
@@ -39,9 +43,7 @@ def skip_reason(provider: Provider) -> str | None:
         return SIMULATED
     if provider.local:
         return SELF_HOSTED
-    if not listing.can_list(provider):
-        return listing.NO_READER.get(provider.family, "no model list reader for this family")
-    return None
+    return listing.unlisted(provider)
 
 
 @dataclass(slots=True)
@@ -78,7 +80,7 @@ class Syncer:
     ) -> None:
         self.db = db
         self.builder = builder
-        self.redact = redact  # a provider's message may repeat its key (security/redact.py)
+        self.redact = redact  # a provider's message may repeat its key (providers/redact.py)
         self.interval_s = interval_s
         self.retry_s = retry_s
         self.timeout_s = timeout_s

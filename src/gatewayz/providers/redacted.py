@@ -1,8 +1,9 @@
 """The one door provider errors go out through: every served provider's adapter is wrapped so
-that a GatewayError it raises — an HTTP error answer (`families/base.open_upstream`), a
-malformed or failed answer, an error event in the middle of a stream — has its message masked
-(`security.redact`) before the pipeline, the caller's dialect, the request log or a log line
-sees it. Whatever family produced the text and however it did, it passes here."""
+that a GatewayError it raises — an HTTP error answer (`base.open_upstream`), a malformed or
+failed answer, an error event in the middle of a stream — or a ListingError (its model list
+unreadable: `listing.py`) has its message masked (`redact.py`) before the pipeline, the
+caller's dialect, the request log, the catalog or a log line sees it. Whatever family produced
+the text and however it did, it passes here."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import GatewayError
-from gatewayz.security.redact import Redactor
+from gatewayz.providers.listing import Listed, ListingError
+from gatewayz.providers.redact import Redactor
 
 
 class RedactedStream:
@@ -69,10 +71,12 @@ class RedactedAdapter:
             raise
         return RedactedStream(upstream, self._redact)
 
-    async def list_models(self) -> list[str]:
+    async def models(self, timeout_s: float | None = None) -> list[Listed]:
         try:
-            models: list[str] = await self.inner.list_models()
-        except GatewayError as err:
-            self._redact.error(err)
-            raise
-        return models
+            found: list[Listed] = await self.inner.models(timeout_s)
+        except ListingError as err:
+            raise ListingError(self._redact(str(err))) from None
+        return found
+
+    async def list_models(self) -> list[str]:
+        return [m.native_id for m in await self.models()]

@@ -14,17 +14,20 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gatewayz.cache.butter import routed_slugs, through_butter
 from gatewayz.canonical.types import ChatRequest, ChatResponse
+from gatewayz.providers.butter import routed_slugs, through_butter
+from gatewayz.providers.listing import Listed
+from gatewayz.providers.redact import Redactor
 from gatewayz.providers.redacted import RedactedAdapter
 from gatewayz.providers.transport import HttpPool
-from gatewayz.security.redact import Redactor
 from gatewayz.settings import ConfigError, Settings, provider_env_var
 
 
 def family_implemented(family: str) -> bool:
-    """A family is implemented when `providers/families/<family>.py` exists."""
-    return importlib.util.find_spec(f"gatewayz.providers.families.{family}") is not None
+    """A family is implemented when the package `gatewayz.providers.<family>` exists (a
+    package: the shared modules beside the families, such as `sse`, are not families)."""
+    spec = importlib.util.find_spec(f"gatewayz.providers.{family}")
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 _URL_VAR = re.compile(r"\{([A-Z0-9_]+)\}")
@@ -32,13 +35,17 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what a header value can ne
 
 
 class Adapter(Protocol):
-    """What every wire-format family implements (CM-18.3)."""
+    """What every wire-format family implements (CM-18.3). The model list is read by the
+    family's one reader (`models`, see `listing.ModelListing`); `list_models` is its ids."""
 
     family: str
+    no_model_list: str | None
 
     async def send(self, req: ChatRequest, native_model: str) -> ChatResponse: ...
 
     async def stream(self, req: ChatRequest, native_model: str) -> Any: ...
+
+    async def models(self, timeout_s: float | None = None) -> list[Listed]: ...
 
     async def list_models(self) -> list[str]: ...
 
@@ -92,7 +99,7 @@ class Registry:
     def __init__(self, providers: dict[str, Provider], redact: Redactor) -> None:
         self.providers = providers
         self.enabled = [p for p in providers.values() if p.enabled]
-        self.redact = redact  # masks every configured secret (security/redact.py)
+        self.redact = redact  # masks every configured secret (redact.py)
 
     def get(self, slug: str) -> Provider | None:
         return self.providers.get(slug)
@@ -192,8 +199,8 @@ def _build_adapter(p: Provider, settings: Settings, *, butter: bool = False) -> 
         connect_timeout=settings.upstream_connect_timeout_s,
         read_timeout=settings.upstream_read_timeout_s,
     )
-    if butter:  # the external cache layer (cache/butter.py)
+    if butter:  # the external cache layer (butter.py)
         return through_butter(p, pool, settings)
-    module = importlib.import_module(f"gatewayz.providers.families.{p.family}")
+    module = importlib.import_module(f"gatewayz.providers.{p.family}")
     adapter: Adapter = module.Adapter(p, pool)
     return adapter

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
 
-ENVS: tuple[str, ...] = ("live", "test", "staging", "dev")
+from gatewayz.canonical.key_format import ENVS, KEY_RE
+
 SECRET_BYTES = 32
-# token_urlsafe(32) is 43 characters; the upper bound only keeps garbage away from the hasher.
-KEY_RE = re.compile(r"gw_(live|test|staging|dev)_[A-Za-z0-9_-]{43,256}")
 
 
 class KeyRing:

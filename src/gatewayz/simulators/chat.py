@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import wire
 from .content import plan_choice, prompt_tokens
 from .faults import Fault, mid_stream, status_reply
+from .formats import openai as openai_format
 from .protocol import CHUNKED_END, SSE_CONTENT_TYPE, Reply, Request, chunk, response, response_head
 
 _NO_FAULT = Fault()
@@ -44,7 +44,7 @@ def _render(parsed: dict[str, Any], fault: Fault, stream: bool) -> _Rendered:
     logprobs = parsed.get("logprobs") is True
     top_n = parsed.get("top_logprobs") or 0
     if not stream:
-        body = wire.completion_body(
+        body = openai_format.completion_body(
             model, _ID, _CREATED, choices, ptoks,
             logprobs=logprobs, top_n=top_n, with_usage=not fault.omit_usage,
             usage_extra=fault.usage,
@@ -52,7 +52,7 @@ def _render(parsed: dict[str, Any], fault: Fault, stream: bool) -> _Rendered:
         return _Rendered(body, None)
     options = parsed.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
-    events = wire.stream_events(
+    events = openai_format.stream_events(
         model, _ID, _CREATED, choices, ptoks,
         logprobs=logprobs, top_n=top_n, include_usage=include_usage and not fault.omit_usage,
         empty=fault.empty_stream, malformed=fault.malformed, usage_extra=fault.usage,
@@ -74,16 +74,16 @@ class ChatResponder:
         if f.drop_after_chunks == 0 and not stream:
             return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
         if f.status and not f.breaks_stream(stream):
-            return status_reply(req, f, wire.fault_error)
+            return status_reply(req, f, openai_format.fault_error)
         cacheable = fault is None and len(req.body) <= _CACHE_MAX_BODY
         rendered = self._cache.get(req.body) if cacheable else None
         if rendered is None:
             if not json_ok:
-                body = wire.error_body(_BAD_JSON)
+                body = openai_format.error_body(_BAD_JSON)
                 return Reply(response(400, body, keep), keep_alive=keep, delay=delay)
-            problem = wire.validate(parsed)
+            problem = openai_format.validate(parsed)
             if problem is not None:
-                body = wire.error_body(problem[0], param=problem[1])
+                body = openai_format.error_body(problem[0], param=problem[1])
                 return Reply(response(400, body, keep), keep_alive=keep, delay=delay)
             rendered = _render(parsed, f, stream)
             if cacheable:
@@ -118,7 +118,7 @@ class ChatResponder:
                 e.replace(_ID_TOKEN, id_token).replace(_CREATED_TOKEN, created_token)
                 for e in rendered.events
             ]
-            events, drop_after = mid_stream(events, f, req, wire.error_event)
+            events, drop_after = mid_stream(events, f, req, openai_format.error_event)
             if chunked:
                 events = [chunk(e) for e in events]
         return Reply(

@@ -15,10 +15,11 @@ from typing import Any
 
 import orjson
 
-from . import formats, model_lists, wire
+from . import formats, model_lists
 from .chat import ChatResponder
 from .faults import Fault
 from .formats import anthropic as anthropic_format
+from .formats import openai as openai_format
 from .protocol import JSON_CONTENT_TYPE, Connection, Reply, Request, response
 
 DEFAULT_MODELS = ("simulated/echo", "simulated/lorem", "simulated/tools", "simulated/json")
@@ -29,8 +30,9 @@ REQUESTS_PATH = "/__sim/requests"
 MODEL_LISTS_PATH = "/__sim/model-lists"  # scripted model lists (simulators/model_lists.py)
 _MAX_BODY = 64 * 1024 * 1024
 
-# A wire format other than OpenAI's plugs in as a module of `simulators/formats/` exporting
-# ROUTES: [(method, path regex, handler)], handler(sim, request, parsed_json, match) -> Reply.
+# A provider family's wire format plugs in as a module or package of `simulators/formats/`
+# named like the family, exporting ROUTES: [(method, path regex, handler)],
+# handler(sim, request, parsed_json, match) -> Reply.
 # Handlers check their own auth (`sim.api_key`) and take their fault with `sim.take_fault()`.
 FormatHandler = Callable[["Simulator", Request, Any, "re.Match[str]"], Reply]
 
@@ -233,9 +235,11 @@ class Simulator:
                 return model_lists.openai_reply(self, req)
             model_id = path.split("/models/", 1)[1]
             if model_id in self.models:
-                return _json(200, orjson.dumps(wire.model_object(model_id)), keep)
+                return _json(200, orjson.dumps(openai_format.model_object(model_id)), keep)
             msg = f"The model '{model_id}' does not exist"
-            return _json(404, wire.error_body(msg, param="model", code="model_not_found"), keep)
+            return _json(
+                404, openai_format.error_body(msg, param="model", code="model_not_found"), keep
+            )
         for route_method, pattern, handler in self._format_routes:
             match = pattern.fullmatch(path)
             if match:
@@ -243,7 +247,7 @@ class Simulator:
                     return _not_allowed(req, route_method)
                 return handler(self, req, parsed, match)
         msg = f"Invalid URL ({method} {path})"
-        return _json(404, wire.error_body(msg), keep)
+        return _json(404, openai_format.error_body(msg), keep)
 
     def _authorized(self, req: Request) -> bool:
         if self.api_key is None:
@@ -253,9 +257,9 @@ class Simulator:
     def _unauthorized(self, req: Request) -> Reply:
         if "authorization" not in req.headers:
             msg = "You didn't provide an API key. Provide it in an Authorization header (Bearer)."
-            body = wire.error_body(msg)
+            body = openai_format.error_body(msg)
         else:
-            body = wire.error_body("Incorrect API key provided.", code="invalid_api_key")
+            body = openai_format.error_body("Incorrect API key provided.", code="invalid_api_key")
         return _json(401, body, req.keep_alive)
 
     def _control(self, req: Request) -> Reply:
@@ -269,7 +273,7 @@ class Simulator:
                     items = data if isinstance(data, list) else [data]
                     faults = [Fault.from_dict(item) for item in items]
                 except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                    return _json(400, wire.error_body(f"Invalid faults: {exc}"), keep)
+                    return _json(400, openai_format.error_body(f"Invalid faults: {exc}"), keep)
                 with self._lock:
                     self._faults.extend(faults)
                     queued = len(self._faults)
@@ -295,7 +299,7 @@ class Simulator:
                     self._requests.clear()
                 return _json(200, b"[]", keep)
             return _not_allowed(req, "GET, DELETE")
-        return _json(404, wire.error_body(f"Invalid URL ({req.method} {req.path})"), keep)
+        return _json(404, openai_format.error_body(f"Invalid URL ({req.method} {req.path})"), keep)
 
     def take_fault(self) -> Fault | None:
         """The next queued fault, if any (each is consumed by one inference request)."""
@@ -313,6 +317,6 @@ def _json(status: int, body: bytes, keep_alive: bool) -> Reply:
 
 
 def _not_allowed(req: Request, allow: str) -> Reply:
-    body = wire.error_body(f"Method {req.method} not allowed for {req.path}.")
+    body = openai_format.error_body(f"Method {req.method} not allowed for {req.path}.")
     head = response(405, body, req.keep_alive, headers=[("Allow", allow)])
     return Reply(head, keep_alive=req.keep_alive)

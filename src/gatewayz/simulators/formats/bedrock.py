@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gatewayz.wire.aws_eventstream import encode_message
+from gatewayz.providers.bedrock.eventstream import encode_message
 
 from ..content import Completion, compact_json, plan_choice, prompt_tokens
 from ..faults import Fault, mid_stream, status_reply
