@@ -16,8 +16,8 @@ import pytest
 
 from gatewayz.api.anthropic_routes import ANTHROPIC
 from gatewayz.api.openai_routes import OPENAI, OpenAIStreamWriter
+from gatewayz.providers.anthropic.stream import StreamRenderer
 from gatewayz.simulators import Fault
-from gatewayz.wire.anthropic_stream import StreamRenderer
 from tests.e2e.harness import Gateway, add_user, request_log_rows
 
 from .conftest import MODEL, money, usage_rows, wait_settled

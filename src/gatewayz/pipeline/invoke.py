@@ -17,7 +17,7 @@ from gatewayz.errors import UpstreamError
 from gatewayz.pipeline.answer import Streamed, Whole
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.steps import Step
-from gatewayz.providers.families.base import EventStream
+from gatewayz.providers.base import EventStream
 from gatewayz.routing.explanation import Route
 from gatewayz.routing.fallback import Fallback
 
