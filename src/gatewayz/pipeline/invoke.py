@@ -34,12 +34,12 @@ class Invoke(Step):
         cpt = self.chars_per_token
 
         async def send(route: Route) -> ChatResponse:
-            assert route.provider.adapter is not None
-            return await route.provider.adapter.send(req, route.native_id)
+            assert route.adapter is not None
+            return await route.adapter.send(req, route.native_id)
 
         async def open_stream(route: Route) -> EventStream:
-            assert route.provider.adapter is not None
-            return await route.provider.adapter.stream(req, route.native_id)
+            assert route.adapter is not None
+            return await route.adapter.stream(req, route.native_id)
 
         fallback, started = self.fallback, call.ctx.t0
         if req.stream:
@@ -63,8 +63,8 @@ class Invoke(Step):
             return
         first = call.ttft_s  # streams: output throughput from the first token to the end
         seconds = perf_counter() - first if first is not None else call.sample.latency_ms / 1000
-        slug, native = route.provider.slug, route.native_id
-        self.fallback.health.record_output(slug, native, answer.usage.completion_tokens, seconds)
+        tokens = answer.usage.completion_tokens
+        self.fallback.health.record_output(route.key, route.native_id, tokens, seconds)
 
     def _first_token(self, call: Call) -> None:
         call.ttft_s = perf_counter()
@@ -83,6 +83,6 @@ class Invoke(Step):
         route = call.route
         if isinstance(exc, UpstreamError) and not call.gone and route is not None:
             # The provider failed mid-stream: its breaker and passive health hear of it.
-            self.fallback.health.record(route.provider.slug, route.native_id, False, 0.0)
+            self.fallback.health.record(route.key, route.native_id, False, 0.0)
             await self.fallback.failed(route, exc)
         return False

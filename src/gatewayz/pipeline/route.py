@@ -20,7 +20,7 @@ from gatewayz.pipeline.steps import Step
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
 from gatewayz.routing.balance import Balancer, Preferences
 from gatewayz.routing.detect import Override, parse_override
-from gatewayz.routing.explanation import Explanation, Route
+from gatewayz.routing.explanation import Explanation, Route, through_proxies
 from gatewayz.routing.failover import FailoverPolicy
 from gatewayz.routing.resolve import Resolver
 from gatewayz.security.auth import Principal
@@ -53,7 +53,8 @@ class Routes(Step):
         routes = self._fitting(call, routes, prices, req)
         ov = override or exp.override  # the request's (or key's) preferences, else the data row's
         prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
-        call.routes = self.balancer.order(routes, exp.canonical, prefs, prices)
+        balanced = self.balancer.order(routes, exp.canonical, prefs, prices)
+        call.routes = through_proxies(balanced)  # a provider's proxy (Butter) first, then it
         call.use(call.routes[0])
 
     def chain(self, model: str, override: str | dict[str, Any] | None = None) -> tuple[Route, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse
-from gatewayz.providers.butter import routed_slugs, through_butter
+from gatewayz.providers.butter import proxy_adapter, routed_slugs
 from gatewayz.providers.listing import Listed
 from gatewayz.providers.redact import Redactor
 from gatewayz.providers.redacted import RedactedAdapter
@@ -75,6 +75,9 @@ class Provider:
     enabled: bool = False
     reason: str = ""
     adapter: Adapter | None = None
+    # Another way to reach the provider, tried first (a caching proxy: providers/butter.py).
+    proxy: Adapter | None = None
+    proxy_name: str = ""
 
     def serves_bare(self, model: str) -> bool:
         return model in self.models or any(
@@ -106,9 +109,10 @@ class Registry:
 
     async def close(self) -> None:
         for p in self.enabled:
-            pool = getattr(p.adapter, "pool", None)
-            if pool is not None:
-                await pool.close()
+            for adapter in (p.adapter, p.proxy):
+                pool = getattr(adapter, "pool", None)
+                if pool is not None:
+                    await pool.close()
 
 
 def load_registry(settings: Settings, simulated_base_url: str | None = None) -> Registry:
@@ -151,9 +155,11 @@ def load_registry(settings: Settings, simulated_base_url: str | None = None) -> 
     via_butter = routed_slugs(settings, {slug: p.family for slug, p in providers.items()})
     redact = Redactor.from_config(settings, (s for p in providers.values() for s in p.secrets()))
     for p in providers.values():
-        if p.enabled:
-            adapter = _build_adapter(p, settings, butter=p.slug in via_butter)
-            p.adapter = RedactedAdapter(adapter, redact)  # provider text leaves masked
+        if p.enabled:  # provider text leaves masked, whichever way it came
+            p.adapter = RedactedAdapter(_build_adapter(p, settings), redact)
+            if p.slug in via_butter:
+                p.proxy = RedactedAdapter(proxy_adapter(p, settings), redact)
+                p.proxy_name = "butter"
     return Registry(providers, redact)
 
 
@@ -192,15 +198,13 @@ def _env_name(slug: str, field_name: str) -> str:
     return provider_env_var(slug, field_name)
 
 
-def _build_adapter(p: Provider, settings: Settings, *, butter: bool = False) -> Adapter:
+def _build_adapter(p: Provider, settings: Settings) -> Adapter:
     pool = HttpPool(
         p.base_url,
         max_connections=settings.upstream_max_connections,
         connect_timeout=settings.upstream_connect_timeout_s,
         read_timeout=settings.upstream_read_timeout_s,
     )
-    if butter:  # the external cache layer (butter.py)
-        return through_butter(p, pool, settings)
     module = importlib.import_module(f"gatewayz.providers.{p.family}")
     adapter: Adapter = module.Adapter(p, pool)
     return adapter

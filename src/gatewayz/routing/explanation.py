@@ -3,11 +3,12 @@ found it, the steps, and the 404 when nothing served takes the name."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from gatewayz.errors import GatewayError, ModelNotFound
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.registry import Adapter, Provider
 from gatewayz.routing.detect import Override
 
 # Rule → detection priority (lower first).
@@ -31,6 +32,28 @@ class Route:
     provider: Provider
     native_id: str
     model: str  # the id reported back to the client
+    via: str | None = None  # reached through the provider's proxy (`Provider.proxy_name`)
+
+    @property
+    def adapter(self) -> Adapter | None:
+        return self.provider.proxy if self.via else self.provider.adapter
+
+    @property
+    def key(self) -> str:
+        """Who answers, for circuit breakers and passive health: the provider, or the way to
+        it through a proxy (`openai@butter`), which fails on its own."""
+        slug = self.provider.slug
+        return f"{slug}@{self.via}" if self.via else slug
+
+
+def through_proxies(routes: Iterable[Route]) -> tuple[Route, ...]:
+    """Each route of a provider that has a proxy, tried through the proxy first, then directly."""
+    out: list[Route] = []
+    for r in routes:
+        if r.provider.proxy is not None and r.via is None:
+            out.append(Route(r.provider, r.native_id, r.model, r.provider.proxy_name))
+        out.append(r)
+    return tuple(out)
 
 
 @dataclass(slots=True, frozen=True)

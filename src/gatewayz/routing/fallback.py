@@ -84,11 +84,11 @@ class Fallback:
         deadline = started + self.rules.deadline_s
         last: GatewayError | None = None
         for route in routes:
-            slug, native = route.provider.slug, route.native_id
+            key, native = route.key, route.native_id
             if (
-                slug not in priced
-                or not await self.breakers.allow(slug, native)
-                or not await self.breakers.allow(slug)
+                route.provider.slug not in priced
+                or not await self.breakers.allow(key, native)
+                or not await self.breakers.allow(key)
             ):
                 continue
             remaining = deadline - perf_counter()
@@ -119,8 +119,8 @@ class Fallback:
                     continue
                 raise
             self._sample(log, route, True, t0)
-            await self.breakers.record_success(slug, native)
-            await self.breakers.record_success(slug)
+            await self.breakers.record_success(key, native)
+            await self.breakers.record_success(key)
             return result
         raise last or UpstreamUnavailable(
             "Every provider serving this model is unavailable right now (circuit breakers "
@@ -131,10 +131,10 @@ class Fallback:
     async def failed(self, route: Route, err: GatewayError) -> None:
         """A failure counts against the provider × model breaker; and against the provider's,
         unless only the model is missing there (404)."""
-        slug = route.provider.slug
-        await self.breakers.record_failure(slug, route.native_id)
+        key = route.key
+        await self.breakers.record_failure(key, route.native_id)
         if err.upstream_status != 404:
-            await self.breakers.record_failure(slug)
+            await self.breakers.record_failure(key)
 
     def _deadline_passed(self) -> UpstreamTimeout:
         return UpstreamTimeout(
@@ -146,7 +146,7 @@ class Fallback:
         """Passive health: the attempt's outcome and its time to the provider's answer (for a
         stream, to its headers; its time to first token is added when that arrives)."""
         latency_ms = (perf_counter() - t0) * 1000
-        log.sample = self.health.record(route.provider.slug, route.native_id, ok, latency_ms)
+        log.sample = self.health.record(route.key, route.native_id, ok, latency_ms)
         log.attempt_t0 = t0
 
     async def _with_429_retries(
