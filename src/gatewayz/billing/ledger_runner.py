@@ -20,13 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gatewayz.storage.db import SQLITE_PRAGMAS, Database, sqlite_file
 
 T = TypeVar("T")
-# What a ledger operation raises when the database fails (not a bug of ours).
-DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, sqlite3.Error)
 
 
 class LedgerRunner:

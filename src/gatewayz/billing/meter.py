@@ -29,11 +29,9 @@ from datetime import timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gatewayz.billing import holds, ledger, price_overrides
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
-from gatewayz.billing.ledger_runner import DB_ERRORS, LedgerRunner
+from gatewayz.billing.ledger_runner import LedgerRunner
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.pricing import (
     FREE,
@@ -51,6 +49,7 @@ from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
 from gatewayz.money import nanos_to_usd
 from gatewayz.routing.resolve import Route
+from gatewayz.storage.errors import DB_ERRORS
 
 if TYPE_CHECKING:
     from gatewayz.security.auth import Principal
@@ -138,7 +137,7 @@ class Meter:
     async def _reload_quietly(self) -> None:
         try:
             await self.reload_prices()
-        except (SQLAlchemyError, OSError):
+        except DB_ERRORS:
             log.warning("price overrides could not be re-read; keeping the loaded prices")
 
     def lookup(self, route: Route) -> PriceLookup:

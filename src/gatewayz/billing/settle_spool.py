@@ -24,7 +24,7 @@ import orjson
 from gatewayz.background import Periodic
 from gatewayz.billing import holds
 from gatewayz.billing.ledger_base import UnknownUser
-from gatewayz.billing.ledger_runner import DB_ERRORS
+from gatewayz.storage.errors import DB_ERRORS
 
 if TYPE_CHECKING:
     from gatewayz.billing.ledger_runner import LedgerRunner

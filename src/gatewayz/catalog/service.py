@@ -32,7 +32,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.billing.pricing import PriceBook
 from gatewayz.catalog import store, views
@@ -49,11 +48,11 @@ from gatewayz.providers.registry import Provider, Registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.settings import Settings
 from gatewayz.storage.db import Database
+from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.catalog")
 
-DB_ERRORS = (SQLAlchemyError, OSError)
 STALE_ON_ERROR_S = 60.0  # a provider list the database cannot reload is served this much longer
 SYNC_CONCURRENCY = 4
 

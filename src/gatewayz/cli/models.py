@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.billing import price_overrides
 from gatewayz.billing.pricing import PriceBook
@@ -23,6 +22,7 @@ from gatewayz.reliability.health import PassiveHealth
 from gatewayz.routing.resolve import Explanation, Resolver
 from gatewayz.settings import Settings
 from gatewayz.storage.db import Database, sqlite_file
+from gatewayz.storage.errors import DB_ERRORS
 
 app = typer.Typer(
     help="Model names (aliases, providers, native ids) and the catalog.", no_args_is_help=True
@@ -79,7 +79,7 @@ async def _knowledge(settings: Settings, registry: Registry) -> tuple[Knowledge 
         )
         await catalog.publish_known()
         knowledge = catalog.known()
-    except (SQLAlchemyError, OSError) as exc:
+    except DB_ERRORS as exc:
         return None, f"none: resolved without it (database: {exc.__class__.__name__})"
     finally:
         await registry.close()
