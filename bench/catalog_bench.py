@@ -36,6 +36,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.billing.pricing import Price, PriceBook
 from gatewayz.catalog import store, views
 from gatewayz.catalog.offers import Offer
@@ -45,9 +46,9 @@ from gatewayz.providers.registry import load_registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import utcnow
+from gatewayz.storage.users import create_user
 
 PROVIDERS = ("openrouter", "together", "deepinfra", "fireworks", "groq")
 ORGS = [f"org{i:02d}" for i in range(40)]
@@ -117,8 +118,8 @@ async def load(values: dict[str, Any], models: int) -> tuple[str, int, list[str]
                 await store.record(conn, slug, "ok", now, models=len(offers))
                 written += len(offers)
                 ids.update(o.model_id for o in offers)
-            user = await repo.create_user(conn, "bench@example.com", role="dev", plan="dev")
-            _, key = await repo.create_api_key(
+            user = await create_user(conn, "bench@example.com", role="dev", plan="dev")
+            _, key = await create_api_key(
                 conn, KeyRing(*settings.secrets), user["id"], settings.env, "bench"
             )
     finally:

@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from gatewayz.billing import holds, ledger
 from gatewayz.billing.ledger_base import add_months
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import credit_transactions, users
+from gatewayz.storage.users import create_user
 
 USD = Decimal
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +35,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 async def new_user(db: Database, purchased: str = "0", allowance: str | None = None) -> str:
     async with db.begin() as conn:
-        user = await repo.create_user(conn, f"{secrets.token_hex(4)}@example.com")
+        user = await create_user(conn, f"{secrets.token_hex(4)}@example.com")
     async with db.connect() as conn:
         if Decimal(purchased):
             await ledger.grant(conn, user["id"], purchased, "purchase")

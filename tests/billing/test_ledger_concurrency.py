@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.users import create_user
 
 CENT = usd_to_nanos("0.01")
 
@@ -53,7 +53,7 @@ async def _user_with_one_dollar(url: str) -> str:
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.begin() as conn:
-            user = await repo.create_user(conn, f"{secrets.token_hex(4)}@example.com")
+            user = await create_user(conn, f"{secrets.token_hex(4)}@example.com")
         async with db.connect() as conn:
             assert await ledger.grant(conn, user["id"], "1.00", "purchase")
     finally:

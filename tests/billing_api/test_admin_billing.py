@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage import repo
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
+from gatewayz.storage.users import create_user
 from tests.billing_api.conftest import (
     assert_openai_error,
     audit_rows,
@@ -82,7 +82,7 @@ def test_admin_grant_by_email_and_id_with_exact_amounts(
     address = email("grantee")
 
     async def work(conn: AsyncConnection) -> str:
-        return str((await repo.create_user(conn, address))["id"])
+        return str((await create_user(conn, address))["id"])
 
     user_id = run(gw, work)
     r = call(

@@ -10,8 +10,8 @@ import pytest
 
 from gatewayz.billing import holds, ledger
 from gatewayz.billing.ledger_runner import LedgerRunner
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.users import create_user
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Database, LedgerRunner, s
     await upgrade(url)
     db = Database(url)
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "r@example.com", credits_usd="1")
+        user = await create_user(conn, "r@example.com", credits_usd="1")
     runner = LedgerRunner(db)
     yield db, runner, user["id"]
     runner.close()

@@ -26,7 +26,7 @@ from gatewayz.money import usd_text as usd
 from gatewayz.money import usd_to_nanos
 from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
-from gatewayz.storage import repo
+from gatewayz.storage import users
 from gatewayz.storage.tables import REQUEST_ID_LENGTH, credit_transactions
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -132,9 +132,9 @@ async def change_credits(
     s = services_of(request)
     async with s.db.begin() as conn:
         if body.user_id is not None:
-            user = await repo.get_user(conn, body.user_id)
+            user = await users.get_user(conn, body.user_id)
         else:
-            user = await repo.get_user_by_email(conn, body.email or "")
+            user = await users.get_user_by_email(conn, body.email or "")
         if user is None:
             who = body.user_id if body.user_id is not None else body.email
             raise NotFound(f"No user {who!r}.", code="user_not_found")

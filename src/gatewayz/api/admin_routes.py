@@ -23,7 +23,7 @@ from gatewayz.ratelimit.limits import (
 )
 from gatewayz.security.access import request_ip
 from gatewayz.security.auth import Principal
-from gatewayz.storage import logs, repo
+from gatewayz.storage import keys, logs, users
 from gatewayz.storage.tables import ROLES
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -73,7 +73,7 @@ async def list_users(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     async with services_of(request).db.begin() as conn:
-        rows, total = await repo.list_users(conn, limit=limit, offset=offset)
+        rows, total = await users.list_users(conn, limit=limit, offset=offset)
     return {
         "object": "list",
         "data": [_user(r) for r in rows],
@@ -97,7 +97,7 @@ async def change_role(
             f"'role' must be one of {', '.join(ROLES)}; got {body.role!r}.", param="role"
         )
     async with s.db.begin() as conn:
-        previous = await repo.set_user_role(conn, user_id, body.role)
+        previous = await users.set_user_role(conn, user_id, body.role)
     if previous is None:
         raise NotFound(f"No user with id {user_id!r}.", code="user_not_found")
     # Cached principals carry the role: every worker re-reads its keys.
@@ -149,14 +149,14 @@ async def set_key_limits(
             f"'limits' must set at least one of {', '.join(OVERRIDE_FIELDS)}.", param="limits"
         )
     async with s.db.begin() as conn:
-        row = await repo.get_key(conn, key_id)
+        row = await keys.get_key(conn, key_id)
         if row is None:
             raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
-        owner = await repo.get_user(conn, row["user_id"])
+        owner = await users.get_user(conn, row["user_id"])
         previous = dict(row.get("limits") or {})
         limits = {k: v for k, v in previous.items() if k not in changes}
         limits.update({k: v for k, v in changes.items() if v is not None})
-        await repo.update_api_key(conn, key_id, {"limits": limits or None})
+        await keys.update_api_key(conn, key_id, {"limits": limits or None})
     # Cached principals carry the limits: every worker re-reads this key.
     await s.auth_sync.publish(row["key_hash"])
     await s.query_cache.invalidate(KEYS, row["user_id"])

@@ -24,7 +24,7 @@ from gatewayz.billing.plans import Plans, Tier, load_plans
 from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.money import usd_text as usd
 from gatewayz.security.auth import Principal
-from gatewayz.storage import repo
+from gatewayz.storage import users
 from gatewayz.storage.tables import CREDIT_TYPES, credit_transactions, utcnow
 
 router = APIRouter(tags=["billing"])
@@ -45,7 +45,7 @@ def spent_today_nanos(user: dict[str, Any], now: datetime | None = None) -> int:
 
 async def user_row(conn: AsyncConnection, p: Principal) -> dict[str, Any]:
     """The caller's current user row (read afresh: the principal's copy may be cached)."""
-    row = await repo.get_user(conn, p.user_id)
+    row = await users.get_user(conn, p.user_id)
     if row is None:  # deleted while its key was still cached
         raise NotFound("Your user account no longer exists.", code="user_not_found")
     return row

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatewayz.accounts import api_keys
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
@@ -27,7 +28,7 @@ from gatewayz.security.access import request_ip, require_permission
 from gatewayz.security.auth import Principal
 from gatewayz.security.keys import ENVS
 from gatewayz.security.restrictions import normalize_domain_allowlist, normalize_ip_allowlist
-from gatewayz.storage import logs, repo
+from gatewayz.storage import keys, logs
 
 router = APIRouter(prefix="/user", tags=["users"])
 
@@ -173,7 +174,7 @@ async def create_key(
     expires = _check_expiry(body.expires_at)
     _check_rpm(s, p, body.rpm_limit, None)
     async with s.db.begin() as conn:
-        row, secret = await repo.create_api_key(
+        row, secret = await api_keys.create_api_key(
             conn,
             s.keyring,
             p.user_id,
@@ -199,7 +200,7 @@ async def list_keys(
 
     async def load() -> list[dict[str, Any]]:
         async with s.db.begin() as conn:
-            rows = await repo.list_user_keys(conn, p.user_id)
+            rows = await keys.list_user_keys(conn, p.user_id)
         return [_public(r) for r in rows]
 
     return {"object": "list", "data": await s.query_cache.get(KEYS, p.user_id, load)}
@@ -207,7 +208,7 @@ async def list_keys(
 
 async def _own_key(request: Request, p: Principal, key_id: str) -> dict[str, Any]:
     async with services_of(request).db.begin() as conn:
-        row = await repo.get_user_key(conn, p.user_id, key_id)
+        row = await keys.get_user_key(conn, p.user_id, key_id)
     if row is None:
         raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
     return row
@@ -242,10 +243,10 @@ async def update_key(
         values["limits"] = limits or None
     secret: str | None = None
     async with s.db.begin() as conn:
-        await repo.update_api_key(conn, key_id, values)
+        await keys.update_api_key(conn, key_id, values)
         if body.rotate:
-            secret, _ = await repo.rotate_api_key(conn, s.keyring, key_id, row["env"])
-        fresh = await repo.get_user_key(conn, p.user_id, key_id)
+            secret, _ = await api_keys.rotate_api_key(conn, s.keyring, key_id, row["env"])
+        fresh = await keys.get_user_key(conn, p.user_id, key_id)
     if fresh is None:  # revoked by a concurrent request
         raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
     await s.auth_sync.publish(row["key_hash"])
@@ -264,7 +265,7 @@ async def revoke_key(
     s = services_of(request)
     row = await _own_key(request, p, key_id)
     async with s.db.begin() as conn:
-        await repo.revoke_api_key(conn, key_id)
+        await keys.revoke_api_key(conn, key_id)
     await s.auth_sync.publish(row["key_hash"])
     await s.query_cache.invalidate(KEYS, p.user_id)
     _audit(request, "key_revoked", p, key_id, {"name": row["name"]})

@@ -15,7 +15,6 @@ from alembic.util import CommandError
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
-    IntegrityError,
     OperationalError,
     SQLAlchemyError,
 )
@@ -39,11 +38,6 @@ _OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "42", "53", "55", "57", "58"})
 class DuplicateValue(ValueError):
     """A unique column already holds the value (another row has it, or a concurrent insert of
     the same value won)."""
-
-
-def is_integrity_error(exc: BaseException) -> bool:
-    """Whether `exc` is a constraint the data broke (unique, foreign key, not null)."""
-    return isinstance(exc, IntegrityError)
 
 
 def is_outage(exc: BaseException) -> bool:
