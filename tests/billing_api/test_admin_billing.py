@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
+from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 from gatewayz.storage.users import create_user
 from tests.billing_api.conftest import (
@@ -40,7 +41,7 @@ def admin(gw: Gateway) -> tuple[str, str]:
 
 def _verify(gw: Gateway, user_id: str) -> ledger.Balance:
     async def work(conn: AsyncConnection) -> ledger.Balance:
-        await ledger.verify_ledger(conn, user_id)
+        await verify_ledger(conn, user_id)
         return await ledger.balance(conn, user_id)
 
     return run(gw, work)

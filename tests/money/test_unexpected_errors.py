@@ -39,8 +39,8 @@ def _targets(gw: Gateway) -> dict[str, tuple[Any, str, Callable[..., Any]]]:
     """Step → (object, attribute, replacement)."""
     s = gw.services
     import gatewayz.pipeline.chat as chat
-    from gatewayz.billing import holds
     from gatewayz.routing.resolve import Resolver
+    from gatewayz.storage.ledger import holds
 
     adapter = s.registry.providers["vllm"].adapter
     return {
@@ -142,7 +142,7 @@ def test_stream(gateway: Gateway, monkeypatch: pytest.MonkeyPatch, step: str) ->
     elif step == "feed":
         monkeypatch.setattr(OpenAIStreamWriter, "feed", boom)
     else:
-        monkeypatch.setattr("gatewayz.billing.holds.settle", boom)
+        monkeypatch.setattr("gatewayz.storage.ledger.holds.settle", boom)
     gateway.upstream.fault(Fault(text="one two three four"))
     sdk = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
     if step == "provider_stream":  # before the first byte: a proper 500

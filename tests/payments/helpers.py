@@ -26,6 +26,7 @@ from gatewayz.billing import ledger
 from gatewayz.money import nanos_to_usd
 from gatewayz.security.keys import KeyRing
 from gatewayz.storage.db import Database
+from gatewayz.storage.ledger import money
 from gatewayz.storage.tables import audit_logs, credit_transactions, stripe_events, users
 from gatewayz.storage.users import create_user
 from tests.e2e.harness import Gateway
@@ -292,11 +293,11 @@ def ledger_rows(gw: Gateway, user_id: str, type_: str | None = None) -> list[dic
 
 
 def verify_ledger(gw: Gateway, *user_ids: str) -> None:
-    """`ledger.verify_ledger` for each user (raises `LedgerInconsistent`)."""
+    """`money.verify_ledger` for each user (raises `LedgerInconsistent`)."""
 
     async def work(conn: AsyncConnection) -> None:
         for uid in user_ids:
-            await ledger.verify_ledger(conn, uid)
+            await money.verify_ledger(conn, uid)
 
     db_run(gw, work)
 

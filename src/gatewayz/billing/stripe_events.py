@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing.ledger_base import lock_user
 from gatewayz.billing.plans import Tier, load_plans
 from gatewayz.money import usd_to_nanos
+from gatewayz.storage.ledger.money import lock_user
 from gatewayz.storage.tables import REQUEST_ID_LENGTH, users
 
 _MAX_REQUEST_ID = REQUEST_ID_LENGTH  # credit_transactions.request_id

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.billing import ledger
-from gatewayz.billing.ledger_base import add_months, lock_user, set_money, write_row
+from gatewayz.billing.ledger import add_months
 from gatewayz.billing.plans import Tier, load_plans
 from gatewayz.billing.stripe_events import (
     BadEvent,
@@ -29,6 +29,7 @@ from gatewayz.billing.stripe_events import (
     subscription_tier,
     unknown_user,
 )
+from gatewayz.storage.ledger.money import lock_user, set_money, write_row
 from gatewayz.storage.tables import credit_transactions, stripe_events, users, utcnow
 
 ACTIVE = ("active", "trialing")

@@ -48,9 +48,9 @@ import stripe
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing.ledger_base import dialect_insert
 from gatewayz.billing.stripe_events import Audit, BadEvent, Context, Outcome, Result
 from gatewayz.billing.stripe_handlers import HANDLERS
+from gatewayz.storage.db import dialect_insert
 from gatewayz.storage.tables import stripe_events, utcnow
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing.ledger_base import dialect_insert
 from gatewayz.catalog.offers import Offer
+from gatewayz.storage.db import dialect_insert
 from gatewayz.storage.tables import catalog_offers, catalog_syncs
 
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)

@@ -51,7 +51,6 @@ from typing import Any, Protocol
 from sqlalchemy import update
 
 from gatewayz.background import Periodic
-from gatewayz.billing.ledger_base import dialect_insert
 from gatewayz.events import EventBus
 from gatewayz.reliability.health import MIN_SAMPLES, PassiveHealth, status_of
 from gatewayz.reliability.incident_store import (
@@ -60,7 +59,7 @@ from gatewayz.reliability.incident_store import (
     Severity,
     open_incidents,
 )
-from gatewayz.storage.db import Database
+from gatewayz.storage.db import Database, dialect_insert
 from gatewayz.storage.tables import incidents, utcnow
 
 log = logging.getLogger("gatewayz.reliability")

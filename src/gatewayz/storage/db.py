@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
@@ -71,6 +72,12 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         _install_sqlite_pragmas(engine.sync_engine, foreign_keys=foreign_keys)
     return engine
+
+
+def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
+    """An INSERT of the connection's dialect (for ON CONFLICT, which each writes its own way)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def sqlite_file(url: str) -> Path | None:

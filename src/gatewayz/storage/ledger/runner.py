@@ -1,4 +1,4 @@
-"""Runs the request path's ledger operations (`billing.holds`), each in one transaction.
+"""Runs the request path's ledger operations (`storage.ledger.holds`), each in one transaction.
 
 On a SQLite file they run in one dedicated thread on a stdlib sqlite3 connection, no
 SQLAlchemy on the way, with group commit: the operations queued while one transaction runs
