@@ -29,7 +29,6 @@ from datetime import timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from gatewayz.billing import price_overrides
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.pricing import (
@@ -48,6 +47,7 @@ from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
 from gatewayz.money import nanos_to_usd
 from gatewayz.routing.resolve import Route
+from gatewayz.storage import price_overrides
 from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.ledger import holds
 from gatewayz.storage.ledger.money import UnknownUser

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from gatewayz.billing import price_overrides
 from gatewayz.billing.pricing import PriceBook
 from gatewayz.catalog import store
 from gatewayz.catalog.known import Knowledge
@@ -21,6 +20,7 @@ from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.routing.resolve import Explanation, Resolver
 from gatewayz.settings import Settings
+from gatewayz.storage import price_overrides
 from gatewayz.storage.db import Database, sqlite_file
 from gatewayz.storage.errors import DB_ERRORS
 

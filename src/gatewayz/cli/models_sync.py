@@ -9,7 +9,6 @@ import json
 
 import typer
 
-from gatewayz.billing import price_overrides
 from gatewayz.billing.pricing import PriceBook
 from gatewayz.catalog import store
 from gatewayz.catalog.capabilities import CapabilityTable
@@ -19,6 +18,7 @@ from gatewayz.catalog.sync import Syncer, SyncResult
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.providers.registry import load_registry
 from gatewayz.settings import Settings
+from gatewayz.storage import price_overrides
 from gatewayz.storage.db import Database, upgrade
 
 
