@@ -192,3 +192,41 @@ async def set_user_role(conn: AsyncConnection, user_id: str, role: str) -> str |
             update(users).where(users.c.id == user_id).values(role=role, updated_at=utcnow())
         )
     return previous
+
+
+# ---- referral codes ------------------------------------------------------------------------
+
+
+async def referral_code_of(conn: AsyncConnection, user_id: str) -> str | None:
+    """The user's referral code ('' while they have none); None for an unknown user."""
+    row = (await conn.execute(select(users.c.referral_code).where(users.c.id == user_id))).first()
+    return None if row is None else (row[0] or "")
+
+
+async def set_referral_code(conn: AsyncConnection, user_id: str, code: str) -> None:
+    """Give the user `code` unless they have one; `DuplicateValue` when another user has it."""
+    try:
+        await conn.execute(
+            update(users)
+            .where(users.c.id == user_id, users.c.referral_code.is_(None))
+            .values(referral_code=code, updated_at=utcnow())
+        )
+    except IntegrityError as exc:
+        raise DuplicateValue("referral code taken") from exc
+
+
+async def referrer_of(conn: AsyncConnection, code: str) -> str | None:
+    """The user whose referral code is `code` (stored upper-case), or None."""
+    found = await conn.execute(select(users.c.id).where(users.c.referral_code == code))
+    user_id = found.scalar_one_or_none()
+    return None if user_id is None else str(user_id)
+
+
+async def count_referred(conn: AsyncConnection, code: str) -> int:
+    """How many users signed up with `code` (compared trimmed and upper-case)."""
+    found = await conn.execute(
+        select(func.count())
+        .select_from(users)
+        .where(func.upper(func.trim(users.c.referred_by_code)) == code)
+    )
+    return int(found.scalar_one())
