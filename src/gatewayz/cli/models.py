@@ -10,7 +10,6 @@ from typing import Any
 import typer
 
 from gatewayz.billing.pricing import PriceBook
-from gatewayz.catalog import store
 from gatewayz.catalog.known import Knowledge
 from gatewayz.catalog.service import Catalog
 from gatewayz.cli import models_sync
@@ -21,6 +20,7 @@ from gatewayz.reliability.health import PassiveHealth
 from gatewayz.routing.resolve import Explanation, Resolver
 from gatewayz.settings import Settings
 from gatewayz.storage import price_overrides
+from gatewayz.storage.catalog import sync_states
 from gatewayz.storage.db import Database, sqlite_file
 from gatewayz.storage.errors import DB_ERRORS
 
@@ -71,7 +71,7 @@ async def _knowledge(settings: Settings, registry: Registry) -> tuple[Knowledge 
     db = Database(url)
     try:
         async with db.begin() as conn:
-            await store.sync_states(conn)  # a database without the catalog fails here
+            await sync_states(conn)  # a database without the catalog fails here
             book = PriceBook.load().with_overrides(await price_overrides.list_rows(conn))
         configured = [{"id": m} for p in registry.enabled for m in p.models]
         catalog = Catalog(
