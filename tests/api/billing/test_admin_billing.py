@@ -16,7 +16,7 @@ from gatewayz.money import usd_to_nanos
 from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 from gatewayz.storage.users import create_user
-from tests.billing_api.conftest import (
+from tests.api.billing.conftest import (
     assert_openai_error,
     audit_rows,
     call,
