@@ -49,6 +49,7 @@ class AuthResult:
     api_key: str | None  # plaintext, shown once: only for a new user or on request
     is_new_user: bool
     api_key_id: str | None = None  # the id of `api_key`
+    partner_code: str | None = None  # the partner trial a new user signed up on
 
 
 def tier_label(user: dict[str, Any]) -> str:
@@ -127,7 +128,25 @@ async def provision_user(
     row, key = await api_keys.create_api_key(
         conn, keyring, user["id"], env, PRIMARY_KEY_NAME, is_primary=True, limits=key_limits
     )
-    return AuthResult(user, key, True, row["id"])
+    return AuthResult(user, key, True, row["id"], offer.partner_code)
+
+
+async def register(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    email: str,
+    env: str,
+    partner_code: object = None,
+    referred_by_code: str | None = None,
+) -> AuthResult:
+    """Sign a new user up by e-mail (`POST /auth/register`) on the standard trial, or the
+    partner trial of `partner_code`, in one transaction."""
+    async with db.begin() as conn:
+        offer = await trial_offer(conn, partner_code)
+        return await provision_user(
+            conn, keyring, email=email, env=env, offer=offer, referred_by_code=referred_by_code
+        )
 
 
 async def find_identity_user(conn: DbConnection, identity: Identity) -> dict[str, Any] | None:
