@@ -36,18 +36,20 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.billing.pricing import Price, PriceBook
-from gatewayz.catalog import store, views
-from gatewayz.catalog.offers import Offer
+from gatewayz.catalog import views
+from gatewayz.catalog.offers import Offer, replace_offers
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.service import Catalog
 from gatewayz.providers.registry import load_registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
-from gatewayz.storage import repo
+from gatewayz.storage.catalog import record
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import utcnow
+from gatewayz.storage.users import create_user
 
 PROVIDERS = ("openrouter", "together", "deepinfra", "fireworks", "groq")
 ORGS = [f"org{i:02d}" for i in range(40)]
@@ -113,12 +115,12 @@ async def load(values: dict[str, Any], models: int) -> tuple[str, int, list[str]
         now = utcnow()
         async with db.begin() as conn:
             for slug, offers in synthetic_offers(models, random.Random(42)).items():
-                await store.replace_offers(conn, slug, offers, now)
-                await store.record(conn, slug, "ok", now, models=len(offers))
+                await replace_offers(conn, slug, offers, now)
+                await record(conn, slug, "ok", now, models=len(offers))
                 written += len(offers)
                 ids.update(o.model_id for o in offers)
-            user = await repo.create_user(conn, "bench@example.com", role="dev", plan="dev")
-            _, key = await repo.create_api_key(
+            user = await create_user(conn, "bench@example.com", role="dev", plan="dev")
+            _, key = await create_api_key(
                 conn, KeyRing(*settings.secrets), user["id"], settings.env, "bench"
             )
     finally:

@@ -13,11 +13,12 @@ import httpx2
 import pytest
 from sqlalchemy import select
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
 from gatewayz.simulators import Simulator
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import api_keys, audit_logs
+from gatewayz.storage.users import create_user
 from tests.e2e.harness import Gateway, gateway_settings, start_gateway
 
 MODEL = "test-model"
@@ -68,8 +69,8 @@ def make_user(gateway: Gateway, email: str, role: str = "dev") -> tuple[str, str
     """A new user with one key: (user_id, api_key)."""
 
     async def work(conn: Any) -> tuple[str, str]:
-        user = await repo.create_user(conn, email, role=role, credits_usd=100)
-        _, key = await repo.create_api_key(
+        user = await create_user(conn, email, role=role, credits_usd=100)
+        _, key = await create_api_key(
             conn, KeyRing(*gateway.settings.secrets), user["id"], gateway.settings.env
         )
         return user["id"], key

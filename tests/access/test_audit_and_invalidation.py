@@ -14,14 +14,17 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.errors import Unauthorized
 from gatewayz.observability.audit import AuditLog
 from gatewayz.security.auth import Authenticator
 from gatewayz.security.invalidation import AuthSync
 from gatewayz.security.keys import KeyRing
 from gatewayz.state import MemoryState, StateBackend, build_state
-from gatewayz.storage import logs, repo
+from gatewayz.storage import keys, logs
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.keys import find_key, revoke_api_key
+from gatewayz.storage.users import create_user
 
 POLL_S = 0.05
 
@@ -108,8 +111,8 @@ async def world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     db = await _db(f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}")
     ring = KeyRing(Fernet.generate_key(), b"h" * 32)
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "w@example.com")
-        row, key = await repo.create_api_key(conn, ring, user["id"], "live")
+        user = await create_user(conn, "w@example.com")
+        row, key = await create_api_key(conn, ring, user["id"], "live")
     yield {"db": db, "ring": ring, "row": row, "key": key, "user": user}
     await db.dispose()
 
@@ -127,7 +130,7 @@ async def test_cm_1_revocation_reaches_every_worker_within_a_second(
         for a in auths:
             assert (await a.authenticate(key)).api_key_id == row["id"]
         async with db.begin() as conn:
-            await repo.revoke_api_key(conn, row["id"])
+            await revoke_api_key(conn, row["id"])
         if states[0].name != "memory":
             # Shared state: until a change is published, the cache answers (no spurious clears).
             await asyncio.sleep(POLL_S * 4)
@@ -159,7 +162,7 @@ async def test_single_worker_memory_invalidation_is_local_and_needs_no_poller(
     assert sync._task is None
     await auth.authenticate(world["key"])
     async with world["db"].begin() as conn:
-        await repo.revoke_api_key(conn, world["row"]["id"])
+        await revoke_api_key(conn, world["row"]["id"])
     await auth.authenticate(world["key"])  # cached
     await sync.publish(world["row"]["key_hash"])
     with pytest.raises(Unauthorized):
@@ -171,16 +174,16 @@ async def test_lookup_racing_an_invalidation_is_not_cached(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     auth = Authenticator(world["db"], world["ring"], ttl_s=300, negative_ttl_s=5)
-    real = repo.find_key
+    real = find_key
 
     async def find_then_invalidate(conn: Any, digest: str, **kw: Any) -> Any:
         found = await real(conn, digest, **kw)
         auth.invalidate(digest)  # the key changed while its row was being read
         return found
 
-    monkeypatch.setattr(repo, "find_key", find_then_invalidate)
+    monkeypatch.setattr(keys, "find_key", find_then_invalidate)
     await auth.authenticate(world["key"])
-    monkeypatch.setattr(repo, "find_key", real)
+    monkeypatch.setattr(keys, "find_key", real)
     await auth.authenticate(world["key"])
     assert auth.db_lookups == 2  # the first (possibly stale) read was not cached
     await auth.authenticate(world["key"])

@@ -16,9 +16,9 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import audit_logs
+from gatewayz.storage.users import count_users, get_user, user_balance_nanos
 from tests.accounts.conftest import TokenFactory, sign
 from tests.e2e.harness import Gateway
 
@@ -43,7 +43,7 @@ def _db(gw: Gateway, query: Any) -> Any:
 
 
 def _user(gw: Gateway, user_id: str) -> dict[str, Any]:
-    found = _db(gw, lambda conn: repo.get_user(conn, user_id))
+    found = _db(gw, lambda conn: get_user(conn, user_id))
     assert found is not None
     return dict(found)
 
@@ -123,7 +123,7 @@ def test_cm_7_1_and_7_2_trial_credit_and_end_over_http(
     body = _post(privy_gateway, "/auth", {"token": make_token()}).json()
     after = datetime.now(UTC)
     user_id = body["user_id"]
-    assert _db(privy_gateway, lambda c: repo.user_balance_nanos(c, user_id)) == 5_000_000_000
+    assert _db(privy_gateway, lambda c: user_balance_nanos(c, user_id)) == 5_000_000_000
     ends = datetime.fromisoformat(body["trial_ends_at"])
     assert before + timedelta(days=3) <= ends <= after + timedelta(days=3)
     assert _user(privy_gateway, user_id)["trial_ends_at"] == ends
@@ -181,7 +181,7 @@ def _forged_tokens(privy_pem: str, make_token: TokenFactory) -> dict[str, str]:
 def test_bad_tokens_are_401_and_create_nobody(
     privy_gateway: Gateway, make_token: TokenFactory, privy_pem: str
 ) -> None:
-    users_before = _db(privy_gateway, repo.count_users)
+    users_before = _db(privy_gateway, count_users)
     for name, token in _forged_tokens(privy_pem, make_token).items():
         r = _post(privy_gateway, "/auth", {"token": token})
         err = _assert_error(r, 401)
@@ -189,7 +189,7 @@ def test_bad_tokens_are_401_and_create_nobody(
         r = _post(privy_gateway, "/auth", headers={"Authorization": f"Bearer {token}"})
         _assert_error(r, 401)
     assert "expired" in _post(privy_gateway, "/auth", {"token": make_token(ttl_s=-60)}).text
-    assert _db(privy_gateway, repo.count_users) == users_before
+    assert _db(privy_gateway, count_users) == users_before
 
 
 def test_bad_bodies(privy_gateway: Gateway, make_token: TokenFactory) -> None:
@@ -230,7 +230,7 @@ def test_register_creates_trial_user_with_working_key(email_gateway: Gateway) ->
     assert KEY_FORMAT.match(body["api_key"])
     assert _chat(email_gateway, body["api_key"]).status_code == 200
     user_id = body["user_id"]
-    assert _db(email_gateway, lambda c: repo.user_balance_nanos(c, user_id)) == 5_000_000_000
+    assert _db(email_gateway, lambda c: user_balance_nanos(c, user_id)) == 5_000_000_000
     err = _assert_error(_post(email_gateway, "/auth/register", {"email": "reg@EXAMPLE.com"}), 409)
     assert err["code"] == "account_exists"
 
@@ -258,21 +258,21 @@ def test_cm_12_8_partner_code_over_http(email_gateway: Gateway) -> None:
     ends = datetime.fromisoformat(body["trial_ends_at"])
     assert abs(ends - (before + timedelta(days=14))) < timedelta(minutes=1)
     user_id = body["user_id"]
-    assert _db(email_gateway, lambda c: repo.user_balance_nanos(c, user_id)) == 20_000_000_000
+    assert _db(email_gateway, lambda c: user_balance_nanos(c, user_id)) == 20_000_000_000
     bad = {"email": "rb2@example.com", "partner_code": "NOSUCH"}
     err = _assert_error(_post(email_gateway, "/auth/register", bad), 400)
     assert err["param"] == "partner_code"
 
 
 def test_cm_12_10_disposable_email_blocked_over_http(email_gateway: Gateway) -> None:
-    users_before = _db(email_gateway, repo.count_users)
+    users_before = _db(email_gateway, count_users)
     for email in ("x@mailinator.com", "y@sub.mailinator.com"):
         err = _assert_error(_post(email_gateway, "/auth/register", {"email": email}), 400)
         assert err["code"] == "disposable_email" and "Disposable" in err["message"]
     _assert_error(_post(email_gateway, "/auth/register", {"email": "nope"}), 400)
     _assert_error(_post(email_gateway, "/auth/register", {}), 400)
     _assert_error(_post(email_gateway, "/auth/register", ["a@example.com"]), 400)
-    assert _db(email_gateway, repo.count_users) == users_before
+    assert _db(email_gateway, count_users) == users_before
 
 
 def test_login_without_privy_is_501(email_gateway: Gateway, make_token: TokenFactory) -> None:
@@ -328,13 +328,13 @@ def test_cm_12_8_and_12_9_codes_on_privy_sign_up(
     assert user["referred_by_code"] == "PAL-7"
     assert abs(user["trial_ends_at"] - (before + timedelta(days=14))) < timedelta(minutes=1)
     user_id = user["id"]
-    assert _db(privy_gateway, lambda c: repo.user_balance_nanos(c, user_id)) == 20_000_000_000
+    assert _db(privy_gateway, lambda c: user_balance_nanos(c, user_id)) == 20_000_000_000
     # On a later login the codes change nothing.
     again = _post(privy_gateway, "/auth", {**body, "referral_code": "OTHER"})
     assert again.json()["is_new_user"] is False
     assert _user(privy_gateway, user_id)["referred_by_code"] == "PAL-7"
     # An unknown partner code refuses the sign-up and creates nothing.
-    users_before = _db(privy_gateway, repo.count_users)
+    users_before = _db(privy_gateway, count_users)
     bad = _post(privy_gateway, "/auth", {"token": make_token(), "partner_code": "NOPE"})
     assert _assert_error(bad, 400)["param"] == "partner_code"
-    assert _db(privy_gateway, repo.count_users) == users_before
+    assert _db(privy_gateway, count_users) == users_before

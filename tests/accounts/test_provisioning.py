@@ -22,9 +22,10 @@ from gatewayz.accounts.provisioning import (
 )
 from gatewayz.errors import GatewayError, InvalidRequest, PermissionDenied
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.keys import find_key
 from gatewayz.storage.tables import api_keys, credit_transactions, users
+from gatewayz.storage.users import count_users, create_user, get_user, user_balance_nanos
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY_FORMAT = re.compile(r"^gw_(live|test|staging|dev)_[A-Za-z0-9_-]{43}$")
@@ -67,7 +68,7 @@ def _email(address: str) -> LinkedAccount:
 async def test_cm_12_3_new_user_provisioned_with_basic_tier(db: Database, keyring: KeyRing) -> None:
     user, _ = await _signup(db, keyring)
     async with db.begin() as conn:
-        stored = await repo.get_user(conn, user["id"])
+        stored = await get_user(conn, user["id"])
     assert stored is not None
     assert stored["tier"] == "basic"
     assert stored["plan"] == "trial"
@@ -77,7 +78,7 @@ async def test_cm_12_3_new_user_provisioned_with_basic_tier(db: Database, keyrin
 async def test_cm_7_1_new_user_gets_5_dollar_credits(db: Database, keyring: KeyRing) -> None:
     user, _ = await _signup(db, keyring)
     async with db.begin() as conn:
-        assert await repo.user_balance_nanos(conn, user["id"]) == 5_000_000_000
+        assert await user_balance_nanos(conn, user["id"]) == 5_000_000_000
         grants = (
             (
                 await conn.execute(
@@ -93,7 +94,7 @@ async def test_cm_7_1_new_user_gets_5_dollar_credits(db: Database, keyring: KeyR
 async def test_cm_7_2_new_user_gets_3_day_trial(db: Database, keyring: KeyRing) -> None:
     user, _ = await _signup(db, keyring)
     async with db.begin() as conn:
-        stored = await repo.get_user(conn, user["id"])
+        stored = await get_user(conn, user["id"])
     assert stored is not None
     assert stored["trial_ends_at"] == NOW + timedelta(days=3)
 
@@ -105,7 +106,7 @@ async def test_cm_12_4_and_12_5_primary_key_created_with_gw_env_format(
         user, key = await _signup(db, keyring, f"{env}@example.com", env=env)
         assert KEY_FORMAT.match(key) and key.startswith(f"gw_{env}_")
         async with db.begin() as conn:
-            found = await repo.find_key(conn, keyring.hash(key))
+            found = await find_key(conn, keyring.hash(key))
             rows = (
                 (await conn.execute(select(api_keys).where(api_keys.c.user_id == user["id"])))
                 .mappings()
@@ -119,8 +120,8 @@ async def test_cm_12_4_and_12_5_primary_key_created_with_gw_env_format(
 async def test_cm_12_8_partner_code_triggers_extended_trial(db: Database, keyring: KeyRing) -> None:
     user, _ = await _signup(db, keyring, partner_code="redbeard")  # case-insensitive
     async with db.begin() as conn:
-        stored = await repo.get_user(conn, user["id"])
-        balance = await repo.user_balance_nanos(conn, user["id"])
+        stored = await get_user(conn, user["id"])
+        balance = await user_balance_nanos(conn, user["id"])
     assert stored is not None
     assert stored["trial_ends_at"] == NOW + timedelta(days=14)
     assert balance == 20_000_000_000
@@ -135,13 +136,13 @@ async def test_unknown_partner_code_is_400_and_creates_nothing(
             await _signup(db, keyring, partner_code=code)
         assert info.value.param == "partner_code"
     async with db.begin() as conn:
-        assert await repo.count_users(conn) == 0
+        assert await count_users(conn) == 0
 
 
 async def test_cm_12_9_referral_code_stored_on_new_user(db: Database, keyring: KeyRing) -> None:
     user, _ = await _signup(db, keyring, referred_by_code="FRIEND-42")
     async with db.begin() as conn:
-        stored = await repo.get_user(conn, user["id"])
+        stored = await get_user(conn, user["id"])
     assert stored is not None and stored["referred_by_code"] == "FRIEND-42"
 
 
@@ -149,7 +150,7 @@ async def test_provisioning_is_one_transaction(db: Database, keyring: KeyRing) -
     with pytest.raises(ValueError):  # the key step fails after the user row was inserted
         await _signup(db, keyring, env="prod")
     async with db.begin() as conn:
-        assert await repo.count_users(conn) == 0
+        assert await count_users(conn) == 0
         assert (
             await conn.execute(select(func.count()).select_from(credit_transactions))
         ).scalar_one() == 0
@@ -178,17 +179,15 @@ async def test_privy_sign_up_then_login_by_subject(db: Database, keyring: KeyRin
     fresh = await login_or_sign_up(db, keyring, ident, env="test", new_api_key=True)
     assert fresh.api_key and fresh.api_key != first.api_key
     async with db.begin() as conn:
-        assert (await repo.find_key(conn, keyring.hash(fresh.api_key)))["user_id"] == first.user[
-            "id"
-        ]
+        assert (await find_key(conn, keyring.hash(fresh.api_key)))["user_id"] == first.user["id"]
         assert first.user["privy_user_id"] == "did:privy:one"
-        stored = await repo.get_user(conn, first.user["id"])
+        stored = await get_user(conn, first.user["id"])
     assert stored is not None and stored["tier"] == "basic"
 
 
 async def test_privy_login_links_existing_email_user(db: Database, keyring: KeyRing) -> None:
     async with db.begin() as conn:
-        existing = await repo.create_user(conn, "ops@example.com", role="dev", plan="team")
+        existing = await create_user(conn, "ops@example.com", role="dev", plan="team")
     ident = _identity("did:privy:ops", _email("ops@example.com"))
     result = await login_or_sign_up(db, keyring, ident, env="test")
     assert not result.is_new_user and result.user["id"] == existing["id"]
@@ -219,4 +218,4 @@ async def test_privy_sign_up_refuses_disposable_email(db: Database, keyring: Key
         await login_or_sign_up(db, keyring, ident, env="test")
     assert info.value.status == 400 and info.value.code == "disposable_email"
     async with db.begin() as conn:
-        assert await repo.count_users(conn) == 0
+        assert await count_users(conn) == 0

@@ -14,12 +14,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from gatewayz.billing import holds, ledger
-from gatewayz.billing.ledger_base import add_months
+from gatewayz.billing import ledger
+from gatewayz.billing.ledger import add_months
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.ledger import holds
+from gatewayz.storage.ledger.money import LedgerInconsistent, UnknownUser, verify_ledger
 from gatewayz.storage.tables import credit_transactions, users
+from gatewayz.storage.users import create_user
 
 USD = Decimal
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +37,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 async def new_user(db: Database, purchased: str = "0", allowance: str | None = None) -> str:
     async with db.begin() as conn:
-        user = await repo.create_user(conn, f"{secrets.token_hex(4)}@example.com")
+        user = await create_user(conn, f"{secrets.token_hex(4)}@example.com")
     async with db.connect() as conn:
         if Decimal(purchased):
             await ledger.grant(conn, user["id"], purchased, "purchase")
@@ -47,7 +49,7 @@ async def new_user(db: Database, purchased: str = "0", allowance: str | None = N
 async def bal(db: Database, user_id: str) -> ledger.Balance:
     """The balance, after checking it against the ledger (used by every test)."""
     async with db.connect() as conn:
-        await ledger.verify_ledger(conn, user_id)
+        await verify_ledger(conn, user_id)
         return await ledger.balance(conn, user_id)
 
 
@@ -277,11 +279,11 @@ async def test_expired_holds_are_released(db: Database) -> None:
 async def test_unknown_user_and_bad_amounts(db: Database) -> None:
     uid = await new_user(db, purchased="1")
     async with db.connect() as conn:
-        with pytest.raises(ledger.UnknownUser):
+        with pytest.raises(UnknownUser):
             await ledger.hold(conn, "usr_missing", "a", 1)
-        with pytest.raises(ledger.UnknownUser):
+        with pytest.raises(UnknownUser):
             await ledger.charge(conn, "usr_missing", "a", 1)
-        with pytest.raises(ledger.UnknownUser):
+        with pytest.raises(UnknownUser):
             await ledger.balance(conn, "usr_missing")
         with pytest.raises(ValueError):
             await ledger.hold(conn, uid, "a", -1)
@@ -374,15 +376,15 @@ async def test_verify_ledger_detects_a_balance_changed_behind_its_back(db: Datab
     async with db.begin() as conn:
         await conn.execute(update(users).where(users.c.id == uid).values(credits_nanos=5))
     async with db.connect() as conn:
-        with pytest.raises(ledger.LedgerInconsistent):
-            await ledger.verify_ledger(conn, uid)
+        with pytest.raises(LedgerInconsistent):
+            await verify_ledger(conn, uid)
     async with db.begin() as conn:
         await conn.execute(
             update(users).where(users.c.id == uid).values(credits_nanos=10**9, held_nanos=1)
         )
     async with db.connect() as conn:
-        with pytest.raises(ledger.LedgerInconsistent, match="open holds"):
-            await ledger.verify_ledger(conn, uid)
+        with pytest.raises(LedgerInconsistent, match="open holds"):
+            await verify_ledger(conn, uid)
 
 
 # ---- CM-7.10: plan changes keep purchased credits ---------------------------------------

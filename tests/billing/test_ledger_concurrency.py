@@ -16,8 +16,9 @@ from sqlalchemy import text
 
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.ledger.money import verify_ledger
+from gatewayz.storage.users import create_user
 
 CENT = usd_to_nanos("0.01")
 
@@ -53,7 +54,7 @@ async def _user_with_one_dollar(url: str) -> str:
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.begin() as conn:
-            user = await repo.create_user(conn, f"{secrets.token_hex(4)}@example.com")
+            user = await create_user(conn, f"{secrets.token_hex(4)}@example.com")
         async with db.connect() as conn:
             assert await ledger.grant(conn, user["id"], "1.00", "purchase")
     finally:
@@ -65,7 +66,7 @@ async def _assert_spent_exactly_one_dollar(url: str, user_id: str) -> None:
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.connect() as conn:
-            await ledger.verify_ledger(conn, user_id)
+            await verify_ledger(conn, user_id)
             balance = await ledger.balance(conn, user_id)
             usage = await conn.execute(
                 text(

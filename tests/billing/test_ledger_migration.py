@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from gatewayz.billing import ledger
 from gatewayz.storage.db import Database, alembic_config, make_engine, upgrade
+from gatewayz.storage.ledger.money import verify_ledger
 
 
 def _upgrade_to(connection: Connection, revision: str) -> None:
@@ -44,7 +45,7 @@ async def test_migration_0003_opens_the_ledger_for_existing_balances(db_url: str
     try:
         async with db.connect() as conn:
             for user_id in ("usr_old", "usr_ok"):
-                await ledger.verify_ledger(conn, user_id)
+                await verify_ledger(conn, user_id)
             old = await ledger.balance(conn, "usr_old")
             rows = await conn.execute(
                 text("SELECT user_id, type, amount_nanos FROM credit_transactions ORDER BY id")

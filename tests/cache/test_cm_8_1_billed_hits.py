@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
 from gatewayz.simulators import Simulator
+from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import credit_holds, credit_transactions
 from tests.e2e.harness import Gateway, add_user, request_log_rows, run_db
 
@@ -33,7 +34,7 @@ def billed(upstream: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def _ledger(gw: Gateway, user_id: str) -> dict[str, Any]:
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await ledger.verify_ledger(conn, user_id)
+        await verify_ledger(conn, user_id)
         rows = await conn.execute(
             select(credit_transactions).where(
                 credit_transactions.c.user_id == user_id, credit_transactions.c.type == "usage"

@@ -14,9 +14,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.keys import list_user_keys
+from gatewayz.storage.users import create_user
 
 
 class Statements:
@@ -68,16 +70,16 @@ async def make_world(url: str) -> World:
     db = Database(url)
     ring = KeyRing(Fernet.generate_key(), b"caching-test-hmac-key-" + b"x" * 20)
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "cache@example.com", role="dev", plan="dev")
-        _, key = await repo.create_api_key(conn, ring, user["id"], "test", "first")
-        await repo.create_api_key(conn, ring, user["id"], "test", "second")
+        user = await create_user(conn, "cache@example.com", role="dev", plan="dev")
+        _, key = await create_api_key(conn, ring, user["id"], "test", "first")
+        await create_api_key(conn, ring, user["id"], "test", "second")
     return World(db, ring, str(user["id"]), key)
 
 
 async def list_keys(world: World) -> list[dict[str, Any]]:
     """The read the `keys` entries cache (as the route loads it: JSON-ready)."""
     async with world.db.begin() as conn:
-        rows = await repo.list_user_keys(conn, world.user_id)
+        rows = await list_user_keys(conn, world.user_id)
     return [{"id": r["id"], "name": r["name"]} for r in rows]
 
 

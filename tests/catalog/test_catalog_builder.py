@@ -14,11 +14,11 @@ import orjson
 import pytest
 
 from gatewayz.billing.pricing import Price
-from gatewayz.catalog import store
-from gatewayz.catalog.offers import Offer
+from gatewayz.catalog.offers import Offer, load_offers, replace_offers
 from gatewayz.catalog.query import Query
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import lists_of
+from gatewayz.storage.catalog import record
 from tests.catalog.conftest import KEY, catalog_settings, open_catalog
 
 
@@ -49,7 +49,7 @@ async def test_cm_9_2_1_model_without_pricing_excluded(
         ids = [m["id"] for m in (await _models(catalog))["data"]]
         assert ids == ["openai/gpt-4o"]
         async with catalog.db.begin() as conn:
-            stored = await store.load_offers(conn, "openai")
+            stored = await load_offers(conn, "openai")
         assert [o.native_id for o in stored] == ["gpt-4o"]  # never stored either
 
 
@@ -78,8 +78,8 @@ async def test_cm_9_2_2_model_with_inactive_provider_excluded(
         ]
         async with catalog.db.begin() as conn:
             for offer in ghost:
-                await store.replace_offers(conn, offer.provider, [offer], now)
-                await store.record(conn, offer.provider, "ok", now, models=1)
+                await replace_offers(conn, offer.provider, [offer], now)
+                await record(conn, offer.provider, "ok", now, models=1)
         catalog.invalidate()
         body = await _models(catalog, view="full")
         assert {o["provider_slug"] for o in body["data"]} == {"openai"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from gatewayz.catalog import store
+from gatewayz.catalog.offers import load_offers
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import ListFault, lists_of
 from gatewayz.storage.db import Database
@@ -48,7 +48,7 @@ async def _offers(url: str, provider: str) -> list[str]:
     db = Database(url)
     try:
         async with db.begin() as conn:
-            return [o.model_id for o in await store.load_offers(conn, provider)]
+            return [o.model_id for o in await load_offers(conn, provider)]
     finally:
         await db.dispose()
 

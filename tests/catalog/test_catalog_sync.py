@@ -4,41 +4,14 @@ only when the catalog never synced, seen by every other worker within `catalog_c
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 
 import orjson
 
-from gatewayz.catalog import store
 from gatewayz.catalog.query import Query
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import ListFault, lists_of
-from gatewayz.storage.db import Database, upgrade
-from gatewayz.storage.tables import utcnow
 from tests.catalog.conftest import catalog_settings, open_catalog
-
-
-async def test_a_claim_is_taken_by_one_worker_until_due_again(db_url: str) -> None:
-    await upgrade(db_url)
-    db = Database(db_url)
-    try:
-        now = utcnow()
-        async with db.begin() as conn:
-            first = await store.claim(conn, "openai", now, 3600, 300)
-            second = await store.claim(conn, "openai", now, 3600, 300)
-        assert (first, second) == (True, False)
-        async with db.begin() as conn:  # the attempt failed: retried after the retry interval
-            retry_early = await store.claim(conn, "openai", now + timedelta(seconds=299), 3600, 300)
-            retry = await store.claim(conn, "openai", now + timedelta(seconds=301), 3600, 300)
-        assert (retry_early, retry) == (False, True)
-        later = now + timedelta(seconds=400)
-        async with db.begin() as conn:
-            await store.record(conn, "openai", "ok", later, models=3)
-            not_due = await store.claim(conn, "openai", later + timedelta(seconds=3599), 3600, 300)
-            due = await store.claim(conn, "openai", later + timedelta(seconds=3601), 3600, 300)
-        assert (not_due, due) == (False, True)
-    finally:
-        await db.dispose()
 
 
 async def test_concurrent_workers_sync_a_provider_once(

@@ -22,9 +22,10 @@ from gatewayz.money import usd_to_nanos
 from gatewayz.ratelimit.limits import effective_limits
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, alembic_config, upgrade
+from gatewayz.storage.keys import find_key, list_user_keys
 from gatewayz.storage.tables import credit_transactions
+from gatewayz.storage.users import get_user_by_email, user_balance_nanos
 
 KEY_RE = re.compile(r"^gw_test_[A-Za-z0-9_-]{43,}$")
 
@@ -52,9 +53,9 @@ async def _lookup(email: str, key: str) -> tuple[dict | None, dict | None, int]:
     db = Database(settings.resolved_database_url)
     try:
         async with db.begin() as conn:
-            user = await repo.get_user_by_email(conn, email)
-            found = await repo.find_key(conn, ring.hash(key))
-            balance = await repo.user_balance_nanos(conn, user["id"]) if user else -1
+            user = await get_user_by_email(conn, email)
+            found = await find_key(conn, ring.hash(key))
+            balance = await user_balance_nanos(conn, user["id"]) if user else -1
     finally:
         await db.dispose()
     return user, found, balance
@@ -219,14 +220,14 @@ async def _account(email: str) -> tuple[dict[str, Any], list[tuple[str, int]], l
     db = Database(Settings.from_env().resolved_database_url)
     try:
         async with db.begin() as conn:
-            user = await repo.get_user_by_email(conn, email)
+            user = await get_user_by_email(conn, email)
             assert user is not None
             rows = await conn.execute(
                 select(credit_transactions.c.type, credit_transactions.c.amount_nanos)
                 .where(credit_transactions.c.user_id == user["id"])
                 .order_by(credit_transactions.c.id)
             )
-            keys = await repo.list_user_keys(conn, user["id"])
+            keys = await list_user_keys(conn, user["id"])
     finally:
         await db.dispose()
     return user, [(r.type, r.amount_nanos) for r in rows], [k["name"] for k in keys]

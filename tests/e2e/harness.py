@@ -20,14 +20,15 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.app import create_app
 from gatewayz.security.keys import KeyRing
 from gatewayz.services import Services
 from gatewayz.settings import Settings
 from gatewayz.simulators import Simulator
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import request_logs, users
+from gatewayz.storage.users import create_user
 
 T = TypeVar("T")
 
@@ -121,12 +122,12 @@ async def _provision(settings: Settings) -> tuple[str, str]:
         async with db.begin() as conn:
             # Plenty of purchased credit: billing is exercised, never the limit (the money tests
             # make their own users with small balances).
-            user = await repo.create_user(
+            user = await create_user(
                 conn, "e2e@example.com", role="dev", plan="dev", credits_usd=HARNESS_CREDITS_USD
             )
             # The suites share this key: no per-minute limit worth the name (CM-2 tests make
             # their own limited keys).
-            _, key = await repo.create_api_key(
+            _, key = await create_api_key(
                 conn,
                 KeyRing(*settings.secrets),
                 user["id"],
@@ -231,10 +232,10 @@ def add_user(
 
     async def work(conn: AsyncConnection) -> tuple[str, str]:
         email = f"u{secrets.token_hex(6)}@example.com"
-        user = await repo.create_user(conn, email, role=role, plan=plan, credits_usd=credits_usd)
+        user = await create_user(conn, email, role=role, plan=plan, credits_usd=credits_usd)
         if values:
             await conn.execute(update(users).where(users.c.id == user["id"]).values(**values))
-        _, key = await repo.create_api_key(
+        _, key = await create_api_key(
             conn,
             KeyRing(*gateway.settings.secrets),
             user["id"],

@@ -329,7 +329,7 @@ def test_a_connection_dropped_mid_stream_ends_with_an_error_event_and_is_refunde
     assert primary.chats == 1 and backup.chats == 0
     # The money is released: balance unchanged, no charge, the ledger consistent.
     wait_settled(gw, user)
-    after = money(gw, user)  # also verifies the ledger (billing.ledger.verify_ledger)
+    after = money(gw, user)  # also verifies the ledger (storage.ledger.money.verify_ledger)
     assert [h["status"] for h in after["holds"]] == ["released"]
     assert after["credits_nanos"] == before["credits_nanos"] == 10**9
     assert after["held_nanos"] == 0 and usage_rows(after) == []

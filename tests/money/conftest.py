@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing import ledger
 from gatewayz.simulators import Simulator
+from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import credit_holds, credit_transactions, users
 from tests.e2e import harness
 from tests.e2e.harness import Gateway, gateway_settings, run_db, start_gateway
@@ -59,7 +59,7 @@ def money(gateway: Gateway, user_id: str) -> dict[str, Any]:
     """The user's money columns, their ledger rows and holds; the ledger checked consistent."""
 
     async def work(conn: AsyncConnection) -> dict[str, Any]:
-        await ledger.verify_ledger(conn, user_id)
+        await verify_ledger(conn, user_id)
         row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().one()
         rows = await conn.execute(
             select(credit_transactions)

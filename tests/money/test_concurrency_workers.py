@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gatewayz.billing import ledger
 from gatewayz.simulators import Fault, Simulator
+from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import credit_holds, credit_transactions, price_overrides, users
 from tests.deploy.helpers import production_env, run_cli, serve
 
@@ -66,7 +66,7 @@ async def _ledger(db_url: str, user_id: str) -> dict[str, object]:
     engine = create_async_engine(db_url)
     try:
         async with engine.connect() as conn:
-            await ledger.verify_ledger(conn, user_id)
+            await verify_ledger(conn, user_id)
             row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().one()
             usage = (
                 await conn.execute(

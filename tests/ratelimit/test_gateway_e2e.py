@@ -15,12 +15,14 @@ import httpx2 as httpx
 import openai
 import pytest
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.ratelimit import ip_hash
 from gatewayz.security.keys import KeyRing
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.faults import Fault
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database
+from gatewayz.storage.keys import find_key
+from gatewayz.storage.users import create_user
 from tests.access.conftest import audit_rows
 from tests.e2e.harness import Gateway, gateway_settings, request_log_rows, start_gateway
 
@@ -65,8 +67,8 @@ def make_key(gw: Gateway, email: str, limits: dict[str, int] | None, plan: str =
         db = Database(gw.settings.resolved_database_url)
         try:
             async with db.begin() as conn:
-                user = await repo.create_user(conn, email, role="dev", plan=plan, credits_usd=100)
-                _, key = await repo.create_api_key(
+                user = await create_user(conn, email, role="dev", plan=plan, credits_usd=100)
+                _, key = await create_api_key(
                     conn, KeyRing(*gw.settings.secrets), user["id"], gw.settings.env, limits=limits
                 )
                 return key
@@ -154,7 +156,7 @@ def _key_id(gw: Gateway, key: str) -> str:
         db = Database(gw.settings.resolved_database_url)
         try:
             async with db.begin() as conn:
-                row = await repo.find_key(conn, KeyRing(*gw.settings.secrets).hash(key))
+                row = await find_key(conn, KeyRing(*gw.settings.secrets).hash(key))
                 assert row is not None
                 return str(row["api_key_id"])
         finally:

@@ -6,16 +6,18 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import event, select, text
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database
+from gatewayz.storage.keys import find_key
 from gatewayz.storage.tables import api_keys
+from gatewayz.storage.users import create_user
 
 
 async def _issue(db: Database, keyring: KeyRing) -> tuple[dict, str]:
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "keys@example.com")
-        return await repo.create_api_key(conn, keyring, user["id"], "live", is_primary=True)
+        user = await create_user(conn, "keys@example.com")
+        return await create_api_key(conn, keyring, user["id"], "live", is_primary=True)
 
 
 async def test_cm_1_4_lookup_by_hash_never_decrypts(
@@ -36,7 +38,7 @@ async def test_cm_1_4_lookup_by_hash_never_decrypts(
     event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
     try:
         async with db.begin() as conn:
-            found = await repo.find_key(conn, keyring.hash(key))
+            found = await find_key(conn, keyring.hash(key))
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
     assert found is not None and found["api_key_id"] == row["id"] and found["is_active"]

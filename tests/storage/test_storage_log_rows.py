@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Table, insert, select
 
-from gatewayz.storage import logs, repo
+from gatewayz.storage import logs
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import audit_logs, credit_holds, credit_transactions, request_logs
 from gatewayz.storage.tables import utcnow as now
+from gatewayz.storage.users import create_user
 
 INT32_MAX, INT32_MIN = 2**31 - 1, -(2**31)
 INT64_MAX = 2**63 - 1
@@ -90,7 +91,7 @@ async def test_a_request_id_of_128_characters_is_stored_whole(db: Database) -> N
     # a request id holds it whole.
     rid = "r" * 128
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "rid@example.com")
+        user = await create_user(conn, "rid@example.com")
         await logs.insert_request_logs(
             conn, [{"request_id": rid, "endpoint": "chat", "model": "m", "status_code": 200}]
         )

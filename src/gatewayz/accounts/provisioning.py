@@ -13,24 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from gatewayz.accounts import api_keys
 from gatewayz.accounts.disposable import check_not_disposable
 from gatewayz.accounts.privy import Identity
 from gatewayz.billing.plans import load_plans
 from gatewayz.errors import GatewayError, InvalidRequest, PermissionDenied
 from gatewayz.money import nanos_to_usd, usd_to_nanos
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import repo
-from gatewayz.storage.db import Database
-from gatewayz.storage.tables import partner_trials, users, utcnow
+from gatewayz.storage import users
+from gatewayz.storage.db import Database, DbConnection
+from gatewayz.storage.errors import DuplicateValue
+from gatewayz.storage.tables import utcnow
 
 PRIMARY_KEY_NAME = "primary"
 LOGIN_KEY_NAME = "login"
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_PARTNER_CODE_MAX = 32  # partner_trials.code is String(32)
 
 
 class AccountConflict(GatewayError):
@@ -52,6 +49,7 @@ class AuthResult:
     api_key: str | None  # plaintext, shown once: only for a new user or on request
     is_new_user: bool
     api_key_id: str | None = None  # the id of `api_key`
+    partner_code: str | None = None  # the partner trial a new user signed up on
 
 
 def tier_label(user: dict[str, Any]) -> str:
@@ -75,22 +73,14 @@ def referral_code(value: object) -> str | None:
     return _optional_code(value, "referral_code")
 
 
-async def trial_offer(conn: AsyncConnection, partner_code: object = None) -> TrialOffer:
+async def trial_offer(conn: DbConnection, partner_code: object = None) -> TrialOffer:
     """The standard trial (plans.toml), or the active partner trial of `partner_code`
     (case-insensitive); an unknown or inactive partner code is a 400."""
     trial = load_plans().trial
     code = _optional_code(partner_code, "partner_code")
     if code is None:
         return TrialOffer(trial.plan, trial.tier_label, trial.days, usd_to_nanos(trial.credits_usd))
-    row = None
-    if len(code) <= _PARTNER_CODE_MAX:
-        result = await conn.execute(
-            select(partner_trials).where(
-                func.upper(partner_trials.c.code) == code.upper(),
-                partner_trials.c.is_active.is_(True),
-            )
-        )
-        row = result.mappings().first()
+    row = await users.find_partner_trial(conn, code)
     if row is None:
         raise InvalidRequest(f"Unknown partner code {code!r}.", param="partner_code")
     plan = str(row["plan"])
@@ -99,7 +89,7 @@ async def trial_offer(conn: AsyncConnection, partner_code: object = None) -> Tri
 
 
 async def provision_user(
-    conn: AsyncConnection,
+    conn: DbConnection,
     keyring: KeyRing,
     *,
     email: str,
@@ -115,7 +105,7 @@ async def provision_user(
     `free` users; `gatewayz users create` may choose the role and the key's limits."""
     moment = now or utcnow()
     try:
-        user = await repo.create_user(
+        user = await users.create_user(
             conn, email, role=role, plan=offer.plan, credits_usd=nanos_to_usd(offer.credits_nanos)
         )
     except ValueError as exc:
@@ -131,24 +121,41 @@ async def provision_user(
         "updated_at": moment,
     }
     try:
-        await conn.execute(update(users).where(users.c.id == user["id"]).values(**extra))
-    except IntegrityError:  # a concurrent sign-up of the same Privy user won
+        await users.record_sign_up(conn, user["id"], extra)
+    except DuplicateValue:  # a concurrent sign-up of the same Privy user won
         raise AccountConflict("This login is already linked to an account.") from None
     user.update(extra)
-    row, key = await repo.create_api_key(
+    row, key = await api_keys.create_api_key(
         conn, keyring, user["id"], env, PRIMARY_KEY_NAME, is_primary=True, limits=key_limits
     )
-    return AuthResult(user, key, True, row["id"])
+    return AuthResult(user, key, True, row["id"], offer.partner_code)
 
 
-async def find_identity_user(conn: AsyncConnection, identity: Identity) -> dict[str, Any] | None:
+async def register(
+    db: Database,
+    keyring: KeyRing,
+    *,
+    email: str,
+    env: str,
+    partner_code: object = None,
+    referred_by_code: str | None = None,
+) -> AuthResult:
+    """Sign a new user up by e-mail (`POST /auth/register`) on the standard trial, or the
+    partner trial of `partner_code`, in one transaction."""
+    async with db.begin() as conn:
+        offer = await trial_offer(conn, partner_code)
+        return await provision_user(
+            conn, keyring, email=email, env=env, offer=offer, referred_by_code=referred_by_code
+        )
+
+
+async def find_identity_user(conn: DbConnection, identity: Identity) -> dict[str, Any] | None:
     """The user of a Privy identity: by Privy user id, else by its account e-mail (linking the
     Privy id to that user). An e-mail already linked to another Privy user is a 409."""
-    result = await conn.execute(select(users).where(users.c.privy_user_id == identity.subject))
-    found = result.mappings().first()
+    found = await users.get_user_by_privy_id(conn, identity.subject)
     if found is not None:
-        return dict(found)
-    user = await repo.get_user_by_email(conn, identity.account_email)
+        return found
+    user = await users.get_user_by_email(conn, identity.account_email)
     if user is None:
         return None
     if user["privy_user_id"] not in (None, identity.subject):
@@ -156,23 +163,19 @@ async def find_identity_user(conn: AsyncConnection, identity: Identity) -> dict[
             f"The e-mail {identity.account_email} belongs to an account linked to another login."
         )
     if user["privy_user_id"] is None:
-        await conn.execute(
-            update(users)
-            .where(users.c.id == user["id"])
-            .values(privy_user_id=identity.subject, updated_at=utcnow())
-        )
+        await users.link_privy_id(conn, user["id"], identity.subject)
         user["privy_user_id"] = identity.subject
     return user
 
 
 async def _login(
-    conn: AsyncConnection, keyring: KeyRing, user: dict[str, Any], env: str, new_api_key: bool
+    conn: DbConnection, keyring: KeyRing, user: dict[str, Any], env: str, new_api_key: bool
 ) -> AuthResult:
     if not user["is_active"]:
         raise PermissionDenied("This account is disabled.", code="account_disabled")
     if not new_api_key:
         return AuthResult(user, None, False)
-    row, key = await repo.create_api_key(conn, keyring, user["id"], env, LOGIN_KEY_NAME)
+    row, key = await api_keys.create_api_key(conn, keyring, user["id"], env, LOGIN_KEY_NAME)
     return AuthResult(user, key, False, row["id"])
 
 

@@ -15,19 +15,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from gatewayz.api.access import request_ip
 from gatewayz.api.billing_routes import iso
 from gatewayz.api.deps import allowed, services_of
-from gatewayz.billing import ledger, price_overrides
+from gatewayz.billing import admin
 from gatewayz.billing.pricing import Price
-from gatewayz.errors import GatewayError, InvalidRequest, NotFound
+from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.money import usd_text as usd
 from gatewayz.money import usd_to_nanos
 from gatewayz.security.auth import Principal
-from gatewayz.storage import repo
-from gatewayz.storage.tables import REQUEST_ID_LENGTH, credit_transactions
+from gatewayz.storage import price_overrides
+from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -46,10 +45,6 @@ PRICE_FIELDS = (
     "image",
     "request",
 )
-
-
-class Conflict(GatewayError):
-    status, type, code = 409, "invalid_request_error", "conflict"
 
 
 def decimal_field(value: Any, name: str) -> Decimal:
@@ -129,52 +124,21 @@ async def change_credits(
         raise InvalidRequest(
             "'amount_usd' is finer than one nano-dollar (10⁻⁹ USD).", param="amount_usd"
         ) from None
-    s = services_of(request)
-    async with s.db.begin() as conn:
-        if body.user_id is not None:
-            user = await repo.get_user(conn, body.user_id)
-        else:
-            user = await repo.get_user_by_email(conn, body.email or "")
-        if user is None:
-            who = body.user_id if body.user_id is not None else body.email
-            raise NotFound(f"No user {who!r}.", code="user_not_found")
-        try:
-            applied = await ledger.grant(
-                conn,
-                user["id"],
-                amount,
-                type=body.type,
-                request_id=body.idempotency_key,
-                description=body.description,
-            )
-        except ledger.InsufficientCredits:
-            raise InvalidRequest(
-                f"The adjustment would take the user's balance below zero ({usd(amount)} USD "
-                "exceeds their available purchased credits).",
-                param="amount_usd",
-                code="insufficient_credits",
-            ) from None
-        if not applied:
-            owner = (
-                await conn.execute(
-                    select(credit_transactions.c.user_id).where(
-                        credit_transactions.c.request_id == body.idempotency_key,
-                        credit_transactions.c.type == body.type,
-                    )
-                )
-            ).scalar_one_or_none()
-            if owner is not None and owner != user["id"]:
-                raise Conflict(
-                    "This idempotency_key was already used for another user.",
-                    param="idempotency_key",
-                    code="idempotency_key_reused",
-                )
-        money = await ledger.balance(conn, user["id"])
+    change = await admin.change_credits(
+        services_of(request).db,
+        user_id=body.user_id,
+        email=body.email,
+        amount=amount,
+        type_=body.type,
+        idempotency_key=body.idempotency_key,
+        description=body.description,
+    )
+    applied, money = change.applied, change.balance
     _audit(
         request,
         "credits_granted" if body.type == "grant" else "credits_adjusted",
         p,
-        user["id"],
+        change.user_id,
         type=body.type,
         amount_usd=usd(amount),
         applied=applied,
@@ -183,7 +147,7 @@ async def change_credits(
     )
     return {
         "object": "credit_change",
-        "user_id": user["id"],
+        "user_id": change.user_id,
         "applied": applied,
         "type": body.type,
         "amount": usd(amount),
@@ -268,8 +232,7 @@ async def list_pricing(
     """The override rows (of `model` / `provider` when given) and, for a model, the price the
     gateway charges now."""
     s = services_of(request)
-    async with s.db.begin() as conn:
-        rows = await price_overrides.list_rows(conn)
+    rows = await admin.list_overrides(s.db)
     if model:
         rows = [r for r in rows if r["model"] == model]
     if provider:
@@ -297,15 +260,14 @@ async def add_pricing(
     if not body.model.strip():
         raise InvalidRequest("'model' must not be blank.", param="model")
     s = services_of(request)
-    async with s.db.begin() as conn:
-        row = await price_overrides.add(
-            conn,
-            model=body.model,
-            provider=body.provider,
-            price=price,
-            effective_from=effective_from,
-            created_by=p.user_id,
-        )
+    row = await admin.add_override(
+        s.db,
+        model=body.model,
+        provider=body.provider,
+        price=price,
+        effective_from=effective_from,
+        created_by=p.user_id,
+    )
     await s.meter.reload_prices()
     out = override_json(row)
     _audit(
@@ -326,10 +288,9 @@ async def delete_pricing(
     if not override_id.isdigit() or len(override_id) > 18:
         raise missing
     s = services_of(request)
-    async with s.db.begin() as conn:
-        row = await price_overrides.get(conn, int(override_id))
-        if row is None or not await price_overrides.delete(conn, int(override_id)):
-            raise missing
+    row = await admin.delete_override(s.db, int(override_id))
+    if row is None:
+        raise missing
     await s.meter.reload_prices()
     gone = override_json(row)
     _audit(

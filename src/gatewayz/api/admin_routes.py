@@ -10,11 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatewayz.accounts import admin, api_keys
 from gatewayz.api.access import request_ip
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.api.keys_routes import event_json
 from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.observability.audit import list_events
 from gatewayz.ratelimit.limits import (
     MAX_RPM,
     MAX_TOKENS,
@@ -23,7 +25,6 @@ from gatewayz.ratelimit.limits import (
     effective_limits,
 )
 from gatewayz.security.auth import Principal
-from gatewayz.storage import logs, repo
 from gatewayz.storage.tables import ROLES
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -72,8 +73,7 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    async with services_of(request).db.begin() as conn:
-        rows, total = await repo.list_users(conn, limit=limit, offset=offset)
+    rows, total = await admin.list_users(services_of(request).db, limit=limit, offset=offset)
     return {
         "object": "list",
         "data": [_user(r) for r in rows],
@@ -96,8 +96,7 @@ async def change_role(
         raise InvalidRequest(
             f"'role' must be one of {', '.join(ROLES)}; got {body.role!r}.", param="role"
         )
-    async with s.db.begin() as conn:
-        previous = await repo.set_user_role(conn, user_id, body.role)
+    previous = await admin.change_role(s.db, user_id, body.role)
     if previous is None:
         raise NotFound(f"No user with id {user_id!r}.", code="user_not_found")
     # Cached principals carry the role: every worker re-reads its keys.
@@ -122,8 +121,7 @@ async def audit_logs(
     user_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> dict[str, Any]:
-    async with services_of(request).db.begin() as conn:
-        rows = await logs.list_audit_logs(conn, user_id=user_id, event=event, limit=limit)
+    rows = await list_events(services_of(request).db, user_id=user_id, event=event, limit=limit)
     return {"object": "list", "data": [event_json(r) for r in rows]}
 
 
@@ -148,15 +146,10 @@ async def set_key_limits(
         raise InvalidRequest(
             f"'limits' must set at least one of {', '.join(OVERRIDE_FIELDS)}.", param="limits"
         )
-    async with s.db.begin() as conn:
-        row = await repo.get_key(conn, key_id)
-        if row is None:
-            raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
-        owner = await repo.get_user(conn, row["user_id"])
-        previous = dict(row.get("limits") or {})
-        limits = {k: v for k, v in previous.items() if k not in changes}
-        limits.update({k: v for k, v in changes.items() if v is not None})
-        await repo.update_api_key(conn, key_id, {"limits": limits or None})
+    change = await api_keys.set_key_limits(s.db, key_id, changes)
+    if change is None:
+        raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
+    row, previous, limits = change.key, change.previous, change.limits
     # Cached principals carry the limits: every worker re-reads this key.
     await s.auth_sync.publish(row["key_hash"])
     await s.query_cache.invalidate(KEYS, row["user_id"])
@@ -174,8 +167,7 @@ async def set_key_limits(
             "to": _grants(limits),
         },
     )
-    plan = owner["plan"] if owner is not None else ""
-    effective = effective_limits(s.limiter.plans, plan, limits)
+    effective = effective_limits(s.limiter.plans, change.owner_plan, limits)
     return {
         "id": key_id,
         "object": "api_key",

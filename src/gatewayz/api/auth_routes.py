@@ -27,9 +27,8 @@ from gatewayz.accounts.provisioning import (
     AuthResult,
     auth_response,
     login_or_sign_up,
-    provision_user,
     referral_code,
-    trial_offer,
+    register,
 )
 from gatewayz.api.asgi import header, read_body, send_bytes
 from gatewayz.api.chat_endpoint import send_error
@@ -231,19 +230,17 @@ class Register(_AuthEndpoint):
         data = await self.json_body(scope, receive)
         email = validate_signup_email(data.get("email"))
         referred_by = referral_code(data.get("referral_code"))
-        async with self.s.db.begin() as conn:
-            offer = await trial_offer(conn, data.get("partner_code"))
-            result = await provision_user(
-                conn,
-                self.s.keyring,
-                email=email,
-                env=s.env,
-                offer=offer,
-                referred_by_code=referred_by,
-            )
+        result = await register(
+            self.s.db,
+            self.s.keyring,
+            email=email,
+            env=s.env,
+            partner_code=data.get("partner_code"),
+            referred_by_code=referred_by,
+        )
         self.audit_new_keys(scope, result, "register")
         answer = auth_response(result)
-        answer["partner_code"] = offer.partner_code
+        answer["partner_code"] = result.partner_code
         return 201, answer
 
 

@@ -15,17 +15,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.api.deps import caller, services_of
-from gatewayz.billing import ledger
+from gatewayz.billing import account
 from gatewayz.billing.plans import Plans, Tier, load_plans
-from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.errors import InvalidRequest
 from gatewayz.money import usd_text as usd
 from gatewayz.security.auth import Principal
-from gatewayz.storage import repo
-from gatewayz.storage.tables import CREDIT_TYPES, credit_transactions, utcnow
+from gatewayz.storage.tables import utcnow
 
 router = APIRouter(tags=["billing"])
 
@@ -41,14 +38,6 @@ def spent_today_nanos(user: dict[str, Any], now: datetime | None = None) -> int:
     """The user's settled spend on the current UTC day (`users.spend_day` may be older)."""
     today = (now or utcnow()).astimezone(UTC).date().isoformat()
     return int(user.get("spend_day_nanos") or 0) if user.get("spend_day") == today else 0
-
-
-async def user_row(conn: AsyncConnection, p: Principal) -> dict[str, Any]:
-    """The caller's current user row (read afresh: the principal's copy may be cached)."""
-    row = await repo.get_user(conn, p.user_id)
-    if row is None:  # deleted while its key was still cached
-        raise NotFound("Your user account no longer exists.", code="user_not_found")
-    return row
 
 
 def tier_json(t: Tier) -> dict[str, Any]:
@@ -92,9 +81,7 @@ async def plans() -> dict[str, Any]:
 
 @router.get("/user/balance")
 async def balance(request: Request, p: Annotated[Principal, Depends(caller)]) -> dict[str, Any]:
-    async with services_of(request).db.begin() as conn:
-        user = await user_row(conn, p)
-        money = await ledger.balance(conn, p.user_id)
+    user, money = await account.user_and_balance(services_of(request).db, p.user_id)
     tier = load_plans().tier(user["plan"])
     return {
         "object": "balance",
@@ -133,15 +120,15 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def transaction_json(row: Any) -> dict[str, Any]:
+def transaction_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": int(row.id),
-        "type": row.type,
-        "amount": usd(int(row.amount_nanos)),
-        "balance_after": usd(int(row.balance_after_nanos)),
-        "request_id": row.request_id,
-        "description": row.description,
-        "created_at": iso(row.created_at),
+        "id": int(row["id"]),
+        "type": row["type"],
+        "amount": usd(int(row["amount_nanos"])),
+        "balance_after": usd(int(row["balance_after_nanos"])),
+        "request_id": row["request_id"],
+        "description": row["description"],
+        "created_at": iso(row["created_at"]),
     }
 
 
@@ -154,24 +141,17 @@ async def credit_transactions_page(
     type_: Annotated[str | None, Query(alias="type")] = None,
 ) -> dict[str, Any]:
     """The caller's ledger, newest first, `limit` rows per page (keyset pagination on id)."""
-    ct = credit_transactions.c
-    query = select(credit_transactions).where(ct.user_id == p.user_id)
-    if type_ is not None:
-        if type_ not in CREDIT_TYPES:
-            raise InvalidRequest(
-                f"'type' must be one of {', '.join(CREDIT_TYPES)}; got {type_!r}.", param="type"
-            )
-        query = query.where(ct.type == type_)
-    if cursor is not None:
-        query = query.where(ct.id < decode_cursor(cursor))
-    query = query.order_by(ct.id.desc()).limit(limit + 1)
-    async with services_of(request).db.begin() as conn:
-        rows = list(await conn.execute(query))
-    page, more = rows[:limit], len(rows) > limit
+    page, more = await account.transactions_page(
+        services_of(request).db,
+        p.user_id,
+        limit=limit,
+        type_=type_,
+        before_id=decode_cursor(cursor) if cursor is not None else None,
+    )
     return {
         "object": "list",
         "data": [transaction_json(r) for r in page],
-        "next_cursor": encode_cursor(int(page[-1].id)) if more else None,
+        "next_cursor": encode_cursor(int(page[-1]["id"])) if more else None,
         "has_more": more,
     }
 
@@ -179,8 +159,7 @@ async def credit_transactions_page(
 @router.get("/user/plan")
 async def user_plan(request: Request, p: Annotated[Principal, Depends(caller)]) -> dict[str, Any]:
     """The caller's plan: its tier's limits, the allowance left this month and the next reset."""
-    async with services_of(request).db.begin() as conn:
-        user = await user_row(conn, p)
+    user = await account.current_user(services_of(request).db, p.user_id)
     plans_ = load_plans()
     tier = plans_.tier(user["plan"])
     return {
@@ -200,9 +179,7 @@ async def trial_status(
     request: Request, p: Annotated[Principal, Depends(caller)]
 ) -> dict[str, Any]:
     """The caller's trial: end, usage against its token, request and credit limits."""
-    async with services_of(request).db.begin() as conn:
-        user = await user_row(conn, p)
-        money = await ledger.balance(conn, p.user_id)
+    user, money = await account.user_and_balance(services_of(request).db, p.user_id)
     terms = load_plans().trial
     now = utcnow()
     ends: datetime | None = user.get("trial_ends_at")

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from gatewayz import __version__
 from gatewayz.money import nanos_to_usd
@@ -56,8 +55,7 @@ async def ready(request: Request) -> JSONResponse:
 async def _database(services: Any) -> dict[str, Any]:
     t = time.perf_counter()
     try:
-        async with services.db.begin() as conn:
-            await conn.execute(text("SELECT 1"))
+        await services.db.ping()
     except Exception as exc:
         return {"status": "down", "error": type(exc).__name__}
     return {"status": "ok", "latency_ms": _ms(t)}

@@ -18,16 +18,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gatewayz.accounts import api_keys
 from gatewayz.api.access import request_ip, require_permission
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.cache.query import KEYS
 from gatewayz.canonical.key_format import ENVS
 from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.observability.audit import list_events
 from gatewayz.ratelimit.limits import MAX_RPM, USER_RPM, rpm_ceiling
 from gatewayz.routing.detect import check_slugs, parse_override
 from gatewayz.security.auth import Principal
 from gatewayz.security.restrictions import normalize_domain_allowlist, normalize_ip_allowlist
-from gatewayz.storage import logs, repo
 
 router = APIRouter(prefix="/user", tags=["users"])
 
@@ -172,20 +173,19 @@ async def create_key(
     lists = _allowlists(body, {"ip_allowlist", "domain_allowlist"})
     expires = _check_expiry(body.expires_at)
     _check_rpm(s, p, body.rpm_limit, None)
-    async with s.db.begin() as conn:
-        row, secret = await repo.create_api_key(
-            conn,
-            s.keyring,
-            p.user_id,
-            env,
-            body.name,
-            ip_allowlist=lists["ip_allowlist"],
-            domain_allowlist=lists["domain_allowlist"],
-            limits={USER_RPM: body.rpm_limit} if body.rpm_limit is not None else None,
-            expires_at=expires,
-            provider_preferences=_preferences(s, body.provider_preferences),
-            cache_policy=_cache_policy(s, body.cache_policy),
-        )
+    row, secret = await api_keys.issue_key(
+        s.db,
+        s.keyring,
+        p.user_id,
+        env,
+        body.name,
+        ip_allowlist=lists["ip_allowlist"],
+        domain_allowlist=lists["domain_allowlist"],
+        limits={USER_RPM: body.rpm_limit} if body.rpm_limit is not None else None,
+        expires_at=expires,
+        provider_preferences=_preferences(s, body.provider_preferences),
+        cache_policy=_cache_policy(s, body.cache_policy),
+    )
     await s.query_cache.invalidate(KEYS, p.user_id)
     _audit(request, "key_created", p, row["id"], {"name": row["name"], "environment": env})
     return JSONResponse(_public(row, secret), status_code=201)
@@ -198,16 +198,13 @@ async def list_keys(
     s = services_of(request)
 
     async def load() -> list[dict[str, Any]]:
-        async with s.db.begin() as conn:
-            rows = await repo.list_user_keys(conn, p.user_id)
-        return [_public(r) for r in rows]
+        return [_public(r) for r in await api_keys.user_keys(s.db, p.user_id)]
 
     return {"object": "list", "data": await s.query_cache.get(KEYS, p.user_id, load)}
 
 
 async def _own_key(request: Request, p: Principal, key_id: str) -> dict[str, Any]:
-    async with services_of(request).db.begin() as conn:
-        row = await repo.get_user_key(conn, p.user_id, key_id)
+    row = await api_keys.user_key(services_of(request).db, p.user_id, key_id)
     if row is None:
         raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
     return row
@@ -240,12 +237,9 @@ async def update_key(
         if body.rpm_limit is not None:
             limits[USER_RPM] = body.rpm_limit
         values["limits"] = limits or None
-    secret: str | None = None
-    async with s.db.begin() as conn:
-        await repo.update_api_key(conn, key_id, values)
-        if body.rotate:
-            secret, _ = await repo.rotate_api_key(conn, s.keyring, key_id, row["env"])
-        fresh = await repo.get_user_key(conn, p.user_id, key_id)
+    fresh, secret = await api_keys.update_user_key(
+        s.db, s.keyring, p.user_id, key_id, values, rotate_env=row["env"] if body.rotate else None
+    )
     if fresh is None:  # revoked by a concurrent request
         raise NotFound(f"No API key with id {key_id!r}.", code="api_key_not_found")
     await s.auth_sync.publish(row["key_hash"])
@@ -263,8 +257,7 @@ async def revoke_key(
 ) -> dict[str, Any]:
     s = services_of(request)
     row = await _own_key(request, p, key_id)
-    async with s.db.begin() as conn:
-        await repo.revoke_api_key(conn, key_id)
+    await api_keys.revoke_key(s.db, key_id)
     await s.auth_sync.publish(row["key_hash"])
     await s.query_cache.invalidate(KEYS, p.user_id)
     _audit(request, "key_revoked", p, key_id, {"name": row["name"]})
@@ -277,8 +270,7 @@ async def own_audit_logs(
     p: Annotated[Principal, Depends(allowed("audit:read"))],
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    async with services_of(request).db.begin() as conn:
-        rows = await logs.list_audit_logs(conn, user_id=p.user_id, limit=limit)
+    rows = await list_events(services_of(request).db, user_id=p.user_id, limit=limit)
     return {"object": "list", "data": [event_json(r) for r in rows]}
 
 

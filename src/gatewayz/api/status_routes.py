@@ -21,19 +21,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.errors import ServiceUnavailable
 from gatewayz.reliability.incident_store import (
     PROVIDER_WIDE,
-    UPTIME_WINDOWS,
     Incident,
     Severity,
-    incidents_since,
     list_incidents,
     outage_spans,
+    recent_incidents,
     uptime,
 )
+from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.status")
@@ -43,16 +42,10 @@ router = APIRouter(tags=["status"])
 MAX_INCIDENTS = 200
 
 
-async def _recent_incidents(services: Any, now: datetime) -> list[Incident]:
-    """Every incident open at some time in the longest uptime window."""
-    async with services.db.begin() as conn:
-        return await incidents_since(conn, now - max(UPTIME_WINDOWS.values()))
-
-
 async def _recent_or_none(services: Any, now: datetime) -> list[Incident] | None:
     try:
-        return await _recent_incidents(services, now)
-    except (SQLAlchemyError, OSError):
+        return await recent_incidents(services.db, now)
+    except DB_ERRORS:
         log.warning("status: incidents unreadable; uptime omitted", exc_info=True)
         return None
 
@@ -74,8 +67,8 @@ async def status_page(request: Request) -> dict[str, Any]:
     services = request.app.state.services
     now = utcnow()
     try:
-        found = await _recent_incidents(services, now)
-    except (SQLAlchemyError, OSError) as exc:
+        found = await recent_incidents(services.db, now)
+    except DB_ERRORS as exc:
         raise _unavailable(exc) from None
     open_ones = sorted(
         (i for i in found if i.status == "open"), key=lambda i: i.started_at, reverse=True
@@ -112,9 +105,8 @@ async def status_incidents(
 ) -> dict[str, Any]:
     services = request.app.state.services
     try:
-        async with services.db.begin() as conn:
-            found = await list_incidents(conn, status, limit)
-    except (SQLAlchemyError, OSError) as exc:
+        found = await list_incidents(services.db, status, limit)
+    except DB_ERRORS as exc:
         raise _unavailable(exc) from None
     return {"object": "list", "data": [i.public() for i in found]}
 

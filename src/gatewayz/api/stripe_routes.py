@@ -17,34 +17,24 @@ GET /user/referral
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
+from gatewayz.accounts.referrals import ensure_referral_code, referred_users
 from gatewayz.api.access import request_ip
 from gatewayz.api.deps import caller, services_of
 from gatewayz.billing import checkout
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.stripe_webhook import receive
-from gatewayz.errors import GatewayError, NotFound
 from gatewayz.money import usd_text
 from gatewayz.security.auth import Principal
-from gatewayz.storage.db import Database
-from gatewayz.storage.tables import users, utcnow
 
 log = logging.getLogger("gatewayz.payments")
 
 router = APIRouter(tags=["payments"])
-
-# Referral codes: 8 characters without look-alikes (0/O, 1/I); codes are matched upper-case.
-REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-REFERRAL_LENGTH = 8
-_REFERRAL_ATTEMPTS = 8
 
 
 class CheckoutUrls(BaseModel):
@@ -131,49 +121,13 @@ async def stripe_webhook(request: Request) -> JSONResponse:
     return JSONResponse({"received": True, "status": result.status})
 
 
-def new_referral_code() -> str:
-    return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(REFERRAL_LENGTH))
-
-
-async def ensure_referral_code(db: Database, user_id: str) -> str:
-    """The user's referral code; a new random one is stored on first use (a collision with
-    another user's code, or a concurrent first call, just tries again / reads the winner)."""
-    for _ in range(_REFERRAL_ATTEMPTS):
-        async with db.begin() as conn:
-            row = (
-                await conn.execute(select(users.c.referral_code).where(users.c.id == user_id))
-            ).first()
-        if row is None:
-            raise NotFound("Your user account no longer exists.", code="user_not_found")
-        if row[0]:
-            return str(row[0])
-        try:
-            async with db.begin() as conn:
-                await conn.execute(
-                    update(users)
-                    .where(users.c.id == user_id, users.c.referral_code.is_(None))
-                    .values(referral_code=new_referral_code(), updated_at=utcnow())
-                )
-        except IntegrityError:
-            continue  # the code is taken: draw another
-    raise GatewayError("Could not allocate a referral code; please retry.")
-
-
 @router.get("/user/referral")
 async def referral(request: Request, p: Annotated[Principal, Depends(caller)]) -> dict[str, Any]:
     s = services_of(request)
     code = await ensure_referral_code(s.db, p.user_id)
-    async with s.db.begin() as conn:
-        referred = (
-            await conn.execute(
-                select(func.count())
-                .select_from(users)
-                .where(func.upper(func.trim(users.c.referred_by_code)) == code)
-            )
-        ).scalar_one()
     return {
         "object": "referral",
         "referral_code": code,
-        "referred_users": int(referred),
+        "referred_users": await referred_users(s.db, code),
         "bonus_usd": usd_text(load_plans().referral_bonus_usd),
     }

@@ -19,9 +19,10 @@ from gatewayz.api.deps import caller, services_of
 from gatewayz.cache.query import USAGE, usage_from_json, usage_json
 from gatewayz.errors import InvalidRequest
 from gatewayz.money import usd_text as usd
+from gatewayz.observability.request_log import user_usage
 from gatewayz.security.auth import Principal
 from gatewayz.storage.tables import utcnow
-from gatewayz.storage.usage import GROUPS, PERCENTILES, UsageReport, UsageRow, usage_report
+from gatewayz.storage.usage import GROUPS, PERCENTILES, UsageReport, UsageRow
 
 router = APIRouter(prefix="/user", tags=["users"])
 
@@ -116,8 +117,7 @@ async def usage(
     s = services_of(request)
 
     async def load() -> dict[str, Any]:
-        async with s.db.begin() as conn:
-            return usage_json(await usage_report(conn, p.user_id, since, until, group_by))
+        return usage_json(await user_usage(s.db, p.user_id, since, until, group_by))
 
     key = f"{p.user_id}:{first.isoformat()}:{last.isoformat()}:{group_by}"
     report = usage_from_json(await s.query_cache.get(USAGE, key, load))

@@ -23,15 +23,14 @@ from functools import lru_cache
 from typing import Any
 
 import stripe
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.billing.plans import Plans, Tier, load_plans
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
 from gatewayz.money import usd_text
 from gatewayz.settings import Settings
-from gatewayz.storage.db import Database
-from gatewayz.storage.tables import users, utcnow
+from gatewayz.storage import payments
+from gatewayz.storage.db import Database, DbConnection
+from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.payments")
 
@@ -139,17 +138,11 @@ async def _call(what: str, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
         raise PaymentProviderError(f"Stripe error: {message}") from None
 
 
-async def _user(conn: AsyncConnection, user_id: str) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            select(users.c.id, users.c.email, users.c.stripe_customer_id).where(
-                users.c.id == user_id
-            )
-        )
-    ).first()
+async def _user(conn: DbConnection, user_id: str) -> dict[str, Any]:
+    row = await payments.customer_of(conn, user_id)
     if row is None:  # deleted while its key was still cached
         raise NotFound("Your user account no longer exists.", code="user_not_found")
-    return dict(row._mapping)
+    return row
 
 
 async def ensure_customer(db: Database, client: stripe.StripeClient, user_id: str) -> str:
@@ -169,11 +162,7 @@ async def ensure_customer(db: Database, client: stripe.StripeClient, user_id: st
         options={"idempotency_key": f"gatewayz-customer-{user_id}"},
     )
     async with db.begin() as conn:
-        await conn.execute(
-            update(users)
-            .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
-            .values(stripe_customer_id=customer.id, updated_at=utcnow())
-        )
+        await payments.set_customer(conn, user_id, customer.id, at=utcnow())
         user = await _user(conn, user_id)
     return str(user["stripe_customer_id"] or customer.id)
 

@@ -9,7 +9,7 @@ Model
     Every change to allowance or purchased credits writes one `credit_transactions` row
     (type, signed amount, balance after, request id), so for every user
     `allowance + purchased == sum(amount_nanos)` and each row's `balance_after_nanos` is the
-    running sum: `verify_ledger` checks exactly that.
+    running sum: `storage.ledger.money.verify_ledger` checks exactly that.
 
 Holds
     Before a provider call the caller reserves the estimated maximum cost with `hold`. A hold
@@ -19,87 +19,75 @@ Holds
     purchased) and releases the rest; `release` drops it with nothing charged (refund path);
     `release_expired` sweeps holds whose process died. A hold row outlives its request, so a
     request id is single-use: a second settle, a settle after release or a release after
-    settle are no-ops. The hold operations live in `billing.holds` (plain SQL, synchronous) so
-    that the request path can run them without SQLAlchemy's per-statement cost
-    (`billing.ledger_runner`); the functions here run the same code on an async connection.
+    settle are no-ops. The hold operations live in `storage.ledger.holds` (plain SQL,
+    synchronous) so that the request path can run them without SQLAlchemy's per-statement cost
+    (`storage.ledger.runner`); the functions here run the same code on an async connection.
 
 Concurrency
-    Each operation (reads included) is one transaction: its own, committed on return, when the
-    connection is idle; the caller's, which the caller commits, when one is already open (note
-    that SQLAlchemy opens one implicitly on any statement). On PostgreSQL a hold is a single
-    conditional UPDATE (`held = held + m WHERE allowance + purchased - held >= m`), which
-    row-locks the user and re-checks the condition against the latest committed row, so any
-    number of workers can never reserve more than the balance. Every other operation first
-    locks the user row with an UPDATE … RETURNING (on SQLite that takes the database write
-    lock, which serialises writers); settle and release first flip the hold's status with a
-    conditional UPDATE, their idempotency gate. Charges are idempotent by the unique
-    `(request_id, type)` ledger key, inserted with ON CONFLICT DO NOTHING. Lock order is
-    always hold row, then user row: no deadlocks.
+    Each operation (reads included) is one transaction: its own when the connection is idle,
+    the caller's when one is open. Why the operations stay exact under any number of workers
+    (the conditional UPDATE of a hold, the user-row lock, the idempotent ledger key, the lock
+    order) is argued with the SQL that does it, in `storage.ledger`.
+
+The SQL is the money repository's (`storage.ledger`); what is here is the rules: which grants
+exist, what a charge may take, when an allowance resets, which plans exist, and USD at the edges.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from gatewayz.billing import holds
-from gatewayz.billing.holds import DEFAULT_HOLD_TTL
-from gatewayz.billing.ledger_base import (
-    Balance,
-    InsufficientCredits,
-    LedgerInconsistent,
-    UnknownUser,
-    add_months,
+from gatewayz.billing.plans import TrialTerms, load_plans
+from gatewayz.money import nanos_to_usd, usd_to_nanos
+from gatewayz.storage.db import DbConnection
+from gatewayz.storage.ledger import holds, money
+from gatewayz.storage.ledger.holds import DEFAULT_HOLD_TTL
+from gatewayz.storage.ledger.money import (
     check_nanos,
     lock_user,
     set_allowance,
     set_money,
     transaction,
-    verify_ledger,
     write_row,
 )
-from gatewayz.billing.plans import TrialTerms, load_plans
-from gatewayz.money import nanos_to_usd, usd_to_nanos
-from gatewayz.storage.tables import credit_holds, credit_transactions, users, utcnow
-
-__all__ = [
-    "DEFAULT_HOLD_TTL",
-    "GRANT_TYPES",
-    "Balance",
-    "InsufficientCredits",
-    "LedgerInconsistent",
-    "UnknownUser",
-    "balance",
-    "change_plan",
-    "charge",
-    "grant",
-    "hold",
-    "release",
-    "release_expired",
-    "reset_allowance",
-    "settle",
-    "verify_ledger",
-]
+from gatewayz.storage.tables import utcnow
 
 GRANT_TYPES: tuple[str, ...] = ("grant", "purchase", "refund", "adjustment")
 
 
-async def balance(conn: AsyncConnection, user_id: str) -> Balance:
+class InsufficientCredits(Exception):
+    """The user's available balance does not cover the amount (the caller answers 402)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """A user's balance in USD. `available` is what a new request may reserve."""
+
+    allowance: Decimal
+    purchased: Decimal
+    held: Decimal
+    available: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        """Allowance plus purchased credits (holds not deducted)."""
+        return self.allowance + self.purchased
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day `months` calendar months later (the month's last day when it is shorter)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    next_first = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=moment.tzinfo)
+    last_day = (next_first - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+
+
+async def balance(conn: DbConnection, user_id: str) -> Balance:
     """The user's allowance, purchased credits, open holds and available amount."""
-    async with transaction(conn):
-        row = (
-            await conn.execute(
-                select(users.c.allowance_nanos, users.c.credits_nanos, users.c.held_nanos).where(
-                    users.c.id == user_id
-                )
-            )
-        ).first()
-    if row is None:
-        raise UnknownUser(user_id)
-    allowance, purchased, held = int(row[0]), int(row[1]), int(row[2])
+    allowance, purchased, held = await money.read_money(conn, user_id)
     return Balance(
         allowance=nanos_to_usd(allowance),
         purchased=nanos_to_usd(purchased),
@@ -109,7 +97,7 @@ async def balance(conn: AsyncConnection, user_id: str) -> Balance:
 
 
 async def grant(
-    conn: AsyncConnection,
+    conn: DbConnection,
     user_id: str,
     usd: Decimal | int | str,
     type: str = "grant",
@@ -139,7 +127,7 @@ async def grant(
 
 
 async def hold(
-    conn: AsyncConnection,
+    conn: DbConnection,
     user_id: str,
     request_id: str,
     max_nanos: int,
@@ -165,7 +153,7 @@ async def hold(
 
 
 async def settle(
-    conn: AsyncConnection,
+    conn: DbConnection,
     user_id: str,
     request_id: str,
     actual_nanos: int,
@@ -184,33 +172,27 @@ async def settle(
             tokens=tokens,
             now=now,
             description=description,
+            trial_plan=load_plans().trial.plan,
         )
 
 
-async def release(conn: AsyncConnection, request_id: str) -> bool:
+async def release(conn: DbConnection, request_id: str) -> bool:
     """Drop an open hold with nothing charged (refund path); False if it was not open."""
     async with transaction(conn):
         return await conn.run_sync(holds.release, request_id)
 
 
-async def release_expired(conn: AsyncConnection, now: datetime | None = None) -> int:
+async def release_expired(conn: DbConnection, now: datetime | None = None) -> int:
     """Release every open hold whose expiry has passed (its worker died); how many."""
     moment = now or utcnow()
     async with transaction(conn):
-        expired = (
-            await conn.execute(
-                select(credit_holds.c.request_id).where(
-                    credit_holds.c.status == "held", credit_holds.c.expires_at <= moment
-                )
-            )
-        ).scalars()
         count = 0
-        for request_id in list(expired):
+        for request_id in await money.expired_holds(conn, moment):
             count += await release(conn, request_id)
         return count
 
 
-async def charge(conn: AsyncConnection, user_id: str, request_id: str, nanos: int) -> bool:
+async def charge(conn: DbConnection, user_id: str, request_id: str, nanos: int) -> bool:
     """Deduct `nanos` once per request id (allowance first); False for a repeat.
 
     `InsufficientCredits` (nothing written) when the available balance does not cover it.
@@ -218,13 +200,7 @@ async def charge(conn: AsyncConnection, user_id: str, request_id: str, nanos: in
     check_nanos("nanos", nanos)
     async with transaction(conn):
         state = await lock_user(conn, user_id)
-        seen = await conn.execute(
-            select(credit_transactions.c.id).where(
-                credit_transactions.c.request_id == request_id,
-                credit_transactions.c.type == "usage",
-            )
-        )
-        if seen.first() is not None:
+        if await money.usage_charged(conn, request_id):
             return False
         if state.total - state.held < nanos:
             raise InsufficientCredits(f"{nanos_to_usd(nanos)} USD exceeds the available balance")
@@ -245,7 +221,7 @@ async def charge(conn: AsyncConnection, user_id: str, request_id: str, nanos: in
 
 
 async def reset_allowance(
-    conn: AsyncConnection, user_id: str, plan_amount_nanos: int, now: datetime
+    conn: DbConnection, user_id: str, plan_amount_nanos: int, now: datetime
 ) -> bool:
     """Monthly reset: the allowance becomes exactly the plan's amount (unused part is lost).
 
@@ -268,7 +244,7 @@ async def reset_allowance(
 
 
 async def change_plan(
-    conn: AsyncConnection,
+    conn: DbConnection,
     user_id: str,
     plan: str,
     *,
@@ -285,7 +261,7 @@ async def change_plan(
     async with transaction(conn):
         state = await lock_user(conn, user_id)
         if allowance_nanos is None:
-            await conn.execute(update(users).where(users.c.id == user_id).values(plan=plan))
+            await money.set_plan(conn, user_id, plan)
             return
         check_nanos("allowance_nanos", allowance_nanos)
         moment = now or utcnow()

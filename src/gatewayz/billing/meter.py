@@ -29,11 +29,7 @@ from datetime import timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from gatewayz.billing import holds, ledger, price_overrides
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
-from gatewayz.billing.ledger_runner import DB_ERRORS, LedgerRunner
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.pricing import (
     FREE,
@@ -51,6 +47,11 @@ from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
 from gatewayz.money import nanos_to_usd
 from gatewayz.routing.resolve import Route
+from gatewayz.storage import price_overrides
+from gatewayz.storage.errors import DB_ERRORS
+from gatewayz.storage.ledger import holds
+from gatewayz.storage.ledger.money import UnknownUser
+from gatewayz.storage.ledger.runner import LedgerRunner
 
 if TYPE_CHECKING:
     from gatewayz.security.auth import Principal
@@ -138,7 +139,7 @@ class Meter:
     async def _reload_quietly(self) -> None:
         try:
             await self.reload_prices()
-        except (SQLAlchemyError, OSError):
+        except DB_ERRORS:
             log.warning("price overrides could not be re-read; keeping the loaded prices")
 
     def lookup(self, route: Route) -> PriceLookup:
@@ -224,7 +225,7 @@ class Meter:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             raise
-        except ledger.UnknownUser:
+        except UnknownUser:
             raise Unauthorized("The account of this API key no longer exists.") from None
         except DB_ERRORS as exc:
             log.error("billing hold failed: %s", exc)
@@ -279,7 +280,11 @@ class Meter:
                 usage,
             )
         args = (holds.settle, tab.user_id, tab.id, cost)
-        kwargs = {"tokens": usage.total_tokens, "description": tab.description}
+        kwargs = {
+            "tokens": usage.total_tokens,
+            "description": tab.description,
+            "trial_plan": self.plans.trial.plan,
+        }
         for attempt in range(2):
             try:
                 tab.charged_nanos = await self.ledger.run(*args, **kwargs)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from gatewayz.billing.plans import Plans
 from gatewayz.errors import GatewayError, PaymentRequired, SpendCapReached
 from gatewayz.money import format_usd
 from gatewayz.ratelimit.limits import FREE_SUFFIX
 from gatewayz.storage.db import Database
-from gatewayz.storage.tables import users, utcnow
+from gatewayz.storage.ledger.money import spending_state
+from gatewayz.storage.tables import utcnow
 
 
 async def refusal(
@@ -26,25 +25,7 @@ async def refusal(
 ) -> GatewayError:
     """The error for a refused hold of `worst` nanos; `tokens` says what it covers."""
     async with db.begin() as conn:
-        row = (
-            (
-                await conn.execute(
-                    select(
-                        users.c.plan,
-                        users.c.allowance_nanos,
-                        users.c.credits_nanos,
-                        users.c.held_nanos,
-                        users.c.trial_ends_at,
-                        users.c.trial_tokens_used,
-                        users.c.trial_requests_used,
-                        users.c.spend_day,
-                        users.c.spend_day_nanos,
-                    ).where(users.c.id == user_id)
-                )
-            )
-            .mappings()
-            .one()
-        )
+        row = await spending_state(conn, user_id)
     now = utcnow()
     trial = plans.trial
     free_hint = f"Models with the '{FREE_SUFFIX}' suffix remain available."

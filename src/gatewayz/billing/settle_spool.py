@@ -3,10 +3,11 @@
 When settling fails (the database is down between the hold and the settle), the meter writes
 the settle to a file of its own in `DATA_DIR/settle-spool/` (written whole, fsynced, then
 renamed into place) before the answer completes, and the `SettleReplayer` job retries every
-spooled settle until the database takes it (`holds.settle_late`: the hold is settled if still
-open, else the answer is charged all the same). A replayed settle is idempotent, so workers
-sharing the data dir may replay the same file: one charges, the others find it done. Nothing
-delivered is lost from the ledger, whatever the outage's length, as long as the data dir lives.
+spooled settle until the database takes it (`storage.ledger.holds.settle_late`: the hold is
+settled if still open, else the answer is charged all the same). A replayed settle is
+idempotent, so workers sharing the data dir may replay the same file: one charges, the others
+find it done. Nothing delivered is lost from the ledger, whatever the outage's length, as long
+as the data dir lives.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from typing import TYPE_CHECKING
 import orjson
 
 from gatewayz.background import Periodic
-from gatewayz.billing import holds
-from gatewayz.billing.ledger_base import UnknownUser
-from gatewayz.billing.ledger_runner import DB_ERRORS
+from gatewayz.billing.plans import load_plans
+from gatewayz.storage.errors import DB_ERRORS
+from gatewayz.storage.ledger import holds
+from gatewayz.storage.ledger.money import UnknownUser
 
 if TYPE_CHECKING:
-    from gatewayz.billing.ledger_runner import LedgerRunner
+    from gatewayz.storage.ledger.runner import LedgerRunner
 
 log = logging.getLogger("gatewayz.billing")
 
@@ -113,6 +115,7 @@ async def replay(spool: SettleSpool, ledger: LedgerRunner) -> int:
                 s.cost_nanos,
                 tokens=s.tokens,
                 description=s.description,
+                trial_plan=load_plans().trial.plan,
             )
         except UnknownUser:
             log.error("spooled settle of %s: its user no longer exists; kept for an operator", path)

@@ -1,6 +1,7 @@
 """Stripe webhook events: the values an event handler works with, and the helpers that read
-Stripe objects (ids, metadata, amounts, plans) and find the user an event is about. See
-`billing.stripe_webhook` for how events are received and applied."""
+Stripe objects (ids, metadata, amounts, plans). The user an event is about is found by
+`storage.payments.find_user`. See `billing.stripe_webhook` for how events are received and
+applied."""
 
 from __future__ import annotations
 
@@ -8,13 +9,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from gatewayz.billing.ledger_base import lock_user
 from gatewayz.billing.plans import Tier, load_plans
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage.tables import REQUEST_ID_LENGTH, users
+from gatewayz.storage import payments
+from gatewayz.storage.db import DbConnection
+from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
 _MAX_REQUEST_ID = REQUEST_ID_LENGTH  # credit_transactions.request_id
 
@@ -43,7 +42,7 @@ class Context:
     """One event being handled: its connection (inside the event's transaction), the audit
     events to emit once it commits, and whether a plan changed (cached principals carry it)."""
 
-    conn: AsyncConnection
+    conn: DbConnection
     event: dict[str, Any]
     audits: list[Audit] = field(default_factory=list)
     plan_changed: bool = False
@@ -116,44 +115,11 @@ def ledger_key(prefix: str, value: str) -> str:
     return key
 
 
-async def find_user(
-    conn: AsyncConnection,
-    *,
-    user_id: Any = None,
-    customer: str | None = None,
-    subscription: str | None = None,
-) -> dict[str, Any] | None:
-    """The user of an event: by the metadata user id, else the Stripe customer, else the
-    subscription."""
-    lookups = []
-    if isinstance(user_id, str) and user_id:
-        lookups.append(users.c.id == user_id)
-    if customer:
-        lookups.append(users.c.stripe_customer_id == customer)
-    if subscription:
-        lookups.append(users.c.stripe_subscription_id == subscription)
-    for condition in lookups:
-        row = (await conn.execute(select(users).where(condition).limit(1))).mappings().first()
-        if row is not None:
-            return dict(row)
-    return None
-
-
-async def locked_user(conn: AsyncConnection, user_id: str) -> dict[str, Any]:
-    """The user's row, read after locking it for this transaction."""
-    await lock_user(conn, user_id)
-    row = (await conn.execute(select(users).where(users.c.id == user_id))).mappings().one()
-    return dict(row)
-
-
-async def remember_customer(conn: AsyncConnection, user: dict[str, Any], customer: Any) -> None:
+async def remember_customer(conn: DbConnection, user: dict[str, Any], customer: Any) -> None:
+    """Store the event's Stripe customer on the user who has none yet."""
     customer_id = stripe_id(customer)
     if customer_id and not user.get("stripe_customer_id"):
-        await conn.execute(
-            update(users)
-            .where(users.c.id == user["id"], users.c.stripe_customer_id.is_(None))
-            .values(stripe_customer_id=customer_id)
-        )
+        await payments.set_customer(conn, user["id"], customer_id)
 
 
 def as_text(value: Any) -> str | None:

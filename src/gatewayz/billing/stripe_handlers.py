@@ -8,20 +8,15 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from gatewayz.billing import ledger
-from gatewayz.billing.ledger_base import add_months, lock_user, set_money, write_row
+from gatewayz.billing.ledger import add_months
 from gatewayz.billing.plans import Tier, load_plans
 from gatewayz.billing.stripe_events import (
     BadEvent,
     Context,
     Outcome,
     as_text,
-    find_user,
     ledger_key,
-    locked_user,
     metadata_of,
     purchase_amount,
     remember_customer,
@@ -29,7 +24,12 @@ from gatewayz.billing.stripe_events import (
     subscription_tier,
     unknown_user,
 )
-from gatewayz.storage.tables import credit_transactions, stripe_events, users, utcnow
+from gatewayz.storage import payments, users
+from gatewayz.storage.db import DbConnection
+from gatewayz.storage.ledger.money import lock_user, set_money, write_row
+from gatewayz.storage.ledger.statements import count_rows
+from gatewayz.storage.payments import find_user, locked_user
+from gatewayz.storage.tables import utcnow
 
 ACTIVE = ("active", "trialing")
 INACTIVE = ("canceled", "unpaid", "paused", "incomplete_expired")
@@ -80,20 +80,9 @@ async def _referral_bonus(ctx: Context, user: dict[str, Any]) -> dict[str, Any] 
     if not code or not str(code).strip():
         return None
     conn, uid = ctx.conn, user["id"]
-    purchases = (
-        await conn.execute(
-            select(func.count())
-            .select_from(credit_transactions)
-            .where(credit_transactions.c.user_id == uid, credit_transactions.c.type == "purchase")
-        )
-    ).scalar_one()
-    if int(purchases) != 1:
+    if await count_rows(conn, uid, "purchase") != 1:
         return None
-    referrer = (
-        await conn.execute(
-            select(users.c.id).where(users.c.referral_code == str(code).strip().upper())
-        )
-    ).scalar_one_or_none()
+    referrer = await users.referrer_of(conn, str(code).strip().upper())
     bonus = load_plans().referral_bonus_usd
     if referrer is None or referrer == uid or bonus <= 0:
         return None
@@ -184,15 +173,10 @@ async def payment_failed(ctx: Context, intent: dict[str, Any]) -> Outcome:
 # ---- subscriptions -------------------------------------------------------------------------
 
 
-async def _was_terminated(conn: AsyncConnection, user_id: str, subscription: str) -> bool:
+async def _was_terminated(conn: DbConnection, user_id: str, subscription: str) -> bool:
     """Whether an event already ended this subscription for good (canceled / expired):
     Stripe may deliver an older "active" update after the deletion."""
-    rows = await conn.execute(
-        select(stripe_events.c.detail).where(
-            stripe_events.c.user_id == user_id, stripe_events.c.status == "processed"
-        )
-    )
-    for (detail,) in rows:
+    for detail in await payments.processed_event_details(conn, user_id):
         if (
             isinstance(detail, dict)
             and detail.get("subscription") == subscription
@@ -216,9 +200,7 @@ async def _activate(
     if current["plan"] == tier.slug and current["stripe_subscription_id"] == subscription:
         return Outcome("processed", uid, {**detail, "changed": False})
     await ledger.change_plan(conn, uid, tier.slug, allowance_nanos=tier.allowance_nanos)
-    await conn.execute(
-        update(users).where(users.c.id == uid).values(stripe_subscription_id=subscription)
-    )
+    await payments.set_subscription(conn, uid, subscription)
     ctx.plan_changed = True
     detail.update(changed=True, previous_plan=current["plan"])
     detail["allowance_usd"] = str(tier.monthly_allowance_usd)
@@ -241,11 +223,7 @@ async def _deactivate(
         )
     await ledger.change_plan(conn, uid, DOWNGRADE_PLAN, allowance_nanos=0)
     # No subscription, no monthly allowance: nothing for the allowance sweep to renew.
-    await conn.execute(
-        update(users)
-        .where(users.c.id == uid)
-        .values(stripe_subscription_id=None, allowance_resets_at=None)
-    )
+    await payments.end_subscription(conn, uid)
     ctx.plan_changed = True
     detail.update(changed=True, previous_plan=current["plan"], plan=DOWNGRADE_PLAN)
     ctx.audit("subscription_ended", uid, **detail)

@@ -45,13 +45,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import stripe
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing.ledger_base import dialect_insert
 from gatewayz.billing.stripe_events import Audit, BadEvent, Context, Outcome, Result
 from gatewayz.billing.stripe_handlers import HANDLERS
-from gatewayz.storage.tables import stripe_events, utcnow
+from gatewayz.storage import payments
 
 if TYPE_CHECKING:
     from gatewayz.services import Services
@@ -60,7 +57,6 @@ log = logging.getLogger("gatewayz.payments")
 
 TOLERANCE_S = stripe.Webhook.DEFAULT_TOLERANCE  # 300 s
 STATUSES = ("processed", "duplicate", "ignored", "invalid_signature", "failed", "not_configured")
-_MAX_TYPE = 64  # stripe_events.type
 
 __all__ = ["HANDLERS", "STATUSES", "receive"]
 
@@ -161,7 +157,7 @@ async def apply_event(services: Services, event: dict[str, Any]) -> Result:
     event_id, event_type = event["id"], event["type"]
     try:
         async with services.db.begin() as conn:
-            if not await _claim(conn, event_id, event_type):
+            if not await payments.claim_event(conn, event_id, event_type):
                 return Result("duplicate", event_id, event_type)
             ctx = Context(conn, event)
             handler = HANDLERS.get(event_type)
@@ -169,10 +165,8 @@ async def apply_event(services: Services, event: dict[str, Any]) -> Result:
                 outcome = Outcome("ignored", detail={"reason": "event type not handled"})
             else:
                 outcome = await handler(ctx, event["data"]["object"])
-            await conn.execute(
-                update(stripe_events)
-                .where(stripe_events.c.id == event_id)
-                .values(status=outcome.status, user_id=outcome.user_id, detail=outcome.detail)
+            await payments.finish_event(
+                conn, event_id, outcome.status, outcome.user_id, outcome.detail
             )
     except Exception as exc:
         reason = str(exc)[:300] if isinstance(exc, BadEvent) else type(exc).__name__
@@ -204,50 +198,9 @@ async def apply_event(services: Services, event: dict[str, Any]) -> Result:
     )
 
 
-async def _claim(conn: AsyncConnection, event_id: str, event_type: str) -> bool:
-    """Insert the event's row (or take back a `failed` one); False when it is recorded."""
-    inserted = (
-        await conn.execute(
-            dialect_insert(conn, stripe_events)
-            .values(
-                id=event_id,
-                type=event_type[:_MAX_TYPE],
-                status="processing",
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing()
-            .returning(stripe_events.c.id)
-        )
-    ).first()
-    if inserted is not None:
-        return True
-    retried = (
-        await conn.execute(
-            update(stripe_events)
-            .where(stripe_events.c.id == event_id, stripe_events.c.status == "failed")
-            .values(status="processing")
-            .returning(stripe_events.c.id)
-        )
-    ).first()
-    return retried is not None
-
-
 async def _record_failure(services: Services, event_id: str, event_type: str, reason: str) -> None:
     try:
         async with services.db.begin() as conn:
-            stmt = dialect_insert(conn, stripe_events).values(
-                id=event_id,
-                type=event_type[:_MAX_TYPE],
-                status="failed",
-                detail={"reason": reason},
-                created_at=utcnow(),
-            )
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[stripe_events.c.id],
-                    set_={"detail": stmt.excluded.detail},
-                    where=stripe_events.c.status == "failed",
-                )
-            )
+            await payments.record_event_failure(conn, event_id, event_type, reason)
     except Exception:
         log.exception("could not record the failure of Stripe event %s", event_id)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
-
 from gatewayz.background import Periodic
 from gatewayz.billing import ledger
 from gatewayz.billing.plans import load_plans
 from gatewayz.storage.db import Database
-from gatewayz.storage.tables import users, utcnow
+from gatewayz.storage.ledger.money import due_allowance_resets
+from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.billing")
 
@@ -26,14 +25,7 @@ async def sweep(db: Database, now: datetime | None = None) -> tuple[int, int]:
     moment = now or utcnow()
     async with db.connect() as conn:
         released = await ledger.release_expired(conn, moment)
-        due = (
-            await conn.execute(
-                select(users.c.id, users.c.plan).where(
-                    users.c.allowance_resets_at <= moment,
-                    users.c.stripe_subscription_id.is_(None),
-                )
-            )
-        ).all()
+        due = await due_allowance_resets(conn, moment)
         await conn.commit()
         plans = load_plans()
         resets = 0

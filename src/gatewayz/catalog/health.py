@@ -17,11 +17,10 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.reliability.incident_store import PROVIDER_WIDE, Incident, open_incidents
 from gatewayz.storage.db import Database
+from gatewayz.storage.errors import DB_ERRORS
 
 log = logging.getLogger("gatewayz.catalog")
 
@@ -73,7 +72,7 @@ async def load_health(db: Database, passive: PassiveHealth) -> HealthData:
     try:
         async with db.begin() as conn:
             found: list[Incident] | None = await open_incidents(conn)
-    except (SQLAlchemyError, OSError) as exc:
+    except DB_ERRORS as exc:
         log.warning("catalog health: incidents unreadable (%s); passive health only", exc)
         found = None
     return health_data(found, passive)

@@ -18,7 +18,7 @@ for it (`seed_listing`, source `pricing`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +30,8 @@ from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.naming import Naming
 from gatewayz.providers.listing import Listed
 from gatewayz.providers.registry import Provider
+from gatewayz.storage.catalog import offer_rows, replace_offer_rows
+from gatewayz.storage.db import DbConnection
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,18 @@ class Offer:
             huggingface=row["huggingface"],
             source="api",
         )
+
+
+async def load_offers(conn: DbConnection, provider: str) -> list[Offer]:
+    """The provider's stored offers (as its last good sync wrote them)."""
+    return await offer_rows(conn, provider, Offer.from_row)
+
+
+async def replace_offers(
+    conn: DbConnection, provider: str, offers: Sequence[Offer], now: datetime
+) -> None:
+    """Store `offers` as the provider's, synced at `now`, in place of its previous ones."""
+    await replace_offer_rows(conn, provider, [o.to_row(now) for o in offers])
 
 
 def offer_price(book: PriceBook, model_id: str, provider: str, native_id: str) -> Price | None:

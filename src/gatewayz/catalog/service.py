@@ -32,28 +32,28 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.billing.pricing import PriceBook
-from gatewayz.catalog import store, views
+from gatewayz.catalog import views
 from gatewayz.catalog.cache import TTLCache
 from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.health import HealthData, health_ttl, load_health
 from gatewayz.catalog.known import Knowledge, KnowledgeBoard
 from gatewayz.catalog.naming import Naming
-from gatewayz.catalog.offers import Offer, OfferBuilder
+from gatewayz.catalog.offers import Offer, OfferBuilder, load_offers
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import Syncer, SyncResult, skip_reason
 from gatewayz.errors import GatewayError, ModelNotFound, ServiceUnavailable
 from gatewayz.providers.registry import Provider, Registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.settings import Settings
+from gatewayz.storage.catalog import SyncState, succeeded, sync_states
 from gatewayz.storage.db import Database
+from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.catalog")
 
-DB_ERRORS = (SQLAlchemyError, OSError)
 STALE_ON_ERROR_S = 60.0  # a provider list the database cannot reload is served this much longer
 SYNC_CONCURRENCY = 4
 
@@ -131,7 +131,7 @@ class Catalog:
         wait = self.settings.catalog_startup_wait_s
         try:
             async with self.db.begin() as conn:
-                states = await store.sync_states(conn)
+                states = await sync_states(conn)
         except DB_ERRORS as exc:
             log.warning("catalog: sync state unreadable at startup (%s)", exc)
             states = {}
@@ -180,7 +180,7 @@ class Catalog:
         due = [p for p in self.registry.enabled if self._due(p, states.get(p.slug))]
         return await self.sync(due, force=False) if due else []
 
-    def _due(self, provider: Provider, state: store.SyncState | None) -> bool:
+    def _due(self, provider: Provider, state: SyncState | None) -> bool:
         if state is None:
             return True
         now, s = utcnow(), self.settings
@@ -192,21 +192,21 @@ class Catalog:
         tried = (now - state.attempted_at).total_seconds() < s.catalog_sync_retry_s
         return not fresh and not tried
 
-    async def refresh(self) -> dict[str, store.SyncState] | None:
+    async def refresh(self) -> dict[str, SyncState] | None:
         """Drop what changed in the database since we last looked (syncs by others); the sync
         states read (None when the database could not be read)."""
         try:
             async with self.db.begin() as conn:
-                states = await store.sync_states(conn)
+                states = await sync_states(conn)
         except DB_ERRORS as exc:
             log.warning("catalog: sync state unreadable (%s)", exc)
             return None
         for p in self.registry.enabled:
             state = states.get(p.slug)
-            succeeded = state.succeeded_at if state else None
-            if p.slug in self._succeeded and self._succeeded[p.slug] != succeeded:
+            succeeded_at = state.succeeded_at if state else None
+            if p.slug in self._succeeded and self._succeeded[p.slug] != succeeded_at:
                 self.invalidate(p.slug)
-            self._succeeded[p.slug] = succeeded
+            self._succeeded[p.slug] = succeeded_at
         return states
 
     async def sync(self, providers: list[Provider], *, force: bool) -> list[SyncResult]:
@@ -244,12 +244,12 @@ class Catalog:
         be read keeps the last one). Synced: a served provider's list was read at least once."""
         try:
             async with self.db.begin() as conn:
-                states = await store.sync_states(conn)
+                states = await sync_states(conn)
             snapshot = await self.snapshot()
         except (*DB_ERRORS, GatewayError) as exc:
             log.warning("catalog: what providers list is not refreshed (%s)", exc)
             return
-        synced = any(store.succeeded(states.get(p.slug)) for p in self._active())
+        synced = any(succeeded(states.get(p.slug)) for p in self._active())
         await self.board.publish(snapshot, synced)
 
     def invalidate(self, provider: str | None = None) -> None:
@@ -286,7 +286,7 @@ class Catalog:
             snapshot, health = await self._snapshot_and_health()
             try:
                 async with self.db.begin() as conn:
-                    states: dict[str, store.SyncState] | None = await store.sync_states(conn)
+                    states: dict[str, SyncState] | None = await sync_states(conn)
             except DB_ERRORS:
                 states = None
             data = [
@@ -371,10 +371,10 @@ class Catalog:
         async def load() -> list[Offer]:
             try:
                 async with self.db.begin() as conn:
-                    states = await store.sync_states(conn)
+                    states = await sync_states(conn)
                     state = states.get(provider.slug)
-                    synced = store.succeeded(state)
-                    rows = await store.load_offers(conn, provider.slug) if synced else None
+                    synced = succeeded(state)
+                    rows = await load_offers(conn, provider.slug) if synced else None
                     # The sync these rows are from: a later one anywhere reloads them.
                     self._succeeded[provider.slug] = state.succeeded_at if state else None
             except DB_ERRORS as exc:

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gatewayz.catalog import store
-from gatewayz.catalog.offers import Offer, OfferBuilder
+from gatewayz.catalog.offers import Offer, OfferBuilder, replace_offers
 from gatewayz.providers import listing
 from gatewayz.providers.listing import Listed
 from gatewayz.providers.registry import Provider
+from gatewayz.storage.catalog import claim, mark_attempt, record, sync_states
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import utcnow
 
@@ -97,8 +97,8 @@ class Syncer:
         now = self.clock()
         async with self.db.begin() as conn:
             if force:
-                await store.mark_attempt(conn, slug, now)
-            elif not await store.claim(conn, slug, now, self.interval_s, self.retry_s):
+                await mark_attempt(conn, slug, now)
+            elif not await claim(conn, slug, now, self.interval_s, self.retry_s):
                 return SyncResult(slug, "not_due")
         try:
             listed = await listing.list_models(provider, self.timeout_s)
@@ -107,15 +107,13 @@ class Syncer:
             detail = f"model list unreadable: {reason}"
             log.warning("catalog sync of %s failed: %s (its last good offers stay)", slug, reason)
             async with self.db.begin() as conn:
-                await store.record(conn, slug, "failed", self.clock(), detail=detail)
+                await record(conn, slug, "failed", self.clock(), detail=detail)
             return SyncResult(slug, "failed", detail=detail)
         offers, excluded = await self._merge(provider, listed)
         done = self.clock()
         async with self.db.begin() as conn:
-            await store.replace_offers(conn, slug, offers, done)
-            await store.record(
-                conn, slug, "ok", done, models=len(offers), excluded=excluded, detail=None
-            )
+            await replace_offers(conn, slug, offers, done)
+            await record(conn, slug, "ok", done, models=len(offers), excluded=excluded, detail=None)
         log.info(
             "catalog sync of %s: %d listed, %d offers, excluded %s",
             slug,
@@ -127,10 +125,10 @@ class Syncer:
 
     async def record_skip(self, slug: str, reason: str) -> None:
         async with self.db.begin() as conn:
-            states = await store.sync_states(conn)
+            states = await sync_states(conn)
             state = states.get(slug)
             if state is None or (state.status, state.detail) != ("skipped", reason):
-                await store.record(conn, slug, "skipped", self.clock(), detail=reason)
+                await record(conn, slug, "skipped", self.clock(), detail=reason)
 
     async def _merge(
         self, provider: Provider, listed: list[Listed]

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from gatewayz.catalog import store
 from gatewayz.catalog.health import HealthData
 from gatewayz.catalog.offers import Offer
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import skip_reason
 from gatewayz.providers.registry import Provider
+from gatewayz.storage.catalog import SyncState, succeeded
 
 
 @dataclass(slots=True)
@@ -216,7 +216,7 @@ def openai_model(model: Model) -> dict[str, Any]:
 
 
 def provider_json(
-    p: Provider, snapshot: Snapshot, health: HealthData, state: store.SyncState | None
+    p: Provider, snapshot: Snapshot, health: HealthData, state: SyncState | None
 ) -> dict[str, Any]:
     """One served provider of `/catalog/providers`: its offers, where they come from, its sync."""
     return {
@@ -224,7 +224,7 @@ def provider_json(
         "name": p.name,
         "family": p.family,
         "models": snapshot.counts.get(p.slug, 0),
-        "source": "api" if store.succeeded(state) and skip_reason(p) is None else "pricing",
+        "source": "api" if succeeded(state) and skip_reason(p) is None else "pricing",
         "health_status": health.providers.get(p.slug, "operational"),
         "sync": None if state is None else state.public(),
     }

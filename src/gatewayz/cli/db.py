@@ -9,13 +9,12 @@ from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from alembic.util import CommandError
-from sqlalchemy.exc import SQLAlchemyError
 
 from gatewayz.errors import GatewayError
 from gatewayz.observability.log_config import configure_logging
 from gatewayz.settings import Settings
 from gatewayz.storage.db import upgrade
+from gatewayz.storage.errors import DB_ERRORS, MIGRATION_ERRORS, summary
 
 T = TypeVar("T")
 
@@ -46,12 +45,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         fail(exc.message)
     except ValueError as exc:
         fail(str(exc))
-    except SQLAlchemyError as exc:
-        fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-    except CommandError as exc:
+    except MIGRATION_ERRORS as exc:
         fail(f"migration: {exc}")
-    except OSError as exc:
-        fail(f"database: {exc}")
+    except DB_ERRORS as exc:
+        fail(f"database: {summary(exc)}")
 
 
 @app.command("upgrade")

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import typer
 
+from gatewayz.accounts import api_keys
 from gatewayz.cli.db import load_settings, run
 from gatewayz.cli.limits import LimitOptions, key_limits
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
-from gatewayz.storage import repo
+from gatewayz.storage import users
 from gatewayz.storage.db import Database, upgrade
 
 app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -26,10 +27,10 @@ async def _create(
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.begin() as conn:
-            user = await repo.get_user_by_email(conn, email)
+            user = await users.get_user_by_email(conn, email)
             if user is None:
                 raise ValueError(f"no user with email {email.strip().lower()}")
-            return await repo.create_api_key(
+            return await api_keys.create_api_key(
                 conn, keyring, user["id"], settings.env, name=name, limits=limits
             )
     finally:

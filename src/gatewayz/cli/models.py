@@ -8,11 +8,8 @@ import json
 from typing import Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from gatewayz.billing import price_overrides
 from gatewayz.billing.pricing import PriceBook
-from gatewayz.catalog import store
 from gatewayz.catalog.known import Knowledge
 from gatewayz.catalog.service import Catalog
 from gatewayz.cli import models_sync
@@ -22,7 +19,10 @@ from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.routing.resolve import Explanation, Resolver
 from gatewayz.settings import Settings
+from gatewayz.storage import price_overrides
+from gatewayz.storage.catalog import sync_states
 from gatewayz.storage.db import Database, sqlite_file
+from gatewayz.storage.errors import DB_ERRORS
 
 app = typer.Typer(
     help="Model names (aliases, providers, native ids) and the catalog.", no_args_is_help=True
@@ -71,7 +71,7 @@ async def _knowledge(settings: Settings, registry: Registry) -> tuple[Knowledge 
     db = Database(url)
     try:
         async with db.begin() as conn:
-            await store.sync_states(conn)  # a database without the catalog fails here
+            await sync_states(conn)  # a database without the catalog fails here
             book = PriceBook.load().with_overrides(await price_overrides.list_rows(conn))
         configured = [{"id": m} for p in registry.enabled for m in p.models]
         catalog = Catalog(
@@ -79,7 +79,7 @@ async def _knowledge(settings: Settings, registry: Registry) -> tuple[Knowledge 
         )
         await catalog.publish_known()
         knowledge = catalog.known()
-    except (SQLAlchemyError, OSError) as exc:
+    except DB_ERRORS as exc:
         return None, f"none: resolved without it (database: {exc.__class__.__name__})"
     finally:
         await registry.close()

@@ -9,9 +9,7 @@ import json
 
 import typer
 
-from gatewayz.billing import price_overrides
 from gatewayz.billing.pricing import PriceBook
-from gatewayz.catalog import store
 from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.naming import Naming
 from gatewayz.catalog.offers import OfferBuilder
@@ -19,6 +17,8 @@ from gatewayz.catalog.sync import Syncer, SyncResult
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.providers.registry import load_registry
 from gatewayz.settings import Settings
+from gatewayz.storage import price_overrides
+from gatewayz.storage.catalog import prune
 from gatewayz.storage.db import Database, upgrade
 
 
@@ -66,7 +66,7 @@ async def _sync(settings: Settings, slug: str | None) -> list[SyncResult]:
         async with db.begin() as conn:
             rows = await price_overrides.list_rows(conn)
             if slug is None:
-                await store.prune(conn, registry.providers)
+                await prune(conn, registry.providers)
         book = PriceBook.load().with_overrides(rows)
         builder = OfferBuilder(
             Naming(registry),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import typer
 import uvicorn
 
+from gatewayz.accounts import api_keys
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.observability.log_config import logging_config
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
-from gatewayz.storage import repo
+from gatewayz.storage import users
 from gatewayz.storage.db import Database, upgrade
 
 ADMIN_EMAIL = "admin@localhost"
@@ -54,10 +55,10 @@ async def _prepare(settings: Settings, host: str, port: int) -> None:
     db = Database(url)
     try:
         async with db.begin() as conn:
-            if await repo.count_users(conn) > 0:
+            if await users.count_users(conn) > 0:
                 return
-            user = await repo.create_user(conn, ADMIN_EMAIL, role="admin", plan="enterprise")
-            _, key = await repo.create_api_key(
+            user = await users.create_user(conn, ADMIN_EMAIL, role="admin", plan="enterprise")
+            _, key = await api_keys.create_api_key(
                 conn, KeyRing(*settings.secrets), user["id"], settings.env, "admin", is_primary=True
             )
     finally:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gatewayz.accounts import api_keys
 from gatewayz.accounts.provisioning import PRIMARY_KEY_NAME, provision_user, trial_offer
 from gatewayz.billing import ledger
 from gatewayz.billing.ledger import Balance
@@ -21,7 +22,7 @@ from gatewayz.cli.limits import LimitOptions, key_limits
 from gatewayz.money import format_usd, usd_to_nanos
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
-from gatewayz.storage import repo
+from gatewayz.storage import users
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import ROLES
 
@@ -73,10 +74,10 @@ async def _create(
                         conn, user["id"], credits_usd, description="gatewayz users create"
                     )
             else:
-                user = await repo.create_user(
+                user = await users.create_user(
                     conn, email, role=role, plan=plan, credits_usd=credits_usd
                 )
-                _, key = await repo.create_api_key(
+                _, key = await api_keys.create_api_key(
                     conn,
                     keyring,
                     user["id"],
@@ -142,7 +143,7 @@ async def _grant(
     db = Database(url, pool_size=1, max_overflow=0)
     try:
         async with db.begin() as conn:
-            user = await repo.get_user_by_email(conn, email)
+            user = await users.get_user_by_email(conn, email)
             if user is None:
                 fail(f"no user with email {email!r}")
             try:

@@ -73,3 +73,11 @@ class AuditLog(BatchWriter):
             extra={"audit": row},
         )
         super().record(row)
+
+
+async def list_events(
+    db: Database, *, user_id: str | None = None, event: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Audit events, newest first, of one user and/or one event name when given."""
+    async with db.begin() as conn:
+        return await logs.list_audit_logs(conn, user_id=user_id, event=event, limit=limit)

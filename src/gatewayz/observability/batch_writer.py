@@ -15,6 +15,8 @@ A failed write is one of two things, and they need opposite answers:
   again, until each rejected row is alone; every other row is written. Rejected rows are dropped,
   counted (`rejected`) and logged once (one line per batch and kind of error), never retried: one
   bad row can no longer hold up every row behind it.
+
+Which of the two a failure is, the storage layer says (`storage.errors.is_outage`).
 """
 
 from __future__ import annotations
@@ -27,56 +29,18 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from gatewayz.storage.db import Database
+from gatewayz.storage.db import Database, DbConnection
+from gatewayz.storage.errors import describe, is_outage
 
 log = logging.getLogger("gatewayz.batch_writer")
 
-Insert = Callable[[AsyncConnection, Sequence[dict[str, Any]]], Awaitable[None]]
-
-# PostgreSQL SQLSTATE classes that say the database cannot take the write now, whatever the
-# rows: 08 connection exception, 40 transaction rollback (deadlock, serialization), 42 syntax or
-# access rule (the table or a privilege is missing: no row can fix that), 53 insufficient
-# resources, 55 object not in prerequisite state (lock not available, database not accepting
-# connections), 57 operator intervention (shutdown, cannot connect now), 58 system error (I/O).
-# Class 22 (data exception) and 23 (integrity constraint violation) are about the rows.
-_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "40", "42", "53", "55", "57", "58"})
+Insert = Callable[[DbConnection, Sequence[dict[str, Any]]], Awaitable[None]]
 
 # A rejected row in the log line: its values cut short (a rejected value may be huge).
 _ROW_REPR = reprlib.Repr()
 _ROW_REPR.maxdict = 64  # every column of a log row
 _ROW_REPR.maxstring = 160
 _ROW_REPR.maxother = 160
-
-
-def is_outage(exc: BaseException) -> bool:
-    """True when `exc` says the database cannot take writes now (keep the rows and retry);
-    False when it rejected what was written (isolate the rows to blame)."""
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        if isinstance(sqlstate, str) and sqlstate:
-            return sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES
-        # SQLite: database locked, disk I/O error, no such table, cannot open the file.
-        return isinstance(exc, OperationalError)
-    return isinstance(exc, (OSError, PoolTimeout, DisconnectionError))
-
-
-def describe(exc: BaseException) -> str:
-    """The driver's error in one line (`DataError` from SQLAlchemy carries the whole statement
-    and every parameter of the batch: not for a log line)."""
-    error: BaseException = exc
-    orig = getattr(exc, "orig", None)
-    if isinstance(orig, BaseException):
-        # asyncpg errors reach SQLAlchemy translated; the original names the condition.
-        error = orig.__cause__ if isinstance(orig.__cause__, Exception) else orig
-    lines = str(error).strip().splitlines()
-    name = type(error).__name__
-    return f"{name}: {lines[0]}" if lines else name
 
 
 class BatchWriter:

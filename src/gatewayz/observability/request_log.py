@@ -1,11 +1,14 @@
 """Request-log records (request id, key, model, provider, tokens, latency, status), written to
-the database off the request path by a BatchWriter."""
+the database off the request path by a BatchWriter, and read back as a user's usage report."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from gatewayz.observability.batch_writer import BatchWriter
 from gatewayz.storage import logs
 from gatewayz.storage.db import Database
+from gatewayz.storage.usage import UsageReport, usage_report
 
 
 class RequestLog(BatchWriter):
@@ -21,3 +24,11 @@ class RequestLog(BatchWriter):
             max_queued=max_queued,
             retry_max_s=retry_max_s,
         )
+
+
+async def user_usage(
+    db: Database, user_id: str, start: datetime, end: datetime, group_by: str
+) -> UsageReport:
+    """The user's requests logged in [start, end), grouped by `group_by` (`storage.usage`)."""
+    async with db.begin() as conn:
+        return await usage_report(conn, user_id, start, end, group_by)

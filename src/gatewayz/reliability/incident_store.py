@@ -1,4 +1,4 @@
-"""Incident rows (the `incidents` table) and uptime from them.
+"""Incidents as the gateway reads them (rows of `storage.incidents`) and uptime from them.
 
 An incident's subject is a provider (stored with model '') or a provider × model; its
 `details["history"]` lists each severity period (`at`, `severity`, figures), oldest first.
@@ -17,10 +17,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from gatewayz.storage.tables import incidents
+from gatewayz.storage import incidents
+from gatewayz.storage.db import Database, DbConnection
 
 log = logging.getLogger("gatewayz.reliability")
 
@@ -55,7 +53,8 @@ class Incident:
 
     @classmethod
     def from_row(cls, row: Any) -> Incident:
-        m = row._mapping
+        """An incident of a stored row (a mapping, or a SQLAlchemy row)."""
+        m = getattr(row, "_mapping", row)
         return cls(**{**m, "details": dict(m["details"] or {})})
 
     def history(self) -> list[tuple[datetime, str]]:
@@ -84,25 +83,22 @@ class Incident:
         }
 
 
-async def open_incidents(conn: AsyncConnection) -> list[Incident]:
-    rows = await conn.execute(select(incidents).where(incidents.c.status == "open"))
+async def open_incidents(conn: DbConnection) -> list[Incident]:
+    return [Incident.from_row(r) for r in await incidents.open_incidents(conn)]
+
+
+async def list_incidents(db: Database, status: str | None, limit: int) -> list[Incident]:
+    """Newest first; only `status` (open | resolved) when given."""
+    async with db.begin() as conn:
+        rows = await incidents.list_incidents(conn, status, limit)
     return [Incident.from_row(r) for r in rows]
 
 
-async def list_incidents(conn: AsyncConnection, status: str | None, limit: int) -> list[Incident]:
-    """Newest first; only `status` (open | resolved) when given."""
-    query = select(incidents).order_by(incidents.c.started_at.desc(), incidents.c.id.desc())
-    if status is not None:
-        query = query.where(incidents.c.status == status)
-    return [Incident.from_row(r) for r in await conn.execute(query.limit(limit))]
-
-
-async def incidents_since(conn: AsyncConnection, since: datetime) -> list[Incident]:
-    """Every incident open at some moment after `since`."""
-    query = select(incidents).where(
-        or_(incidents.c.resolved_at.is_(None), incidents.c.resolved_at > since)
-    )
-    return [Incident.from_row(r) for r in await conn.execute(query)]
+async def recent_incidents(db: Database, now: datetime) -> list[Incident]:
+    """Every incident open at some moment in the longest uptime window before `now`."""
+    async with db.begin() as conn:
+        rows = await incidents.incidents_since(conn, now - max(UPTIME_WINDOWS.values()))
+    return [Incident.from_row(r) for r in rows]
 
 
 # ---- uptime ------------------------------------------------------------------------------

@@ -35,7 +35,8 @@ closed or half-open waiting for a probe) is quiet: its incident is resolved once
 confirmed it for `quiet_s` (resolution "quiet"). A few attempts with some failures but too
 few to judge leave the incident as it is.
 
-Rows, queries and uptime: incident_store.py. Database failures are logged and never stop the loop.
+Rows: storage/incidents.py; reading them and uptime: incident_store.py. Database failures are
+logged and never stop the loop.
 """
 
 from __future__ import annotations
@@ -48,10 +49,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import update
-
 from gatewayz.background import Periodic
-from gatewayz.billing.ledger_base import dialect_insert
 from gatewayz.events import EventBus
 from gatewayz.reliability.health import MIN_SAMPLES, PassiveHealth, status_of
 from gatewayz.reliability.incident_store import (
@@ -60,8 +58,9 @@ from gatewayz.reliability.incident_store import (
     Severity,
     open_incidents,
 )
+from gatewayz.storage import incidents
 from gatewayz.storage.db import Database
-from gatewayz.storage.tables import incidents, utcnow
+from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.reliability")
 
@@ -242,25 +241,20 @@ class IncidentTracker(Periodic):
     ) -> None:
         incident_id = f"inc_{secrets.token_hex(12)}"
         entry = {"at": now.isoformat(), "severity": severity.value, **_figures(obs)}
+        row = {
+            "id": incident_id,
+            "provider": provider,
+            "model": model,
+            "severity": severity.value,
+            "status": "open",
+            "title": title_for(provider, model, severity),
+            "started_at": now,
+            "updated_at": now,
+            "details": {"history": [entry]},
+        }
         async with self.db.begin() as conn:
-            stmt = (
-                dialect_insert(conn, incidents)
-                .values(
-                    id=incident_id,
-                    provider=provider,
-                    model=model,
-                    severity=severity.value,
-                    status="open",
-                    title=title_for(provider, model, severity),
-                    started_at=now,
-                    updated_at=now,
-                    details={"history": [entry]},
-                )
-                .on_conflict_do_nothing()
-                .returning(incidents.c.id)
-            )
-            inserted = (await conn.execute(stmt)).first()
-        if inserted is None:
+            inserted = await incidents.open_incident(conn, row)
+        if not inserted:
             return  # another worker opened it first: it emits the event
         result.opened.append(incident_id)
         log.warning("incident %s opened: %s", incident_id, title_for(provider, model, severity))
@@ -288,16 +282,14 @@ class IncidentTracker(Periodic):
     ) -> bool:
         """Update the incident if it is still open at the severity we read (and, for a step
         down, nobody confirmed it since `not_after`); `updated_at` = now."""
-        stmt = update(incidents).where(
-            incidents.c.id == incident.id,
-            incidents.c.status == "open",
-            incidents.c.severity == incident.severity,
-        )
-        if not_after is not None:
-            stmt = stmt.where(incidents.c.updated_at <= not_after)
-        stmt = stmt.values(updated_at=now, **(values or {})).returning(incidents.c.id)
         async with self.db.begin() as conn:
-            done = (await conn.execute(stmt)).first() is not None
+            done = await incidents.update_open_incident(
+                conn,
+                incident.id,
+                incident.severity,
+                {"updated_at": now, **(values or {})},
+                not_after=not_after,
+            )
         if done:
             acted.append(incident.id)
         return done

@@ -29,17 +29,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import perf_counter
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-
 from gatewayz.background import Periodic
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, UpstreamError
 from gatewayz.providers.registry import Provider
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.state import StateBackend, StateError
+from gatewayz.storage import logs
 from gatewayz.storage.db import Database
-from gatewayz.storage.tables import request_logs, utcnow
+from gatewayz.storage.errors import DB_ERRORS
+from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.health")
 
@@ -102,15 +101,8 @@ def schedule(usage: Mapping[Target, int]) -> list[Schedule]:
 
 async def usage_counts(db: Database, since: datetime) -> dict[Target, int]:
     """Requests per provider × native model logged since `since`."""
-    rl = request_logs.c
-    query = (
-        select(rl.provider, rl.native_model, func.count())
-        .where(rl.created_at >= since, rl.provider.is_not(None), rl.native_model.is_not(None))
-        .group_by(rl.provider, rl.native_model)
-    )
     async with db.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return {(provider, model): int(count) for provider, model, count in rows}
+        return await logs.requests_per_target(conn, since)
 
 
 class Prober(Periodic):
@@ -161,7 +153,7 @@ class Prober(Periodic):
         if self._refreshed_at is None or now - self._refreshed_at >= self.usage_refresh_s:
             try:
                 await self.refresh()
-            except (SQLAlchemyError, OSError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("health probes: usage not read (retried next round): %s", exc)
             now = self.health.clock()  # reading usage took time: what is due is due by now
         due = sorted(

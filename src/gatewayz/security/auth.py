@@ -15,7 +15,7 @@ from typing import Any
 
 from gatewayz.errors import Unauthorized
 from gatewayz.security.keys import KeyRing, key_env
-from gatewayz.storage import repo
+from gatewayz.storage import keys as repo
 from gatewayz.storage.db import Database
 
 _NEGATIVE_MAX = 10_000

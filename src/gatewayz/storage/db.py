@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
+
+# The connection repositories take (`async with db.begin() as conn:`). Code outside storage/
+# names it by this alias: nothing there imports SQLAlchemy.
+DbConnection: TypeAlias = AsyncConnection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Serialises concurrent `upgrade` calls on PostgreSQL (SQLite uses BEGIN IMMEDIATE).
@@ -67,6 +72,12 @@ def make_engine(
     if parsed.get_backend_name() == "sqlite":
         _install_sqlite_pragmas(engine.sync_engine, foreign_keys=foreign_keys)
     return engine
+
+
+def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
+    """An INSERT of the connection's dialect (for ON CONFLICT, which each writes its own way)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -120,6 +131,11 @@ class Database:
     def connect(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """A connection without an explicit transaction (commit it yourself)."""
         return self.engine.connect()
+
+    async def ping(self) -> None:
+        """One round trip to the database (raises when it cannot be reached)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -8,9 +8,10 @@ absurd token count. (Token columns stay INTEGER, clamped: widening them would re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage.bounds import RowBounds
@@ -62,6 +63,18 @@ async def insert_request_logs(conn: AsyncConnection, rows: Sequence[Mapping[str,
             raise ValueError(f"request_logs row lacks: {', '.join(sorted(missing))}")
         params.append(_LOG_BOUNDS({**_LOG_DEFAULTS, "created_at": now, **row}))
     await conn.execute(insert(request_logs), params)
+
+
+async def requests_per_target(conn: AsyncConnection, since: datetime) -> dict[tuple[str, str], int]:
+    """Requests logged since `since` per (provider, native model), of those that reached one."""
+    rl = request_logs.c
+    query = (
+        select(rl.provider, rl.native_model, func.count())
+        .where(rl.created_at >= since, rl.provider.is_not(None), rl.native_model.is_not(None))
+        .group_by(rl.provider, rl.native_model)
+    )
+    rows = (await conn.execute(query)).all()
+    return {(provider, model): int(count) for provider, model, count in rows}
 
 
 # ---- audit log ---------------------------------------------------------------------------

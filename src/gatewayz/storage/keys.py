@@ -1,146 +1,43 @@
-"""Queries, as SQLAlchemy Core on an `AsyncConnection` the caller owns (and commits).
+"""API keys: rows of `api_keys`, as SQLAlchemy Core on an `AsyncConnection` the caller owns.
 
-Rows come back as plain dicts. Validation errors (unknown role, duplicate email, ...) are
-`ValueError`s with a message fit for an operator.
+A key reaches the database only as a `StoredKey` — its lookup hash, its encrypted token and the
+parts that may be shown — made by the key ring (`accounts.api_keys` issues keys); `encrypted_key`
+is written here and never read back. Lookups are by hash (`find_key`, the request path's).
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.money import usd_to_nanos
-from gatewayz.security.keys import KeyRing, display_prefix, last_four
-from gatewayz.storage.tables import (
-    ROLES,
-    api_keys,
-    credit_transactions,
-    users,
-    utcnow,
-)
+from gatewayz.storage.tables import api_keys, users, utcnow
 
-_MAX_EMAIL = 320
-_MAX_KEY_NAME = 100  # api_keys.name is String(100)
+MAX_KEY_NAME = 100  # api_keys.name is String(100)
 
 
-def new_user_id() -> str:
-    return f"usr_{secrets.token_hex(16)}"
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """What is stored of one key: never the plaintext."""
+
+    key_hash: str  # the lookup value (HMAC of the key)
+    encrypted_key: str  # a token only the deployment's key ring opens
+    prefix: str  # shown: `gw_{env}_` and four characters
+    last_four: str  # shown
 
 
 def new_key_id() -> str:
     return f"key_{secrets.token_hex(16)}"
 
 
-def normalize_email(email: str) -> str:
-    """Trimmed, lower-cased email; `ValueError` unless it looks like `local@domain`."""
-    value = email.strip().lower()
-    local, at, domain = value.rpartition("@")
-    if (
-        not at
-        or not local
-        or not domain
-        or len(value) > _MAX_EMAIL
-        or any(ch.isspace() for ch in value)
-    ):
-        raise ValueError(f"invalid email address: {email!r}")
-    return value
-
-
-# ---- users ------------------------------------------------------------------------------
-
-
-async def create_user(
+async def insert_api_key(
     conn: AsyncConnection,
-    email: str,
-    role: str = "free",
-    plan: str = "trial",
-    credits_usd: Decimal | int | str = Decimal(0),
-) -> dict[str, Any]:
-    """Insert a user; starting credits (if any) are recorded as a `grant` transaction."""
-    address = normalize_email(email)
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    if not plan:
-        raise ValueError("plan must not be empty")
-    nanos = usd_to_nanos(credits_usd)
-    if nanos < 0:
-        raise ValueError("starting credits must not be negative")
-    if await get_user_by_email(conn, address) is not None:
-        raise ValueError(f"a user with email {address} already exists")
-    now = utcnow()
-    row: dict[str, Any] = {
-        "id": new_user_id(),
-        "email": address,
-        "role": role,
-        "plan": plan,
-        "is_active": True,
-        "credits_nanos": nanos,
-        "referred_by_code": None,
-        "trial_ends_at": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    try:
-        await conn.execute(insert(users), row)
-    except IntegrityError as exc:  # lost a race with a concurrent insert of the same email
-        raise ValueError(f"a user with email {address} already exists") from exc
-    if nanos > 0:
-        await conn.execute(
-            insert(credit_transactions),
-            {
-                "user_id": row["id"],
-                "type": "grant",
-                "amount_nanos": nanos,
-                "balance_after_nanos": nanos,
-                "request_id": None,
-                "description": "starting credits",
-                "created_at": now,
-            },
-        )
-    return row
-
-
-async def get_user(conn: AsyncConnection, user_id: str) -> dict[str, Any] | None:
-    result = await conn.execute(select(users).where(users.c.id == user_id))
-    found = result.mappings().first()
-    return dict(found) if found is not None else None
-
-
-async def get_user_by_email(conn: AsyncConnection, email: str) -> dict[str, Any] | None:
-    address = email.strip().lower()
-    result = await conn.execute(select(users).where(users.c.email == address))
-    found = result.mappings().first()
-    return dict(found) if found is not None else None
-
-
-async def count_users(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
-
-
-async def user_balance_nanos(conn: AsyncConnection, user_id: str) -> int:
-    """The user's purchased-credit balance in nano-dollars; `ValueError` for an unknown user."""
-    result = await conn.execute(select(users.c.credits_nanos).where(users.c.id == user_id))
-    balance = result.scalar_one_or_none()
-    if balance is None:
-        raise ValueError(f"unknown user {user_id!r}")
-    return int(balance)
-
-
-# ---- API keys ---------------------------------------------------------------------------
-
-_KEY_COLUMNS = [c for c in api_keys.c if c.name != "encrypted_key"]
-
-
-async def create_api_key(
-    conn: AsyncConnection,
-    keyring: KeyRing,
+    stored: StoredKey,
     user_id: str,
     env: str,
     name: str = "default",
@@ -153,15 +50,11 @@ async def create_api_key(
     expires_at: datetime | None = None,
     provider_preferences: Mapping[str, Any] | None = None,
     cache_policy: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, Any], str]:
-    """A new key for the user: (its row without `encrypted_key`, the plaintext key).
-
-    The plaintext exists only in the return value; store nothing but what is returned here.
-    A new primary key demotes the user's previous primary key.
-    """
-    key = keyring.generate(env)  # ValueError for an unknown env
-    if not name or len(name) > _MAX_KEY_NAME:
-        raise ValueError(f"key name must be 1-{_MAX_KEY_NAME} characters")
+) -> dict[str, Any]:
+    """Store a new key of the user; its row without `encrypted_key`. A new primary key demotes
+    the user's previous primary key."""
+    if not name or len(name) > MAX_KEY_NAME:
+        raise ValueError(f"key name must be 1-{MAX_KEY_NAME} characters")
     exists = await conn.execute(select(users.c.id).where(users.c.id == user_id))
     if exists.scalar_one_or_none() is None:
         raise ValueError(f"unknown user {user_id!r}")
@@ -176,9 +69,9 @@ async def create_api_key(
         "user_id": user_id,
         "name": name,
         "env": env,
-        "key_hash": keyring.hash(key),
-        "prefix": display_prefix(key),
-        "last_four": last_four(key),
+        "key_hash": stored.key_hash,
+        "prefix": stored.prefix,
+        "last_four": stored.last_four,
         "is_active": True,
         "is_primary": is_primary,
         "scopes": list(scopes) if scopes is not None else None,
@@ -192,8 +85,8 @@ async def create_api_key(
         "provider_preferences": dict(provider_preferences) if provider_preferences else None,
         "cache_policy": dict(cache_policy) if cache_policy else None,
     }
-    await conn.execute(insert(api_keys), {**row, "encrypted_key": keyring.encrypt(key)})
-    return row, key
+    await conn.execute(insert(api_keys), {**row, "encrypted_key": stored.encrypted_key})
+    return row
 
 
 # One indexed lookup on key_hash joined to the owner; encrypted_key is never selected.
@@ -315,30 +208,25 @@ async def update_api_key(conn: AsyncConnection, key_id: str, values: Mapping[str
     if unknown:
         raise ValueError(f"api key fields not updatable: {', '.join(sorted(unknown))}")
     name = values.get("name")
-    if "name" in values and (not name or len(name) > _MAX_KEY_NAME):
-        raise ValueError(f"key name must be 1-{_MAX_KEY_NAME} characters")
+    if "name" in values and (not name or len(name) > MAX_KEY_NAME):
+        raise ValueError(f"key name must be 1-{MAX_KEY_NAME} characters")
     if values:
         await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(**values))
 
 
-async def rotate_api_key(
-    conn: AsyncConnection, keyring: KeyRing, key_id: str, env: str
-) -> tuple[str, str]:
-    """A new secret for the same key id: (the new plaintext key, its hash). The old secret's
-    hash is replaced, so the old key no longer finds any row."""
-    key = keyring.generate(env)
-    digest = keyring.hash(key)
+async def set_key_secret(conn: AsyncConnection, key_id: str, stored: StoredKey) -> None:
+    """A new secret for the same key id (rotation). The old secret's hash is replaced, so the
+    old key no longer finds any row."""
     await conn.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id)
         .values(
-            key_hash=digest,
-            encrypted_key=keyring.encrypt(key),
-            prefix=display_prefix(key),
-            last_four=last_four(key),
+            key_hash=stored.key_hash,
+            encrypted_key=stored.encrypted_key,
+            prefix=stored.prefix,
+            last_four=stored.last_four,
         )
     )
-    return key, digest
 
 
 async def revoke_api_key(conn: AsyncConnection, key_id: str) -> None:
@@ -347,29 +235,3 @@ async def revoke_api_key(conn: AsyncConnection, key_id: str) -> None:
         .where(api_keys.c.id == key_id)
         .values(is_active=False, is_primary=False, revoked_at=utcnow())
     )
-
-
-# ---- users (admin) -----------------------------------------------------------------------
-
-
-async def list_users(
-    conn: AsyncConnection, *, limit: int, offset: int
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of users (oldest first) and the total count."""
-    result = await conn.execute(
-        select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
-    )
-    return [dict(r) for r in result.mappings()], await count_users(conn)
-
-
-async def set_user_role(conn: AsyncConnection, user_id: str, role: str) -> str | None:
-    """Change a user's role; the previous role, or None for an unknown user."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    result = await conn.execute(select(users.c.role).where(users.c.id == user_id))
-    previous = result.scalar_one_or_none()
-    if previous is not None:
-        await conn.execute(
-            update(users).where(users.c.id == user_id).values(role=role, updated_at=utcnow())
-        )
-    return previous

@@ -1,6 +1,8 @@
-"""Ledger building blocks: errors, the `Balance` value, row locking, ledger rows, the check.
+"""The money repository: a user's money columns, row locking, ledger rows, the check.
 
-See `gatewayz.billing.ledger` for the model and the operations.
+The SQL of the ledger's operations (`billing.ledger` has the model and the rules; the hold
+operations of the request path are `storage.ledger.holds`). The concurrency argument is in
+`storage.ledger`.
 """
 
 from __future__ import annotations
@@ -8,12 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,10 +26,6 @@ from gatewayz.storage.tables import (
 )
 
 
-class InsufficientCredits(Exception):
-    """The user's available balance does not cover the amount (the caller answers 402)."""
-
-
 class UnknownUser(LookupError):
     """No user with that id."""
 
@@ -39,22 +35,9 @@ class LedgerInconsistent(AssertionError):
 
 
 @dataclass(frozen=True, slots=True)
-class Balance:
-    """A user's balance in USD. `available` is what a new request may reserve."""
-
-    allowance: Decimal
-    purchased: Decimal
-    held: Decimal
-    available: Decimal
-
-    @property
-    def total(self) -> Decimal:
-        """Allowance plus purchased credits (holds not deducted)."""
-        return self.allowance + self.purchased
-
-
-@dataclass(frozen=True, slots=True)
 class LockedMoney:
+    """A user's money in nano-dollars, read with their row locked for the transaction."""
+
     allowance: int
     purchased: int
     held: int
@@ -67,6 +50,7 @@ class LockedMoney:
 
 @asynccontextmanager
 async def transaction(conn: AsyncConnection) -> AsyncIterator[None]:
+    """The caller's transaction when one is open, else one of its own, committed on exit."""
     if conn.in_transaction():
         yield
         return
@@ -79,11 +63,6 @@ def check_nanos(name: str, value: int) -> None:
         raise TypeError(f"{name} must be int nano-dollars")
     if value < 0:
         raise ValueError(f"{name} must not be negative")
-
-
-def dialect_insert(conn: AsyncConnection | Connection, table: Any) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 _LOCK_USER = (
@@ -172,14 +151,6 @@ async def set_money(
     await conn.run_sync(set_money_sync, user_id, allowance, purchased, held, **extra)
 
 
-def add_months(moment: datetime, months: int) -> datetime:
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    next_first = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=moment.tzinfo)
-    last_day = (next_first - timedelta(days=1)).day
-    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
-
-
 async def set_allowance(
     conn: AsyncConnection,
     user_id: str,
@@ -189,6 +160,8 @@ async def set_allowance(
     description: str,
     **extra: Any,
 ) -> None:
+    """The allowance becomes `amount` (a `reset` row for the difference), renewing at
+    `next_reset`; `extra` columns are set on the user's row too."""
     delta = amount - state.allowance
     await write_row(conn, user_id, "reset", delta, state.total + delta, None, description)
     await set_money(
@@ -208,7 +181,7 @@ async def verify_ledger(conn: AsyncConnection, user_id: str) -> None:
     Checks: allowance + purchased == sum of ledger amounts; each row's balance_after is the
     running sum; held == sum of open holds; the allowance is not negative. Purchased credits
     may be: a charge is never capped, so a provider that billed more than the hold's bound
-    leaves the balance below zero by the difference (`holds.settle`).
+    leaves the balance below zero by the difference (`storage.ledger.holds.settle`).
     """
     async with transaction(conn):
         await _verify(conn, user_id)
@@ -250,3 +223,84 @@ async def _verify(conn: AsyncConnection, user_id: str) -> None:
         raise LedgerInconsistent(f"{user_id}: held {held} != open holds {open_holds}")
     if allowance < 0:
         raise LedgerInconsistent(f"{user_id}: negative allowance")
+
+
+# ---- reads and plain updates of the ledger's operations ------------------------------------
+
+
+async def read_money(conn: AsyncConnection, user_id: str) -> tuple[int, int, int]:
+    """The user's (allowance, purchased, held) nanos, in one transaction; `UnknownUser`."""
+    async with transaction(conn):
+        row = (
+            await conn.execute(
+                select(users.c.allowance_nanos, users.c.credits_nanos, users.c.held_nanos).where(
+                    users.c.id == user_id
+                )
+            )
+        ).first()
+    if row is None:
+        raise UnknownUser(user_id)
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+async def expired_holds(conn: AsyncConnection, moment: datetime) -> list[str]:
+    """The request ids of the open holds whose expiry is at or before `moment`."""
+    found = await conn.execute(
+        select(credit_holds.c.request_id).where(
+            credit_holds.c.status == "held", credit_holds.c.expires_at <= moment
+        )
+    )
+    return list(found.scalars())
+
+
+async def usage_charged(conn: AsyncConnection, request_id: str) -> bool:
+    """Whether the request id has its `usage` ledger row already."""
+    seen = await conn.execute(
+        select(credit_transactions.c.id).where(
+            credit_transactions.c.request_id == request_id,
+            credit_transactions.c.type == "usage",
+        )
+    )
+    return seen.first() is not None
+
+
+async def set_plan(conn: AsyncConnection, user_id: str, plan: str) -> None:
+    """The user's plan name, nothing else (their money stays)."""
+    await conn.execute(update(users).where(users.c.id == user_id).values(plan=plan))
+
+
+async def spending_state(conn: AsyncConnection, user_id: str) -> dict[str, Any]:
+    """What decides whether the user may hold more: plan, money, trial counters, today's
+    spend."""
+    row = (
+        (
+            await conn.execute(
+                select(
+                    users.c.plan,
+                    users.c.allowance_nanos,
+                    users.c.credits_nanos,
+                    users.c.held_nanos,
+                    users.c.trial_ends_at,
+                    users.c.trial_tokens_used,
+                    users.c.trial_requests_used,
+                    users.c.spend_day,
+                    users.c.spend_day_nanos,
+                ).where(users.c.id == user_id)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    return dict(row)
+
+
+async def due_allowance_resets(conn: AsyncConnection, moment: datetime) -> list[tuple[str, str]]:
+    """(user id, plan) of each user whose allowance renews by `moment` without a Stripe
+    subscription (Stripe renewals reset on `invoice.paid`)."""
+    rows = await conn.execute(
+        select(users.c.id, users.c.plan).where(
+            users.c.allowance_resets_at <= moment,
+            users.c.stripe_subscription_id.is_(None),
+        )
+    )
+    return [(str(user_id), str(plan)) for user_id, plan in rows]

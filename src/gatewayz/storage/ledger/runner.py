@@ -1,4 +1,4 @@
-"""Runs the request path's ledger operations (`billing.holds`), each in one transaction.
+"""Runs the request path's ledger operations (`storage.ledger.holds`), each in one transaction.
 
 On a SQLite file they run in one dedicated thread on a stdlib sqlite3 connection, no
 SQLAlchemy on the way, with group commit: the operations queued while one transaction runs
@@ -20,13 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from gatewayz.storage.db import SQLITE_PRAGMAS, Database, sqlite_file
 
 T = TypeVar("T")
-# What a ledger operation raises when the database fails (not a bug of ours).
-DB_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError, sqlite3.Error)
 
 
 class LedgerRunner:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage import logs
 from gatewayz.storage.tables import api_keys, utcnow
-from tests.billing_api.conftest import assert_openai_error, call, make_user, run
+from tests.api.billing.conftest import assert_openai_error, call, make_user, run
 from tests.e2e.harness import Gateway, request_log_rows
 
 

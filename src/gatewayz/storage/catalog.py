@@ -1,6 +1,7 @@
 """Catalog rows in the database: each provider's offers (`catalog_offers`) and sync state
 (`catalog_syncs`). A provider's offers are replaced whole, in one transaction, by a successful
-sync; nothing else writes them.
+sync; nothing else writes them. Offers pass here as rows (`catalog.offers.Offer` reads and
+writes them: `load_offers`, `replace_offers`).
 
 Claiming a sync: a worker may sync a provider when its last success is older than the sync
 interval (or it never succeeded) and its last attempt is older than the retry interval; the
@@ -10,18 +11,18 @@ one wins, and a worker that died mid-sync is replaced after the retry interval.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing.ledger_base import dialect_insert
-from gatewayz.catalog.offers import Offer
+from gatewayz.storage.db import dialect_insert
 from gatewayz.storage.tables import catalog_offers, catalog_syncs
 
+T = TypeVar("T")
 NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 INSERT_CHUNK = 500
 LOAD_SLICE = 1000
@@ -57,21 +58,24 @@ def succeeded(state: SyncState | None) -> bool:
 _OFFER_COLUMNS = [c for c in catalog_offers.c if c.name != "synced_at"]
 
 
-async def load_offers(conn: AsyncConnection, provider: str) -> list[Offer]:
-    """The provider's stored offers, read in slices that let other requests run between them."""
+async def offer_rows(
+    conn: AsyncConnection, provider: str, read: Callable[[Mapping[str, Any]], T]
+) -> list[T]:
+    """`read(row)` of each of the provider's stored offers, read in slices that let other
+    requests run between them."""
     query = select(*_OFFER_COLUMNS).where(catalog_offers.c.provider == provider)
     result = await conn.stream(query)
-    offers: list[Offer] = []
+    out: list[T] = []
     async for rows in result.partitions(LOAD_SLICE):
-        offers += [Offer.from_row(r._mapping) for r in rows]
-    return offers
+        out += [read(r._mapping) for r in rows]
+    return out
 
 
-async def replace_offers(
-    conn: AsyncConnection, provider: str, offers: Sequence[Offer], now: datetime
+async def replace_offer_rows(
+    conn: AsyncConnection, provider: str, rows: Sequence[Mapping[str, Any]]
 ) -> None:
+    """The provider's offers become `rows` (inserted in chunks)."""
     await conn.execute(delete(catalog_offers).where(catalog_offers.c.provider == provider))
-    rows = [o.to_row(now) for o in offers]
     for i in range(0, len(rows), INSERT_CHUNK):
         await conn.execute(insert(catalog_offers), rows[i : i + INSERT_CHUNK])
 

@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.billing import ledger
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage import repo
+from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
-from tests.billing_api.conftest import (
+from gatewayz.storage.users import create_user
+from tests.api.billing.conftest import (
     assert_openai_error,
     audit_rows,
     call,
@@ -40,7 +41,7 @@ def admin(gw: Gateway) -> tuple[str, str]:
 
 def _verify(gw: Gateway, user_id: str) -> ledger.Balance:
     async def work(conn: AsyncConnection) -> ledger.Balance:
-        await ledger.verify_ledger(conn, user_id)
+        await verify_ledger(conn, user_id)
         return await ledger.balance(conn, user_id)
 
     return run(gw, work)
@@ -82,7 +83,7 @@ def test_admin_grant_by_email_and_id_with_exact_amounts(
     address = email("grantee")
 
     async def work(conn: AsyncConnection) -> str:
-        return str((await repo.create_user(conn, address))["id"])
+        return str((await create_user(conn, address))["id"])
 
     user_id = run(gw, work)
     r = call(

@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 
 from gatewayz.simulators import Simulator
-from tests.conftest import PG_HOST, PG_PORT, RUN_ID, _pg_admin, _require
-from tests.e2e.harness import Gateway
-from tests.payments.conftest import payments_gateway
-from tests.payments.fake_stripe import FakeStripe
-from tests.payments.helpers import (
+from tests.api.payments.conftest import payments_gateway
+from tests.api.payments.fake_stripe import FakeStripe
+from tests.api.payments.helpers import (
     close_helpers,
     credits_intent,
     credits_session,
@@ -34,6 +32,8 @@ from tests.payments.helpers import (
     user_row,
     verify_ledger,
 )
+from tests.conftest import PG_HOST, PG_PORT, RUN_ID, _pg_admin, _require
+from tests.e2e.harness import Gateway
 
 THREADS = 12
 

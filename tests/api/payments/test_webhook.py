@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from gatewayz.billing import stripe_webhook
-from tests.e2e.harness import Gateway
-from tests.payments.helpers import (
+from tests.api.payments.helpers import (
     WEBHOOK_SECRET,
     audit_rows,
     body_of,
@@ -29,6 +28,7 @@ from tests.payments.helpers import (
     user_row,
     verify_ledger,
 )
+from tests.e2e.harness import Gateway
 
 
 def _buy(gw: Gateway, user_id: str, amount: str) -> str:

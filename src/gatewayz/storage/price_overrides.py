@@ -1,25 +1,30 @@
-"""Admin price overrides (`/admin/pricing`), stored in `price_overrides`.
+"""Admin price overrides (`/admin/pricing`): rows of `price_overrides`.
 
 A row wins over the packaged price book for its model (and provider, or any provider when
 `provider` is NULL) from its `effective_from` date (NULL: at once). `list_rows` returns rows in
-the shape `PriceBook.with_overrides` takes; the meter rebuilds its book from them after every
-change (`Meter.reload_prices`).
+the shape `billing.pricing.PriceBook.with_overrides` takes; the meter rebuilds its book from
+them after every change (`Meter.reload_prices`).
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.billing.pricing import Price
 from gatewayz.storage.tables import price_overrides, utcnow
 
 MAX_MODEL = 200  # price_overrides.model is String(200)
 MAX_PROVIDER = 64  # price_overrides.provider is String(64)
+
+
+class PriceRow(Protocol):
+    """A price that gives its fields as the row's decimal strings (`billing.pricing.Price`)."""
+
+    def as_row(self) -> dict[str, str]: ...
 
 
 def _shape(row: Any) -> dict[str, Any]:
@@ -49,7 +54,7 @@ async def add(
     *,
     model: str,
     provider: str | None,
-    price: Price,
+    price: PriceRow,
     effective_from: date | None,
     created_by: str | None,
 ) -> dict[str, Any]:

@@ -21,12 +21,14 @@ import httpx2
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.billing import ledger
 from gatewayz.money import nanos_to_usd
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database
+from gatewayz.storage.ledger import money
 from gatewayz.storage.tables import audit_logs, credit_transactions, stripe_events, users
+from gatewayz.storage.users import create_user
 from tests.e2e.harness import Gateway
 
 WEBHOOK_SECRET = "whsec_test_" + "k" * 32
@@ -242,7 +244,7 @@ def make_user(
     with_key: bool = False,
 ) -> User:
     async def work(conn: AsyncConnection) -> User:
-        row = await repo.create_user(
+        row = await create_user(
             conn, f"{new_id('u')}@example.com", role="dev", plan=plan, credits_usd=credits_usd
         )
         await conn.execute(
@@ -252,7 +254,7 @@ def make_user(
         )
         key = None
         if with_key:
-            _, key = await repo.create_api_key(
+            _, key = await create_api_key(
                 conn, KeyRing(*gw.settings.secrets), row["id"], gw.settings.env
             )
         return User(row["id"], key)
@@ -291,11 +293,11 @@ def ledger_rows(gw: Gateway, user_id: str, type_: str | None = None) -> list[dic
 
 
 def verify_ledger(gw: Gateway, *user_ids: str) -> None:
-    """`ledger.verify_ledger` for each user (raises `LedgerInconsistent`)."""
+    """`money.verify_ledger` for each user (raises `LedgerInconsistent`)."""
 
     async def work(conn: AsyncConnection) -> None:
         for uid in user_ids:
-            await ledger.verify_ledger(conn, uid)
+            await money.verify_ledger(conn, uid)
 
     db_run(gw, work)
 

@@ -1,4 +1,4 @@
-"""billing/price_overrides.py on SQLite and PostgreSQL: rows round-trip exactly in the shape
+"""storage/price_overrides.py on SQLite and PostgreSQL: rows round-trip exactly in the shape
 `PriceBook.with_overrides` takes; a row not yet effective is ignored by the lookup."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from gatewayz.billing import price_overrides
 from gatewayz.billing.pricing import Price, PriceBook
+from gatewayz.storage import price_overrides
 from gatewayz.storage.db import Database, upgrade
 
 TODAY = date(2030, 6, 15)

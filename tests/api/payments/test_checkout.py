@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from gatewayz.simulators import Simulator
-from tests.e2e.harness import Gateway
-from tests.payments.conftest import payments_gateway
-from tests.payments.fake_stripe import FakeStripe
-from tests.payments.helpers import (
+from tests.api.payments.conftest import payments_gateway
+from tests.api.payments.fake_stripe import FakeStripe
+from tests.api.payments.helpers import (
     STRIPE_API_KEY,
     User,
     audit_rows,
@@ -28,6 +27,7 @@ from tests.payments.helpers import (
     user_row,
     verify_ledger,
 )
+from tests.e2e.harness import Gateway
 
 URLS = {"success_url": "https://app.example.com/ok", "cancel_url": "https://app.example.com/no"}
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from gatewayz.simulators import Simulator
+from tests.api.payments.fake_stripe import FakeStripe
+from tests.api.payments.helpers import STRIPE_API_KEY, WEBHOOK_SECRET, close_helpers
 from tests.e2e.harness import Gateway, gateway_settings, start_gateway
-from tests.payments.fake_stripe import FakeStripe
-from tests.payments.helpers import STRIPE_API_KEY, WEBHOOK_SECRET, close_helpers
 
 
 @pytest.fixture(scope="package")

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gatewayz.billing import holds, ledger
-from gatewayz.billing.ledger_runner import LedgerRunner
-from gatewayz.storage import repo
+from gatewayz.billing import ledger
 from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.ledger import holds
+from gatewayz.storage.ledger.money import UnknownUser, verify_ledger
+from gatewayz.storage.ledger.runner import LedgerRunner
+from gatewayz.storage.users import create_user
 
 
 @pytest.fixture
@@ -20,7 +22,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Database, LedgerRunner, s
     await upgrade(url)
     db = Database(url)
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "r@example.com", credits_usd="1")
+        user = await create_user(conn, "r@example.com", credits_usd="1")
     runner = LedgerRunner(db)
     yield db, runner, user["id"]
     runner.close()
@@ -40,7 +42,7 @@ async def test_parallel_operations_share_transactions_and_stay_exact(
     charged = await asyncio.gather(*(runner.run(holds.settle, user, i, 10**7) for i in granted))
     assert charged == [10**7] * 100
     async with db.connect() as conn:
-        await ledger.verify_ledger(conn, user)
+        await verify_ledger(conn, user)
         assert (await ledger.balance(conn, user)).total == 0
 
 
@@ -52,9 +54,9 @@ async def test_a_failing_operation_does_not_undo_its_batch_mates(
     bad = runner.run(holds.hold, "usr_missing", "x", 1000)
     results = await asyncio.gather(*good, bad, return_exceptions=True)
     assert results[:5] == [True] * 5
-    assert isinstance(results[5], ledger.UnknownUser)
+    assert isinstance(results[5], UnknownUser)
     async with db.connect() as conn:
-        await ledger.verify_ledger(conn, user)
+        await verify_ledger(conn, user)
         assert (await ledger.balance(conn, user)).held * 10**9 == 5000
 
 
@@ -69,5 +71,5 @@ async def test_release_queued_after_a_cancelled_hold_runs_after_it(
     waiting.cancel()
     assert await runner.run(holds.release, "gone") is True
     async with db.connect() as conn:
-        await ledger.verify_ledger(conn, user)
+        await verify_ledger(conn, user)
         assert (await ledger.balance(conn, user)).held == 0

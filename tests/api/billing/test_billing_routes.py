@@ -14,7 +14,7 @@ from gatewayz.billing import ledger
 from gatewayz.billing.plans import load_plans
 from gatewayz.money import usd_to_nanos
 from gatewayz.storage.tables import utcnow
-from tests.billing_api.conftest import assert_openai_error, call, make_user, run
+from tests.api.billing.conftest import assert_openai_error, call, make_user, run
 from tests.e2e.harness import HARNESS_CREDITS_USD, Gateway
 
 USER_ROUTES = [

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import logs, repo
+from gatewayz.storage import logs
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.usage import UsageReport, percentile, usage_report
+from gatewayz.storage.users import create_user
 
 DAY1 = datetime(2030, 3, 1, tzinfo=UTC)
 DAY2 = datetime(2030, 3, 2, tzinfo=UTC)
@@ -49,10 +51,10 @@ async def seed(db: Database) -> tuple[str, str, str]:
     count (another user's, and the caller's outside the range)."""
     ring = KeyRing(Fernet.generate_key(), b"usage-test-hmac-key")
     async with db.begin() as conn:
-        user = await repo.create_user(conn, f"{secrets.token_hex(4)}@example.com")
-        other = await repo.create_user(conn, f"{secrets.token_hex(4)}@example.com")
-        k1, _ = await repo.create_api_key(conn, ring, user["id"], "test", "first")
-        k2, _ = await repo.create_api_key(conn, ring, user["id"], "test", "second")
+        user = await create_user(conn, f"{secrets.token_hex(4)}@example.com")
+        other = await create_user(conn, f"{secrets.token_hex(4)}@example.com")
+        k1, _ = await create_api_key(conn, ring, user["id"], "test", "first")
+        k2, _ = await create_api_key(conn, ring, user["id"], "test", "second")
         uid = user["id"]
         rows = []
         for i, latency in enumerate([30, 10, 100, 50, 20, 90, 40, 70, 60, 80]):

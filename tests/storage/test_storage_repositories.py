@@ -10,16 +10,25 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
-from gatewayz.storage import logs, repo
+from gatewayz.storage import logs
 from gatewayz.storage.db import Database
+from gatewayz.storage.keys import find_key
 from gatewayz.storage.tables import api_keys, credit_transactions, request_logs, users
+from gatewayz.storage.users import (
+    count_users,
+    create_user,
+    get_user,
+    get_user_by_email,
+    user_balance_nanos,
+)
 
 
 async def _user_with_key(db: Database, keyring: KeyRing, **user: Any) -> tuple[dict, dict, str]:
     async with db.begin() as conn:
-        row = await repo.create_user(conn, user.pop("email", "ada@example.com"), **user)
-        key_row, key = await repo.create_api_key(conn, keyring, row["id"], "live", is_primary=True)
+        row = await create_user(conn, user.pop("email", "ada@example.com"), **user)
+        key_row, key = await create_api_key(conn, keyring, row["id"], "live", is_primary=True)
     return row, key_row, key
 
 
@@ -35,10 +44,10 @@ async def test_create_user_and_key_then_find_key(db: Database, keyring: KeyRing)
     assert key_row["last_four"] == key[-4:]
     assert key_row["key_hash"] == keyring.hash(key)
     async with db.begin() as conn:
-        found = await repo.find_key(conn, keyring.hash(key))
-        assert await repo.count_users(conn) == 1
-        by_email = await repo.get_user_by_email(conn, "ADA@example.com")
-        by_id = await repo.get_user(conn, user["id"])
+        found = await find_key(conn, keyring.hash(key))
+        assert await count_users(conn) == 1
+        by_email = await get_user_by_email(conn, "ADA@example.com")
+        by_id = await get_user(conn, user["id"])
     assert found == {
         "api_key_id": key_row["id"],
         "user_id": user["id"],
@@ -65,14 +74,14 @@ async def test_create_user_and_key_then_find_key(db: Database, keyring: KeyRing)
 async def test_find_key_unknown_hash(db: Database, keyring: KeyRing) -> None:
     await _user_with_key(db, keyring)
     async with db.begin() as conn:
-        assert await repo.find_key(conn, keyring.hash(keyring.generate("live"))) is None
+        assert await find_key(conn, keyring.hash(keyring.generate("live"))) is None
 
 
 async def test_key_restrictions_roundtrip(db: Database, keyring: KeyRing) -> None:
     expires = datetime(2999, 1, 1, 12, 0, tzinfo=UTC)
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "r@example.com")
-        _, key = await repo.create_api_key(
+        user = await create_user(conn, "r@example.com")
+        _, key = await create_api_key(
             conn,
             keyring,
             user["id"],
@@ -84,7 +93,7 @@ async def test_key_restrictions_roundtrip(db: Database, keyring: KeyRing) -> Non
             limits={"rpm": 60, "tpm": 1000},
             expires_at=expires,
         )
-        found = await repo.find_key(conn, keyring.hash(key))
+        found = await find_key(conn, keyring.hash(key))
     assert found is not None
     assert found["is_active"] and found["env"] == "dev"
     assert found["scopes"] == ["chat", "models"]
@@ -113,38 +122,38 @@ async def test_unusable_keys_report_inactive(db: Database, keyring: KeyRing, cas
                 update(api_keys).where(api_keys.c.id == key_row["id"]).values(values)
             )
     async with db.begin() as conn:
-        found = await repo.find_key(conn, keyring.hash(key))
+        found = await find_key(conn, keyring.hash(key))
     assert found is not None and found["is_active"] is False
 
 
 async def test_expiry_is_checked_against_now(db: Database, keyring: KeyRing) -> None:
     expires = datetime.now(UTC) + timedelta(hours=1)
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "e@example.com")
-        _, key = await repo.create_api_key(conn, keyring, user["id"], "live", expires_at=expires)
+        user = await create_user(conn, "e@example.com")
+        _, key = await create_api_key(conn, keyring, user["id"], "live", expires_at=expires)
         digest = keyring.hash(key)
-        assert (await repo.find_key(conn, digest))["is_active"] is True  # type: ignore[index]
-        later = await repo.find_key(conn, digest, now=expires + timedelta(seconds=1))
+        assert (await find_key(conn, digest))["is_active"] is True  # type: ignore[index]
+        later = await find_key(conn, digest, now=expires + timedelta(seconds=1))
     assert later is not None and later["is_active"] is False
 
 
 async def test_new_primary_key_demotes_the_old_one(db: Database, keyring: KeyRing) -> None:
     user, first, _ = await _user_with_key(db, keyring)
     async with db.begin() as conn:
-        second, _ = await repo.create_api_key(conn, keyring, user["id"], "live", is_primary=True)
-        third, _ = await repo.create_api_key(conn, keyring, user["id"], "live", name="extra")
+        second, _ = await create_api_key(conn, keyring, user["id"], "live", is_primary=True)
+        third, _ = await create_api_key(conn, keyring, user["id"], "live", name="extra")
         rows = (await conn.execute(select(api_keys.c.id, api_keys.c.is_primary))).all()
     assert dict(rows) == {first["id"]: False, second["id"]: True, third["id"]: False}
 
 
 async def test_duplicate_email_is_a_clear_error(db: Database) -> None:
     async with db.begin() as conn:
-        await repo.create_user(conn, "dup@example.com")
+        await create_user(conn, "dup@example.com")
     with pytest.raises(ValueError, match="already exists"):
         async with db.begin() as conn:
-            await repo.create_user(conn, "DUP@example.com ")
+            await create_user(conn, "DUP@example.com ")
     async with db.begin() as conn:
-        assert await repo.count_users(conn) == 1
+        assert await count_users(conn) == 1
 
 
 @pytest.mark.parametrize(
@@ -160,29 +169,29 @@ async def test_duplicate_email_is_a_clear_error(db: Database) -> None:
 async def test_create_user_validation(db: Database, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         async with db.begin() as conn:
-            await repo.create_user(conn, **kwargs)
+            await create_user(conn, **kwargs)
 
 
 async def test_create_api_key_validation(db: Database, keyring: KeyRing) -> None:
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "v@example.com")
+        user = await create_user(conn, "v@example.com")
         with pytest.raises(ValueError, match="unknown key environment"):
-            await repo.create_api_key(conn, keyring, user["id"], "prod")
+            await create_api_key(conn, keyring, user["id"], "prod")
         with pytest.raises(ValueError, match="unknown user"):
-            await repo.create_api_key(conn, keyring, "usr_missing", "live")
+            await create_api_key(conn, keyring, "usr_missing", "live")
         with pytest.raises(ValueError, match="name"):
-            await repo.create_api_key(conn, keyring, user["id"], "live", name="")
+            await create_api_key(conn, keyring, user["id"], "live", name="")
 
 
 async def test_starting_credits_grant_row_and_balance(db: Database) -> None:
     async with db.begin() as conn:
-        rich = await repo.create_user(conn, "rich@example.com", credits_usd=Decimal("25.123456789"))
-        poor = await repo.create_user(conn, "poor@example.com")
+        rich = await create_user(conn, "rich@example.com", credits_usd=Decimal("25.123456789"))
+        poor = await create_user(conn, "poor@example.com")
     async with db.begin() as conn:
-        assert await repo.user_balance_nanos(conn, rich["id"]) == 25_123_456_789
-        assert await repo.user_balance_nanos(conn, poor["id"]) == 0
+        assert await user_balance_nanos(conn, rich["id"]) == 25_123_456_789
+        assert await user_balance_nanos(conn, poor["id"]) == 0
         with pytest.raises(ValueError, match="unknown user"):
-            await repo.user_balance_nanos(conn, "usr_missing")
+            await user_balance_nanos(conn, "usr_missing")
         rows = (await conn.execute(select(credit_transactions))).mappings().all()
     assert len(rows) == 1  # no row for zero credits
     grant = rows[0]
@@ -194,8 +203,8 @@ async def test_starting_credits_grant_row_and_balance(db: Database) -> None:
 
 async def test_credit_transactions_unique_per_request_and_type(db: Database) -> None:
     async with db.begin() as conn:
-        user = await repo.create_user(conn, "c@example.com", credits_usd=Decimal(5))
-        await repo.create_user(conn, "d@example.com", credits_usd=Decimal(5))  # 2nd NULL grant
+        user = await create_user(conn, "c@example.com", credits_usd=Decimal(5))
+        await create_user(conn, "d@example.com", credits_usd=Decimal(5))  # 2nd NULL grant
     base = {"user_id": user["id"], "amount_nanos": -10, "balance_after_nanos": 4_999_999_990}
     async with db.begin() as conn:
         await conn.execute(

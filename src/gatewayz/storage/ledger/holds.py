@@ -3,25 +3,27 @@
 Synchronous, on a `Connection` inside the caller's transaction, so one implementation serves
 both paths: the async API in `gatewayz.billing.ledger` runs these on an async connection
 (`run_sync`), and the request path runs them on SQLite in one dedicated thread — one thread
-hop per operation instead of one per statement (`billing.ledger_runner`), on the stdlib sqlite3
+hop per operation instead of one per statement (`storage.ledger.runner`), on the stdlib sqlite3
 connection itself. The statements are plain SQL, valid on SQLite and PostgreSQL and written
 once: building SQLAlchemy expressions per request cost milliseconds, and even executing
 prepared ones through SQLAlchemy costs several times what SQLite does. See
-`gatewayz.billing.ledger` for the model and the concurrency argument (a hold is one conditional
-UPDATE; lock order is hold row, then user row).
+`gatewayz.billing.ledger` for the model and `gatewayz.storage.ledger` for the concurrency
+argument (a hold is one conditional UPDATE; lock order is hold row, then user row).
+
+The plan rules come in as arguments (`trial`, `trial_plan`, `daily_cap_nanos`): the plans are
+billing's (`billing.plans`), the SQL that enforces them is here.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import BigInteger, String, bindparam, text
 from sqlalchemy.engine import Connection
 
-from gatewayz.billing.ledger_base import WRITE_ROW, UnknownUser, check_nanos
-from gatewayz.billing.plans import TrialTerms, load_plans
+from gatewayz.storage.ledger.money import WRITE_ROW, UnknownUser, check_nanos
 from gatewayz.storage.tables import UTCDateTime, utcnow
 
 Conn = Connection | sqlite3.Connection
@@ -29,6 +31,17 @@ Conn = Connection | sqlite3.Connection
 DEFAULT_HOLD_TTL = timedelta(minutes=15)
 NO_CAP = 2**62  # nano-dollars: no daily cap
 _MOMENTS = (bindparam("moment", type_=UTCDateTime()), bindparam("expires", type_=UTCDateTime()))
+
+
+class TrialLimits(Protocol):
+    """The trial's terms a hold enforces (`billing.plans.TrialTerms`)."""
+
+    @property
+    def plan(self) -> str: ...
+    @property
+    def max_tokens(self) -> int: ...
+    @property
+    def max_requests(self) -> int: ...
 
 
 def _sql(statement: str, *typed: Any) -> Any:
@@ -142,7 +155,7 @@ def hold(
     now: datetime | None = None,
     ttl: timedelta = DEFAULT_HOLD_TTL,
     daily_cap_nanos: int | None = None,
-    trial: TrialTerms | None = None,
+    trial: TrialLimits | None = None,
     fresh: bool = False,
 ) -> bool:
     """Reserve `max_nanos` for a request; False when the available balance is insufficient.
@@ -218,6 +231,7 @@ def settle(
     tokens: int = 0,
     now: datetime | None = None,
     description: str = "",
+    trial_plan: str = "",
 ) -> int:
     """Charge the actual cost of a held request, in full, and release the hold; the nanos
     charged.
@@ -228,7 +242,7 @@ def settle(
     hold (already settled or released, or never held) → no-op, 0. If the request id was
     already charged with `charge`, the hold is only released. The charge counts towards the
     day's spend (UTC); a request that produced tokens counts towards the trial's limits when
-    the user is on the trial plan.
+    the user is on the trial plan (`trial_plan`; '': no trial counting).
     """
     check_nanos("actual_nanos", actual_nanos)
     check_nanos("tokens", tokens)
@@ -236,7 +250,9 @@ def settle(
     closed = close_hold(conn, request_id, "settled", user_id)
     if closed is None:
         return 0
-    return _charge(conn, user_id, request_id, actual_nanos, closed[1], tokens, moment, description)
+    return _charge(
+        conn, user_id, request_id, actual_nanos, closed[1], tokens, moment, description, trial_plan
+    )
 
 
 def settle_late(
@@ -248,6 +264,7 @@ def settle_late(
     tokens: int = 0,
     now: datetime | None = None,
     description: str = "",
+    trial_plan: str = "",
 ) -> int:
     """A settle the database could not take when the answer was delivered, replayed later:
     the hold is settled if it is still open; if the sweep released it meanwhile (its TTL
@@ -259,12 +276,21 @@ def settle_late(
     status = _status(conn, request_id)
     if status == "held":
         return settle(
-            conn, user_id, request_id, actual_nanos, tokens=tokens, now=now, description=description
+            conn,
+            user_id,
+            request_id,
+            actual_nanos,
+            tokens=tokens,
+            now=now,
+            description=description,
+            trial_plan=trial_plan,
         )
     if status == "settled":
         return 0  # done already (by another worker replaying the same settle)
     _run(conn, _MARK_SETTLED, {"request_id": request_id})
-    return _charge(conn, user_id, request_id, actual_nanos, 0, tokens, moment, description)
+    return _charge(
+        conn, user_id, request_id, actual_nanos, 0, tokens, moment, description, trial_plan
+    )
 
 
 def _charge(
@@ -276,6 +302,7 @@ def _charge(
     tokens: int,
     moment: datetime,
     description: str,
+    trial_plan: str,
 ) -> int:
     """Write the usage row (allowance first) and the user's money, `released` nanos of holds
     given back; the nanos charged (0 when the row existed)."""
@@ -308,7 +335,7 @@ def _charge(
             "held": others_held,
             "day": _day(moment),
             "charged": charged,
-            "trial_plan": load_plans().trial.plan,
+            "trial_plan": trial_plan,
             "tokens": tokens,
             "requests": 1 if charged or tokens else 0,
             "user_id": user_id,

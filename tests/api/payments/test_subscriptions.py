@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.e2e.harness import Gateway
-from tests.payments.helpers import (
+from tests.api.payments.helpers import (
     allowance,
     audit_rows,
     charge,
@@ -22,6 +21,7 @@ from tests.payments.helpers import (
     user_row,
     verify_ledger,
 )
+from tests.e2e.harness import Gateway
 
 
 def _sub(gw: Gateway, kind: str, user_id: str, plan: str, status: str, sub_id: str) -> str:

@@ -15,11 +15,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
 from gatewayz.simulators import Simulator
-from gatewayz.storage import repo
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import audit_logs, users
+from gatewayz.storage.users import create_user
 from tests.e2e.harness import Gateway, gateway_settings, start_gateway
 
 T = TypeVar("T")
@@ -73,12 +74,10 @@ def make_user(
     """A new user with one key: (user_id, api_key). `columns` are set on the user row."""
 
     async def work(conn: AsyncConnection) -> tuple[str, str]:
-        user = await repo.create_user(
-            conn, email(tag), role=role, plan=plan, credits_usd=credits_usd
-        )
+        user = await create_user(conn, email(tag), role=role, plan=plan, credits_usd=credits_usd)
         if columns:
             await conn.execute(update(users).where(users.c.id == user["id"]).values(**columns))
-        _, key = await repo.create_api_key(
+        _, key = await create_api_key(
             conn, KeyRing(*gateway.settings.secrets), user["id"], gateway.settings.env
         )
         return str(user["id"]), key
