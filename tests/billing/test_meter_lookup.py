@@ -13,7 +13,7 @@ import pytest
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.pricing import Price, PriceBook
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.routing.resolve import Route
 from gatewayz.settings import Settings
 from gatewayz.storage.db import Database

@@ -10,9 +10,9 @@ from typing import Any
 import httpx2
 import pytest
 
-from gatewayz.providers import listing
 from gatewayz.providers.listing import ListingError, list_models
 from gatewayz.providers.openai.listing import read_models
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import ListFault, lists_of
@@ -56,8 +56,8 @@ async def test_openai_list_with_openrouter_style_fields(registry: Registry, sim:
         ],
     )
     plain, vision = await list_models(registry.providers["openai"], timeout_s=5)
-    assert plain == listing.Listed("plain-model")  # nothing more said, nothing assumed
-    assert vision == listing.Listed(
+    assert plain == Listed("plain-model")  # nothing more said, nothing assumed
+    assert vision == Listed(
         "vendor/vision-model",
         name="Vendor: Vision",
         context_length=65536,

@@ -14,7 +14,7 @@ from gatewayz.canonical.modality import MODALITIES, is_modality, modality
 from gatewayz.catalog.capabilities import CAPABILITIES_FILE, CapabilityTable
 from gatewayz.catalog.naming import Naming
 from gatewayz.catalog.offers import OfferBuilder, offer_price
-from gatewayz.providers.listing import Listed
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.settings import Settings
 

@@ -20,7 +20,7 @@ import pytest
 
 from gatewayz.billing.pricing import Price
 from gatewayz.errors import InvalidRequest
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.reliability.breaker import BreakerState
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.routing.balance import Balancer, Preferences

@@ -16,8 +16,9 @@ import pytest
 
 from gatewayz.providers import vertex
 from gatewayz.providers.listing import ListingError, list_models
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.redact import MASK
-from gatewayz.providers.registry import Provider, Registry, load_registry
+from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import lists_of

@@ -22,7 +22,7 @@ from gatewayz.canonical.bounds import model_id_problem
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, InvalidRequest
 from gatewayz.providers import anthropic, bedrock, cohere, fal, gemini, openai, urls, vertex
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.request_safety import UnsafeRequest, check_request
 from gatewayz.providers.transport import HttpPool
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 
 from gatewayz.billing.plans import load_plans
-from gatewayz.ratelimit import ANONYMOUS, RateLimiter, ip_hash, is_anonymous, is_free_model
+from gatewayz.billing.pricing import is_free_model
+from gatewayz.ratelimit import ANONYMOUS, RateLimiter, ip_hash, is_anonymous
 
 from .conftest import MINUTE, Store, fixed, principal
 

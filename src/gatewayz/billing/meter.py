@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
 from gatewayz.billing.plans import load_plans
@@ -46,7 +46,6 @@ from gatewayz.billing.settle_spool import PendingSettle, SettleSpool
 from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
 from gatewayz.money import nanos_to_usd
-from gatewayz.routing.resolve import Route
 from gatewayz.storage import price_overrides
 from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.ledger import holds
@@ -59,6 +58,24 @@ if TYPE_CHECKING:
     from gatewayz.storage.db import Database
 
 log = logging.getLogger("gatewayz.billing")
+
+
+class _Provider(Protocol):
+    @property
+    def slug(self) -> str: ...
+
+
+class Route(Protocol):
+    """What the meter needs of a route (routing's `Route`): whose price, for which model."""
+
+    @property
+    def provider(self) -> _Provider: ...
+
+    @property
+    def native_id(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
 
 
 @dataclass(slots=True)

@@ -44,6 +44,13 @@ _PREMIUM = re.compile(r"(?:^|[.:])(?:gpt-[45]|o[134](?:-|$)|claude-|gemini-)")
 _VARIANT = re.compile(r"^(?P<base>.+):(?P<variant>[a-z][a-z-]*)$")  # `:free`, `:nitro`, …
 
 
+FREE_SUFFIX = ":free"  # a model id ending in it is a free variant: it costs nothing
+
+
+def is_free_model(model: str) -> bool:
+    return model.endswith(FREE_SUFFIX)
+
+
 class PricingUnavailable(InvalidRequest):
     """A premium model has no configured price; it is never billed at the default rate."""
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gatewayz.billing.plans import Plans
+from gatewayz.billing.pricing import FREE_SUFFIX
 from gatewayz.errors import GatewayError, PaymentRequired, SpendCapReached
 from gatewayz.money import format_usd
-from gatewayz.ratelimit.limits import FREE_SUFFIX
 from gatewayz.storage.db import Database
 from gatewayz.storage.ledger.money import spending_state
 from gatewayz.storage.tables import utcnow

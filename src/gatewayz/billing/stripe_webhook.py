@@ -42,16 +42,33 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import stripe
 
 from gatewayz.billing.stripe_events import Audit, BadEvent, Context, Outcome, Result
 from gatewayz.billing.stripe_handlers import HANDLERS
+from gatewayz.settings import Settings
 from gatewayz.storage import payments
+from gatewayz.storage.db import Database
 
-if TYPE_CHECKING:
-    from gatewayz.services import Services
+
+class _AuditLog(Protocol):
+    def event(self, event: str, **fields: Any) -> None: ...
+
+
+class _AuthSync(Protocol):
+    async def publish(self, key_hash: str | None) -> None: ...
+
+
+class Services(Protocol):
+    """What the webhook needs of the running gateway."""
+
+    settings: Settings
+    db: Database
+    audit: _AuditLog
+    auth_sync: _AuthSync
+
 
 log = logging.getLogger("gatewayz.payments")
 

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 
 from gatewayz.cache.embed_local import EmbedderUnavailable
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.transport import HttpPool
 
 _ERROR_BODY_LIMIT = 64 << 10

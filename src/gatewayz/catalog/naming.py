@@ -12,7 +12,8 @@ candidate routes there (a request could not reach the offer, so it is no catalog
 
 from __future__ import annotations
 
-from gatewayz.providers.registry import Provider, Registry
+from gatewayz.providers.provider import Provider
+from gatewayz.providers.registry import Registry
 from gatewayz.routing.resolve import Resolver
 
 MAX_CACHED = 200_000

@@ -28,8 +28,7 @@ from gatewayz.billing.pricing import Price, PriceBook
 from gatewayz.canonical.modality import TEXT, is_modality
 from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.naming import Naming
-from gatewayz.providers.listing import Listed
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Listed, Provider
 from gatewayz.storage.catalog import offer_rows, replace_offer_rows
 from gatewayz.storage.db import DbConnection
 

@@ -44,7 +44,8 @@ from gatewayz.catalog.offers import Offer, OfferBuilder, load_offers
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import Syncer, SyncResult, skip_reason
 from gatewayz.errors import GatewayError, ModelNotFound, ServiceUnavailable
-from gatewayz.providers.registry import Provider, Registry
+from gatewayz.providers.provider import Provider
+from gatewayz.providers.registry import Registry
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.settings import Settings
 from gatewayz.storage.catalog import SyncState, succeeded, sync_states

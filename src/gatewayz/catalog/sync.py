@@ -24,8 +24,7 @@ from typing import Any
 
 from gatewayz.catalog.offers import Offer, OfferBuilder, replace_offers
 from gatewayz.providers import listing
-from gatewayz.providers.listing import Listed
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Listed, Provider
 from gatewayz.storage.catalog import claim, mark_attempt, record, sync_states
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import utcnow

@@ -20,7 +20,7 @@ from gatewayz.catalog.health import HealthData
 from gatewayz.catalog.offers import Offer
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import skip_reason
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.storage.catalog import SyncState, succeeded
 
 

@@ -6,12 +6,13 @@ it ends, whatever ended it (pushed on the call's stack)."""
 
 from __future__ import annotations
 
+from gatewayz.billing.pricing import FREE_SUFFIX, is_free_model
 from gatewayz.errors import Unauthorized
 from gatewayz.observability.audit import AuditLog
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.steps import Step
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
-from gatewayz.ratelimit.limits import FREE_SUFFIX, RateLimiter, is_anonymous, is_free_model
+from gatewayz.ratelimit.limits import RateLimiter, is_anonymous
 
 
 class Limit(Step):

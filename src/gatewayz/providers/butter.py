@@ -25,7 +25,7 @@ from gatewayz.providers.transport import HttpPool
 from gatewayz.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 AUTH_HEADER = "Butter-Auth"
 

@@ -18,36 +18,20 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from gatewayz.errors import GatewayError
+from gatewayz.providers.provider import Listed, Provider
 from gatewayz.providers.transport import HttpPool, TransportError
 from gatewayz.providers.upstream_errors import error_message
-
-if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
 
 MAX_PAGES = 50  # a paged list is read at most this many pages deep
 PAGE = 1000  # entries asked for per page (the largest page the list APIs serve)
 MAX_BODY = 32 << 20
 ERROR_BODY = 64 << 10
 _NOT_SERVED = "the provider is not served (no adapter)"
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """One entry of a provider's model list and what the list says about it (None: unsaid)."""
-
-    native_id: str
-    name: str | None = None
-    context_length: int | None = None
-    modality: str | None = None
-    tools: bool | None = None
-    vision: bool | None = None
-    huggingface_id: str | None = None
 
 
 class ListingError(Exception):

@@ -12,7 +12,8 @@ from typing import Any
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
 from gatewayz.errors import GatewayError
-from gatewayz.providers.listing import Listed, ListingError
+from gatewayz.providers.listing import ListingError
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.redact import Redactor
 
 

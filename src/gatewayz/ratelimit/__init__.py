@@ -10,7 +10,6 @@ from gatewayz.ratelimit.limits import (
     RateLimiter,
     ip_hash,
     is_anonymous,
-    is_free_model,
     key_limits,
 )
 
@@ -22,6 +21,5 @@ __all__ = [
     "RateLimiter",
     "ip_hash",
     "is_anonymous",
-    "is_free_model",
     "key_limits",
 ]

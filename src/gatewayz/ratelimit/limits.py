@@ -44,7 +44,6 @@ log = logging.getLogger("gatewayz.ratelimit")
 MINUTE_S = 60
 DAY_S = 86_400
 MONTH_TTL_S = 31 * DAY_S
-FREE_SUFFIX = ":free"
 OVERRIDE_FIELDS = ("rpm", "tokens_per_day", "tokens_per_month")  # an administrator's
 USER_RPM = "user_rpm"  # the key owner's own requests per minute: only ever lowers the ceiling
 # The largest values anyone may store (validation bounds, not policy).
@@ -65,10 +64,6 @@ ANONYMOUS = Principal(
 
 def is_anonymous(principal: Principal) -> bool:
     return not principal.api_key_id
-
-
-def is_free_model(model: str) -> bool:
-    return model.endswith(FREE_SUFFIX)
 
 
 def ip_hash(ip: str) -> str:

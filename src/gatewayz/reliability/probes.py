@@ -32,7 +32,7 @@ from time import perf_counter
 from gatewayz.background import Periodic
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, UpstreamError
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.reliability.health import PassiveHealth
 from gatewayz.state import StateBackend, StateError
 from gatewayz.storage import logs

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gatewayz.errors import GatewayError, ModelNotFound
-from gatewayz.providers.registry import Adapter, Provider
+from gatewayz.providers.provider import Adapter, Provider
 from gatewayz.routing.detect import Override
 
 # Rule → detection priority (lower first).

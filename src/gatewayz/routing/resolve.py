@@ -32,7 +32,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from gatewayz.errors import InvalidRequest
-from gatewayz.providers.registry import Provider, Registry
+from gatewayz.providers.provider import Provider
+from gatewayz.providers.registry import Registry
 from gatewayz.routing.detect import (
     Override,
     RoutingData,

@@ -10,7 +10,7 @@ import pytest
 from gatewayz.canonical.types import ChatRequest, Message, StreamChunk
 from gatewayz.errors import InvalidRequest, ModelNotFound, RateLimited, UpstreamUnavailable
 from gatewayz.providers.anthropic import Adapter
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.formats.anthropic import models

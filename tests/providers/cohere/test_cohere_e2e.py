@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from gatewayz.providers.cohere import Adapter
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX

@@ -14,7 +14,7 @@ import pytest
 
 from gatewayz.errors import RateLimited
 from gatewayz.providers.fal.adapter import Adapter, generate_image
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.simulators import Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX

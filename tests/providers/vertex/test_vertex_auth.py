@@ -14,7 +14,7 @@ import pytest
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import UpstreamError
 from gatewayz.providers import gemini
-from gatewayz.providers.registry import Provider
+from gatewayz.providers.provider import Provider
 from gatewayz.providers.transport import HttpPool
 from gatewayz.providers.vertex import adapter as vertex
 from gatewayz.simulators import Simulator

@@ -10,11 +10,12 @@ from gatewayz.providers.anthropic import request as anthropic_request
 from gatewayz.providers.anthropic import response as anthropic_response
 from gatewayz.providers.anthropic.listing import read_models
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
-from gatewayz.providers.listing import Listed, ModelListing
+from gatewayz.providers.listing import ModelListing
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 API_VERSION = b"2023-06-01"
 MESSAGES_PATH = "/v1/messages"

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from gatewayz.providers import urls
-from gatewayz.providers.listing import MAX_PAGES, PAGE, Fetch, Listed, text
+from gatewayz.providers.listing import MAX_PAGES, PAGE, Fetch, text
+from gatewayz.providers.provider import Listed
 
 MODELS_PATH = "/v1/models"
 

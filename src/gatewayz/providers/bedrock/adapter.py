@@ -22,11 +22,12 @@ from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
 from gatewayz.providers.bedrock import codec, sigv4
 from gatewayz.providers.bedrock.stream import ConverseStreamDecoder
-from gatewayz.providers.listing import Listed, ModelListing
+from gatewayz.providers.listing import ModelListing
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 SERVICE = "bedrock"
 EVENT_STREAM = b"application/vnd.amazon.eventstream"

@@ -11,11 +11,12 @@ from gatewayz.providers.base import EventStream, event_stream, open_upstream, re
 from gatewayz.providers.cohere import codec
 from gatewayz.providers.cohere.listing import read_models
 from gatewayz.providers.cohere.stream import CohereStreamDecoder
-from gatewayz.providers.listing import Listed, ModelListing
+from gatewayz.providers.listing import ModelListing
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.transport import HttpPool
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 CHAT_PATH = "/v2/chat"
 MODELS_PATH = "/v1/models?endpoint=chat&page_size=1000"

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from gatewayz.providers import urls
-from gatewayz.providers.listing import MAX_PAGES, PAGE, Fetch, Listed, positive, text
+from gatewayz.providers.listing import MAX_PAGES, PAGE, Fetch, positive, text
+from gatewayz.providers.provider import Listed
 
 MODELS_PATH = "/v1/models"
 

@@ -23,11 +23,12 @@ from gatewayz.providers.fal.codec import (
     parse_response,
     render_request,
 )
-from gatewayz.providers.listing import Listed, ModelListing
+from gatewayz.providers.listing import ModelListing
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.transport import HttpPool
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 LLM_APP = "/fal-ai/any-llm"
 LLM_STREAM_APP = "/fal-ai/any-llm/stream"

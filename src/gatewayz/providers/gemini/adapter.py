@@ -17,11 +17,12 @@ from gatewayz.providers.gemini import request as gemini_request
 from gatewayz.providers.gemini import response as gemini_response
 from gatewayz.providers.gemini.listing import read_models
 from gatewayz.providers.gemini.stream import GeminiStreamDecoder
-from gatewayz.providers.listing import Listed, ModelListing
+from gatewayz.providers.listing import ModelListing
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 
 def model_path(model: str) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from gatewayz.providers import urls
-from gatewayz.providers.listing import MAX_PAGES, PAGE, Fetch, Listed, positive, text
+from gatewayz.providers.listing import MAX_PAGES, PAGE, Fetch, positive, text
+from gatewayz.providers.provider import Listed
 
 
 async def read_models(fetch: Fetch) -> list[Listed]:

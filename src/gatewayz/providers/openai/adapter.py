@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
-from gatewayz.providers.listing import Listed, ModelListing
+from gatewayz.providers.listing import ModelListing
 from gatewayz.providers.openai import chat as openai_chat
 from gatewayz.providers.openai import request as openai_request
 from gatewayz.providers.openai.listing import read_models
 from gatewayz.providers.openai.stream import OpenAIStreamDecoder
+from gatewayz.providers.provider import Listed
 from gatewayz.providers.transport import HttpPool, UpstreamResponse
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 
 class Adapter(ModelListing):

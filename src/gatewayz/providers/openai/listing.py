@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from gatewayz.canonical.modality import is_modality, modality
-from gatewayz.providers.listing import Fetch, Listed, positive, text
+from gatewayz.providers.listing import Fetch, positive, text
+from gatewayz.providers.provider import Listed
 
 
 async def read_models(fetch: Fetch) -> list[Listed]:

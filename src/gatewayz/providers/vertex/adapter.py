@@ -32,7 +32,7 @@ from gatewayz.providers.transport import HttpPool
 from gatewayz.providers.vertex.listing import read_models
 
 if TYPE_CHECKING:
-    from gatewayz.providers.registry import Provider
+    from gatewayz.providers.provider import Provider
 
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 DEFAULT_HOST = "https://aiplatform.googleapis.com"

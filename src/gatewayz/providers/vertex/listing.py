@@ -5,7 +5,8 @@ Gemini's; ids only (the last segment of `publishers/google/models/<id>`)."""
 from __future__ import annotations
 
 from gatewayz.providers.gemini.listing import google_pages
-from gatewayz.providers.listing import Fetch, Listed, text
+from gatewayz.providers.listing import Fetch, text
+from gatewayz.providers.provider import Listed
 
 MODELS_PATH = "/v1beta1/publishers/google/models"
 
