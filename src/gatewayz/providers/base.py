@@ -2,7 +2,7 @@
 error tree, and turning an upstream byte stream into batches of canonical chunks.
 
 A family is a package (`providers/<family>/`) that exports `Adapter(provider, pool)` with
-`send`, `stream`, `models` and `list_models` (see `registry.Adapter`); the registry finds it by
+`send`, `stream`, `models` and `list_models` (see `provider.Adapter`); the registry finds it by
 the provider's `family` name.
 """
 

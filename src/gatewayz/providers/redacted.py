@@ -45,7 +45,7 @@ class RedactedStream:
 
 
 class RedactedAdapter:
-    """A provider's adapter (`registry.Adapter`) whose errors are masked; anything else
+    """A provider's adapter (`provider.Adapter`) whose errors are masked; anything else
     (`pool`, `headers()`, a family's own attributes) is the wrapped adapter's."""
 
     def __init__(self, inner: Any, redact: Redactor) -> None:
