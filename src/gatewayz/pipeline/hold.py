@@ -39,9 +39,11 @@ class Hold(Step):
     async def finish(self, call: Call) -> None:
         answer, tab = call.answer, call.tab
         assert answer is not None and answer.usage is not None
-        if answer.empty:  # nothing produced: refunded, streamed or not
+        if answer.empty:  # nothing produced: refunded, streamed or not (usage.cost is 0)
             await self.meter.release(tab)
-        await self.meter.settle(tab, answer.usage)
+            self.meter.quote(tab, answer.usage)
+        else:
+            await self.meter.settle(tab, answer.usage)
         call.row["cost_nanos"] = 0 if tab is None else tab.charged_nanos
 
     async def _close(
