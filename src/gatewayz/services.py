@@ -120,6 +120,8 @@ class Services:
         self.meter = Meter(self.db, s)
         stack.callback(self.meter.close)
         await self.meter.reload_prices()
+        if self.meter.leases is not None:
+            _start_task(stack, self.meter.leases)
         self.response_cache = build_response_cache(s, self.state, self.registry)
         stack.push_async_callback(self.response_cache.close)
         self.audit = AuditLog(

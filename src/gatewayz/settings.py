@@ -180,6 +180,13 @@ class Settings(BaseSettings):
     # How often settles the database could not take (spooled to DATA_DIR/settle-spool) are
     # retried.
     billing_settle_retry_s: float = Field(default=5.0, gt=0)
+    # Credit leases (billing/leases.py): each worker reserves a slice of a busy account's
+    # balance once and serves its requests' holds from it; off: one hold row per request.
+    billing_leases: bool = True
+    # An unused lease is given back after this long; a lease its worker stopped touching (the
+    # worker died) is released by the sweep after its TTL.
+    billing_lease_idle_s: float = Field(default=2.0, gt=0)
+    billing_lease_ttl_s: float = Field(default=60.0, ge=10)
     # How often each worker re-reads admin price overrides made elsewhere.
     price_refresh_s: float = 30.0
     # Stripe: API key (sk_...), webhook signing secret (whsec_...); the API base is only for

@@ -37,6 +37,9 @@ def gateway(upstream: Simulator, tmp_path_factory: pytest.TempPathFactory) -> It
         upstream,
         upstream_read_timeout_s=0.5,
         price_refresh_s=3600,  # the tests set prices directly on the meter
+        # Per-request holds: these tests read each request's hold row (credit leases serve
+        # holds from memory; their own tests are test_leases.py).
+        billing_leases=False,
     )
     env = dict(settings.provider_env)
     env["vllm"] = {"base_url": upstream.base_url, "models": f"{MODEL},{FREE_MODEL}"}

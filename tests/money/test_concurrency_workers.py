@@ -150,3 +150,35 @@ def test_two_workers_never_serve_more_than_the_balance_buys_at_token_prices(
     assert state["user"]["credits_nanos"] == balance - served * cost >= 0
     assert state["user"]["held_nanos"] == 0
     assert state["holds"] == Counter({"settled": served})
+
+
+def test_two_workers_serve_a_rich_account_from_leases_each_request_charged_once(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
+) -> None:
+    # $10 at $0.01 a request buys 1,000: 200 parallel requests are served from credit leases
+    # (a few reservations per worker, not one hold row per request), each charged once, and the
+    # workers give their leases back when they stop.
+    env = production_env(
+        postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
+    )
+    made = run_cli(
+        [
+            *("users", "create", "--email", "rich@example.com", "--credits", "10.00"),
+            *("--plan", "dev", "--rpm-limit", "100000", "--json"),
+        ],
+        env,
+        tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    user = json.loads(made.stdout)
+    asyncio.run(_set_price(postgres_url, {"prompt": "0", "completion": "0", "request": "0.01"}))
+    with serve(env, tmp_path, tmp_path / "logs", workers=2) as server:
+        assert len(server.children()) >= 2, server.output()
+        statuses = asyncio.run(_burst(server.base_url, user["api_key"]))
+    assert statuses == Counter({200: PARALLEL}), statuses
+    state = asyncio.run(_ledger(postgres_url, user["user_id"]))
+    assert state["usage"] == [-10_000_000] * PARALLEL
+    assert state["user"]["credits_nanos"] == 10_000_000_000 - PARALLEL * 10_000_000
+    assert state["user"]["held_nanos"] == 0  # every lease given back at shutdown
+    holds = state["holds"]
+    assert set(holds) == {"released"} and 1 <= sum(holds.values()) <= 20, holds

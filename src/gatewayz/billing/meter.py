@@ -23,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
+from gatewayz.billing.leases import Charge, Lease, Leases
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.pricing import (
     FREE,
@@ -91,6 +93,7 @@ class Tab:
     charged_nanos: int = 0
     metered: bool = False
     quoted: tuple[Usage, int] | None = None  # (usage, its cost) once quoted, for the settle
+    lease: Lease | None = None  # held from a credit lease, not by a hold row of its own
 
 
 @dataclass
@@ -129,6 +132,15 @@ class Meter:
         self.spool = SettleSpool(settings.data_dir / "settle-spool")
         self.metrics = BillingMetrics()
         self._background: set[asyncio.Task[Any]] = set()
+        self.leases: Leases | None = None
+        if settings.billing_leases:
+            self.leases = Leases(
+                self.ledger,
+                self.spool,
+                ttl_s=settings.billing_lease_ttl_s,
+                idle_s=settings.billing_lease_idle_s,
+                trial_plan=self.plans.trial.plan,
+            )
 
     def close(self) -> None:
         self.ledger.close()
@@ -219,6 +231,11 @@ class Meter:
         if send is not None:
             req.max_tokens = send
         tier = self.plans.tier(principal.plan)
+        if self.leases is not None and principal.plan != self.plans.trial.plan:
+            with _ledger_errors():
+                tab.lease = await self.leases.reserve(tab.user_id, worst, tier.daily_cap_nanos)
+            if tab.lease is not None:
+                return tab
         try:
             held = await self.ledger.run(
                 holds.hold,
@@ -242,13 +259,8 @@ class Meter:
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             raise
-        except UnknownUser:
-            raise Unauthorized("The account of this API key no longer exists.") from None
-        except DB_ERRORS as exc:
-            log.error("billing hold failed: %s", exc)
-            raise ServiceUnavailable(
-                "Billing is temporarily unavailable; the request was not sent. Retry shortly."
-            ) from None
+        except (UnknownUser, *DB_ERRORS) as exc:
+            _raise_for(exc)
         return tab
 
     def answered_by(self, tab: Tab | None, route: Route, price: Price) -> None:
@@ -296,6 +308,12 @@ class Meter:
                 tab.description,
                 usage,
             )
+        if tab.lease is not None:
+            assert self.leases is not None
+            tab.open, tab.charged_nanos = False, cost
+            charge = Charge(tab.id, cost, usage.total_tokens, tab.description)
+            await self.leases.charge(tab.lease, tab.held_nanos, charge)
+            return
         args = (holds.settle, tab.user_id, tab.id, cost)
         kwargs = {
             "tokens": usage.total_tokens,
@@ -326,6 +344,10 @@ class Meter:
         tab.open = False
         if tab.metered:
             return
+        if tab.lease is not None:
+            assert self.leases is not None
+            self.leases.release(tab.lease, tab.held_nanos)
+            return
         try:
             await self.ledger.run(holds.release, tab.id)
         except DB_ERRORS as exc:
@@ -339,3 +361,21 @@ class Meter:
             await self.release(tab)
         else:
             await self.settle(tab, Usage(prompt_tokens=0, completion_tokens=0))
+
+
+def _raise_for(exc: BaseException) -> NoReturn:
+    """A hold the ledger could not take, in the caller's terms: 401 or 503."""
+    if isinstance(exc, UnknownUser):
+        raise Unauthorized("The account of this API key no longer exists.") from None
+    log.error("billing hold failed: %s", exc)
+    raise ServiceUnavailable(
+        "Billing is temporarily unavailable; the request was not sent. Retry shortly."
+    ) from None
+
+
+@contextmanager
+def _ledger_errors() -> Iterator[None]:
+    try:
+        yield
+    except (UnknownUser, *DB_ERRORS) as exc:
+        _raise_for(exc)

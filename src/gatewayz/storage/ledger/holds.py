@@ -16,21 +16,17 @@ billing's (`billing.plans`), the SQL that enforces them is here.
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import BigInteger, String, bindparam, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import BigInteger, String, bindparam
 
 from gatewayz.storage.ledger.money import WRITE_ROW, UnknownUser, check_nanos
-from gatewayz.storage.tables import UTCDateTime, utcnow
-
-Conn = Connection | sqlite3.Connection
+from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, first, sql
+from gatewayz.storage.tables import utcnow
 
 DEFAULT_HOLD_TTL = timedelta(minutes=15)
 NO_CAP = 2**62  # nano-dollars: no daily cap
-_MOMENTS = (bindparam("moment", type_=UTCDateTime()), bindparam("expires", type_=UTCDateTime()))
 
 
 class TrialLimits(Protocol):
@@ -44,34 +40,8 @@ class TrialLimits(Protocol):
     def max_requests(self) -> int: ...
 
 
-def _sql(statement: str, *typed: Any) -> Any:
-    return text(statement).bindparams(*typed)
-
-
-def _first(conn: Conn, statement: Any, params: dict[str, Any]) -> Any:
-    """Execute; the first row or None. On a raw sqlite3 connection the same SQL runs directly
-    (sqlite3 takes `:name` parameters), timestamps stored the way SQLAlchemy stores them."""
-    if isinstance(conn, sqlite3.Connection):
-        return conn.execute(statement.text, {k: _sqlite(v) for k, v in params.items()}).fetchone()
-    return conn.execute(statement, params).first()
-
-
-def _run(conn: Conn, statement: Any, params: dict[str, Any]) -> None:
-    """Execute a statement that returns no rows."""
-    if isinstance(conn, sqlite3.Connection):
-        conn.execute(statement.text, {k: _sqlite(v) for k, v in params.items()})
-    else:
-        conn.execute(statement, params)
-
-
-def _sqlite(value: Any) -> Any:
-    if isinstance(value, datetime):  # UTCDateTime on SQLite: naive UTC, microseconds
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return value
-
-
 # The reservation: balance, daily cap and trial limits checked by the one atomic UPDATE.
-_RESERVE = _sql(
+_RESERVE = sql(
     """
     UPDATE users SET held_nanos = held_nanos + :amount, updated_at = :moment
     WHERE id = :user_id
@@ -83,27 +53,27 @@ _RESERVE = _sql(
             AND trial_tokens_used < :trial_tokens AND trial_requests_used < :trial_requests))
     RETURNING id
     """,
-    _MOMENTS[0],
+    MOMENTS[0],
     bindparam("cap", type_=BigInteger()),
     bindparam("day", type_=String()),
 )
-_INSERT_HOLD = _sql(
+_INSERT_HOLD = sql(
     """
     INSERT INTO credit_holds (request_id, user_id, amount_nanos, status, created_at, expires_at)
     VALUES (:request_id, :user_id, :amount, 'held', :moment, :expires)
     ON CONFLICT DO NOTHING
     RETURNING request_id
     """,
-    *_MOMENTS,
+    *MOMENTS,
 )
-_CLOSE_HOLD = _sql(
+_CLOSE_HOLD = sql(
     """
     UPDATE credit_holds SET status = :status
     WHERE request_id = :request_id AND status = 'held'
     RETURNING user_id, amount_nanos
     """
 )
-_CLOSE_USER_HOLD = _sql(
+_CLOSE_USER_HOLD = sql(
     """
     UPDATE credit_holds SET status = :status
     WHERE request_id = :request_id AND status = 'held' AND user_id = :user_id
@@ -111,7 +81,7 @@ _CLOSE_USER_HOLD = _sql(
     """
 )
 # After a settle: the money, the day's spend and (on the trial plan) the trial's counters.
-_SETTLED = _sql(
+_SETTLED = sql(
     """
     UPDATE users SET
       allowance_nanos = :allowance, credits_nanos = :purchased, held_nanos = :held,
@@ -125,25 +95,21 @@ _SETTLED = _sql(
     """,
     bindparam("day", type_=String()),
 )
-_STATUS = _sql("SELECT status FROM credit_holds WHERE request_id = :request_id")
-_MARK_SETTLED = _sql(
+_STATUS = sql("SELECT status FROM credit_holds WHERE request_id = :request_id")
+_MARK_SETTLED = sql(
     "UPDATE credit_holds SET status = 'settled' WHERE request_id = :request_id "
     "AND status <> 'settled'"
 )
-_USER_EXISTS = _sql("SELECT id FROM users WHERE id = :user_id")
-_LOCK_MONEY = _sql(
+_USER_EXISTS = sql("SELECT id FROM users WHERE id = :user_id")
+_LOCK_MONEY = sql(
     "UPDATE users SET updated_at = :moment WHERE id = :user_id "
     "RETURNING allowance_nanos, credits_nanos, held_nanos",
-    _MOMENTS[0],
+    MOMENTS[0],
 )
-_UNHOLD = _sql(
+_UNHOLD = sql(
     "UPDATE users SET held_nanos = held_nanos - :amount, updated_at = :moment WHERE id = :user_id",
-    _MOMENTS[0],
+    MOMENTS[0],
 )
-
-
-def _day(moment: datetime) -> str:
-    return moment.astimezone(UTC).date().isoformat()
 
 
 def hold(
@@ -173,14 +139,14 @@ def hold(
         status = _status(conn, request_id)
         if status is not None:
             return status == "held"
-    reserved = _first(
+    reserved = first(
         conn,
         _RESERVE,
         {
             "amount": max_nanos,
             "moment": moment,
             "user_id": user_id,
-            "day": _day(moment),
+            "day": day_of(moment),
             "cap": NO_CAP if daily_cap_nanos is None else daily_cap_nanos,
             "trial_plan": trial.plan if trial is not None else "",
             "trial_tokens": trial.max_tokens if trial is not None else 0,
@@ -188,7 +154,7 @@ def hold(
         },
     )
     if reserved is None:
-        if _first(conn, _USER_EXISTS, {"user_id": user_id}) is None:
+        if first(conn, _USER_EXISTS, {"user_id": user_id}) is None:
             raise UnknownUser(user_id)
         return False
     params = {
@@ -198,15 +164,15 @@ def hold(
         "moment": moment,
         "expires": moment + ttl,
     }
-    if _first(conn, _INSERT_HOLD, params) is None:
+    if first(conn, _INSERT_HOLD, params) is None:
         # Lost a race with the same request id: undo our reservation.
-        _run(conn, _UNHOLD, {"amount": max_nanos, "moment": moment, "user_id": user_id})
+        execute(conn, _UNHOLD, {"amount": max_nanos, "moment": moment, "user_id": user_id})
         return _status(conn, request_id) == "held"
     return True
 
 
 def _status(conn: Conn, request_id: str) -> str | None:
-    found = _first(conn, _STATUS, {"request_id": request_id})
+    found = first(conn, _STATUS, {"request_id": request_id})
     return None if found is None else str(found[0])
 
 
@@ -216,9 +182,9 @@ def close_hold(
     """Move an open hold to `status`; its (user id, amount), or None if it was not open."""
     params = {"status": status, "request_id": request_id}
     if user_id is None:
-        row = _first(conn, _CLOSE_HOLD, params)
+        row = first(conn, _CLOSE_HOLD, params)
     else:
-        row = _first(conn, _CLOSE_USER_HOLD, {**params, "user_id": user_id})
+        row = first(conn, _CLOSE_USER_HOLD, {**params, "user_id": user_id})
     return None if row is None else (str(row[0]), int(row[1]))
 
 
@@ -287,7 +253,7 @@ def settle_late(
         )
     if status == "settled":
         return 0  # done already (by another worker replaying the same settle)
-    _run(conn, _MARK_SETTLED, {"request_id": request_id})
+    execute(conn, _MARK_SETTLED, {"request_id": request_id})
     return _charge(
         conn, user_id, request_id, actual_nanos, 0, tokens, moment, description, trial_plan
     )
@@ -306,7 +272,7 @@ def _charge(
 ) -> int:
     """Write the usage row (allowance first) and the user's money, `released` nanos of holds
     given back; the nanos charged (0 when the row existed)."""
-    money = _first(conn, _LOCK_MONEY, {"moment": moment, "user_id": user_id})
+    money = first(conn, _LOCK_MONEY, {"moment": moment, "user_id": user_id})
     if money is None:
         raise UnknownUser(user_id)
     allowance, purchased, held = (int(v) for v in money)
@@ -324,16 +290,16 @@ def _charge(
             "description": f"{description}; {split}" if description else split,
             "moment": moment,
         }
-        if _first(conn, WRITE_ROW, row) is None:  # already charged with `charge`
+        if first(conn, WRITE_ROW, row) is None:  # already charged with `charge`
             charged = from_allowance = 0
-    _run(
+    execute(
         conn,
         _SETTLED,
         {
             "allowance": allowance - from_allowance,
             "purchased": purchased - (charged - from_allowance),
             "held": others_held,
-            "day": _day(moment),
+            "day": day_of(moment),
             "charged": charged,
             "trial_plan": trial_plan,
             "tokens": tokens,
@@ -349,5 +315,5 @@ def release(conn: Conn, request_id: str) -> bool:
     closed = close_hold(conn, request_id, "released")
     if closed is None:
         return False
-    _run(conn, _UNHOLD, {"amount": closed[1], "moment": utcnow(), "user_id": closed[0]})
+    execute(conn, _UNHOLD, {"amount": closed[1], "moment": utcnow(), "user_id": closed[0]})
     return True
