@@ -109,6 +109,7 @@ class Services:
         )
         stack.push_async_callback(self.state.close)
         self.limiter = RateLimiter(self.state, metrics=limiter_metrics)
+        stack.push_async_callback(self.limiter.flush)
         self.breakers = CircuitBreakers(
             self.state, failure_threshold=s.breaker_failure_threshold, open_s=s.breaker_open_s
         )

@@ -2,7 +2,7 @@
 key's requests per minute and token budgets (the prompt's estimate must fit); a call without a
 key may only use `:free` models and is counted per IP. Refused → 429 (Retry-After, X-RateLimit-*)
 or 401 for an anonymous call to another model (audited). The tokens a call used are counted when
-it ends, whatever ended it (pushed on the call's stack)."""
+it ends, whatever ended it (pushed on the call's stack), in the limiter's next batch."""
 
 from __future__ import annotations
 
@@ -42,13 +42,13 @@ class Limit(Step):
         else:
             estimate = estimate_tokens(prompt_chars(req), self.chars_per_token)
             decision = await self.limiter.check_key(principal, estimate)
-            call.stack.push_async_callback(self._count_tokens, call)
+            call.stack.callback(self._count_tokens, call)
         if not decision.allowed:
             raise decision.error()
         call.limits = decision.headers()
 
-    async def _count_tokens(self, call: Call) -> None:
+    def _count_tokens(self, call: Call) -> None:
         # A cached answer used no provider tokens: it does not count against token limits.
         tokens = 0 if call.cache else call.row["total_tokens"]
         assert call.principal is not None
-        await self.limiter.record_tokens(call.principal, tokens)
+        self.limiter.add_tokens(call.principal, tokens)  # written in the next batch

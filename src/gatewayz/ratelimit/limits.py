@@ -13,7 +13,10 @@ every worker and replica agrees on the window; each check is ONE atomic round tr
 * `rate_limit:{api_key_id}:{minute}` (TTL 60 s) counts requests (refused ones too);
 * `rate_limit_tpd:{api_key_id}:{yyyymmdd}` (TTL 1 day) and `rate_limit_tpm:{api_key_id}:{yyyymm}`
   (TTL 31 days) count tokens: read before the call (plus the prompt's estimate), incremented by
-  the real usage after the response.
+  the real usage after the response. The request does not wait for that increment: usage is
+  queued (`add_tokens`) and written in batches, one round trip for every call that ended while
+  the previous batch was on its way; the key's next check carries what this worker queued for
+  it and not yet sent, in its own round trip.
 
 Anonymous layer: callers without a key, `:free` models only, `anon_rate:{ip_hash}:{minute}`
 (TTL 60 s) against `anonymous_rpm`, stricter than any tier.
@@ -25,6 +28,7 @@ blocks a request.
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import hashlib
 import logging
@@ -179,6 +183,8 @@ class RateLimiter:
         # key id → (its plan, its limits object, the effective limits): a key's record is
         # cached by the authenticator, so the same objects come back until the key changes.
         self._limits: dict[str, tuple[str, Any, KeyLimits]] = {}
+        self._queued: dict[str, tuple[int, float]] = {}  # token counter → (amount, its TTL)
+        self._writer: asyncio.Task[None] | None = None
 
     def _key_limits(self, principal: Principal) -> KeyLimits:
         stored = principal.record.get("limits")
@@ -203,12 +209,16 @@ class RateLimiter:
         lim = self._key_limits(principal)
         kid = principal.api_key_id
         minute, day, month, to_minute, to_day, to_month = _windows(self.clock())
+        tpd, tpm = f"rate_limit_tpd:{kid}:{day}", f"rate_limit_tpm:{kid}:{month}"
+        queued = self._queued  # this key's usage not yet sent goes with the check
+        day_add = queued.pop(tpd, (0, 0.0))[0] if queued else 0
+        month_add = queued.pop(tpm, (0, 0.0))[0] if queued else 0
         try:
             used_rpm, used_day, used_month = await self.state.incr_many(
                 [
                     (f"rate_limit:{kid}:{minute}", 1, MINUTE_S),
-                    (f"rate_limit_tpd:{kid}:{day}", 0, DAY_S),
-                    (f"rate_limit_tpm:{kid}:{month}", 0, MONTH_TTL_S),
+                    (tpd, day_add, DAY_S),
+                    (tpm, month_add, MONTH_TTL_S),
                 ]
             )
         except CONNECTIVITY_ERRORS as exc:
@@ -226,21 +236,48 @@ class RateLimiter:
             )
         return Decision(True, lim.rpm, lim.rpm - used_rpm, to_minute, "rpm")
 
+    def add_tokens(self, principal: Principal, tokens: int) -> None:
+        """Queue a finished call's real (or, failing that, estimated) usage: written by the next
+        batch, or carried by the key's next check, whichever comes first."""
+        for key, ttl in self._token_counters(principal, tokens):
+            self._queued[key] = (self._queued.get(key, (0, ttl))[0] + tokens, ttl)
+        if self._queued and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.create_task(self._write_tokens())
+
     async def record_tokens(self, principal: Principal, tokens: int) -> None:
-        """Count a finished call's real (or, failing that, estimated) usage."""
-        if tokens <= 0 or is_anonymous(principal):
-            return
-        kid = principal.api_key_id
-        _, day, month, *_ = _windows(self.clock())
+        """Count a finished call's usage now, in its own round trip."""
         try:
             await self.state.incr_many(
-                [
-                    (f"rate_limit_tpd:{kid}:{day}", tokens, DAY_S),
-                    (f"rate_limit_tpm:{kid}:{month}", tokens, MONTH_TTL_S),
-                ]
+                [(key, tokens, ttl) for key, ttl in self._token_counters(principal, tokens)]
             )
         except CONNECTIVITY_ERRORS as exc:
             self._fail_open("token usage", exc)
+
+    def _token_counters(self, principal: Principal, tokens: int) -> list[tuple[str, float]]:
+        if tokens <= 0 or is_anonymous(principal):
+            return []
+        kid = principal.api_key_id
+        _, day, month, *_ = _windows(self.clock())
+        return [
+            (f"rate_limit_tpd:{kid}:{day}", DAY_S),
+            (f"rate_limit_tpm:{kid}:{month}", MONTH_TTL_S),
+        ]
+
+    async def flush(self) -> None:
+        """Write what is queued (at shutdown)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+        if self._queued:
+            self._writer = asyncio.create_task(self._write_tokens())
+            await self._writer
+
+    async def _write_tokens(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, {}
+            try:
+                await self.state.incr_many([(k, n, ttl) for k, (n, ttl) in batch.items()])
+            except CONNECTIVITY_ERRORS as exc:
+                self._fail_open("token usage", exc)
 
     async def check_anonymous(self, ip: str) -> Decision:
         """Count one anonymous request from `ip` and decide."""
