@@ -220,3 +220,23 @@ async def test_no_lease_near_the_end_of_a_balance_the_days_cap_or_on_the_trial(
     for user in (small, capped, trial):
         assert (await state(db, user))[1] == []
     await leases.stop()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+async def test_a_charge_written_before_is_not_written_twice(
+    db: Database, runner: LedgerRunner, tmp_path: Path
+) -> None:
+    user = await new_user(db)
+    leases = make_leases(runner, tmp_path)
+    lease = await leases.reserve(user, 3 * HOLD, None)
+    assert lease is not None
+    await leases.charge(lease, HOLD, Charge("twice", COST, 3, "m"))
+    # The same request id again (a replay), beside a new one, in one batch.
+    await asyncio.gather(
+        leases.charge(lease, HOLD, Charge("twice", COST, 3, "m")),
+        leases.charge(lease, HOLD, Charge("once", 2 * COST, 3, "m")),
+    )
+    assert await usage(db, user) == [-2 * COST, -COST]
+    await leases.stop()
+    balance, _ = await state(db, user)  # the running balance of each row checked too
+    assert balance.held == 0 and balance.total == nanos_to_usd(usd_to_nanos("10") - 3 * COST)

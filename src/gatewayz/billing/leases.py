@@ -43,7 +43,7 @@ from gatewayz.background import Periodic
 from gatewayz.billing.settle_spool import PendingSettle, SettleSpool
 from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.ledger import leases as ledger_leases
-from gatewayz.storage.ledger.leases import Batch, Charge
+from gatewayz.storage.ledger.leases import Batch, Charge, LedgerConflict
 
 if TYPE_CHECKING:
     from gatewayz.storage.ledger.runner import LedgerRunner
@@ -211,7 +211,7 @@ class Leases(Periodic):
                 left = await self.ledger.run(
                     ledger_leases.flush, batches, ttl=self.ttl, trial_plan=self.trial_plan
                 )
-            except DB_ERRORS as exc:
+            except (*DB_ERRORS, LedgerConflict) as exc:
                 if attempt == 0:
                     continue
                 log.error("lease batch of %d charges failed: %s", _count(batches), exc)

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import String, bindparam
 
 from gatewayz.storage.ledger.holds import NO_CAP
-from gatewayz.storage.ledger.money import WRITE_ROW, UnknownUser, check_nanos
-from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, first, sql
+from gatewayz.storage.ledger.money import UnknownUser, check_nanos
+from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, fetch_all, first, sql
 from gatewayz.storage.tables import UTCDateTime, utcnow
 
 PREFIX = "lease."
@@ -76,6 +78,10 @@ _CHARGED = sql(
     """,
     bindparam("day", type_=String()),
 )
+
+
+class LedgerConflict(RuntimeError):
+    """A charge of the batch was written meanwhile by someone else: the batch is retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,35 +167,11 @@ def flush(
         if money is None:
             raise UnknownUser(batch.user_id)
         balance = int(money[0]) + int(money[1])
-        allowance = int(money[0])
-        from_allowance = charged = tokens = requests = 0
-        for charge in batch.charges:
-            check_nanos("nanos", charge.nanos)
-            check_nanos("tokens", charge.tokens)
-            tokens += charge.tokens
-            requests += 1 if charge.nanos or charge.tokens else 0
-            if charge.nanos == 0:
-                continue
-            take = min(max(allowance - from_allowance, 0), charge.nanos)
-            split = f"allowance {take} + purchased {charge.nanos - take} nanos"
-            written = first(
-                conn,
-                WRITE_ROW,
-                {
-                    "user_id": batch.user_id,
-                    "type": "usage",
-                    "amount": -charge.nanos,
-                    "after": balance - charged - charge.nanos,
-                    "request_id": charge.request_id,
-                    "description": f"{charge.description}; {split}"
-                    if charge.description
-                    else split,
-                    "moment": moment,
-                },
-            )
-            if written is not None:  # else charged already (a replay): not twice
-                charged += charge.nanos
-                from_allowance += take
+        charged, from_allowance = _write_rows(
+            conn, batch.user_id, batch.charges, int(money[0]), balance, moment
+        )
+        tokens = sum(charge.tokens for charge in batch.charges)
+        requests = sum(1 for charge in batch.charges if charge.nanos or charge.tokens)
         unheld = 0
         if reserved is not None:
             consumed = min(charged, reserved)
@@ -217,3 +199,69 @@ def flush(
         )
         left.append(None if reserved is None or batch.close else reserved)
     return left
+
+
+def _write_rows(
+    conn: Conn, user_id: str, charges: list[Charge], allowance: int, balance: int, moment: datetime
+) -> tuple[int, int]:
+    """One `usage` row per charge not written before (allowance first, the running balance
+    after each), in a few multi-row statements; (nanos charged, of which from the allowance)."""
+    for charge in charges:
+        check_nanos("nanos", charge.nanos)
+        check_nanos("tokens", charge.tokens)
+    billable = [charge for charge in charges if charge.nanos]
+    done = _charged_already(conn, [charge.request_id for charge in billable])
+    rows: list[tuple[str, int, int, str]] = []
+    charged = from_allowance = 0
+    for charge in billable:
+        if charge.request_id in done:  # a replay: never twice
+            continue
+        done.add(charge.request_id)
+        take = min(max(allowance - from_allowance, 0), charge.nanos)
+        split = f"allowance {take} + purchased {charge.nanos - take} nanos"
+        text = f"{charge.description}; {split}" if charge.description else split
+        rows.append((charge.request_id, -charge.nanos, balance - charged - charge.nanos, text))
+        charged += charge.nanos
+        from_allowance += take
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        params: dict[str, object] = {"user_id": user_id, "moment": moment}
+        for i, (request_id, amount, after, text) in enumerate(chunk):
+            params |= {f"r{i}": request_id, f"a{i}": amount, f"b{i}": after, f"d{i}": text}
+        if len(fetch_all(conn, _insert_rows(len(chunk)), params)) != len(chunk):
+            raise LedgerConflict(f"a charge of {user_id} was written meanwhile")
+    return charged, from_allowance
+
+
+def _charged_already(conn: Conn, request_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(request_ids), _CHUNK):
+        chunk = request_ids[start : start + _CHUNK]
+        params = {f"q{i}": request_id for i, request_id in enumerate(chunk)}
+        found.update(str(row[0]) for row in fetch_all(conn, _select_charged(len(chunk)), params))
+    return found
+
+
+_CHUNK = 200
+
+
+@lru_cache(maxsize=_CHUNK)
+def _insert_rows(n: int) -> Any:
+    values = ", ".join(
+        f"(:user_id, 'usage', :a{i}, :b{i}, :r{i}, :d{i}, :moment)" for i in range(n)
+    )
+    return sql(
+        "INSERT INTO credit_transactions (user_id, type, amount_nanos, balance_after_nanos, "
+        f"request_id, description, created_at) VALUES {values} "
+        "ON CONFLICT DO NOTHING RETURNING id",
+        MOMENTS[0],
+    )
+
+
+@lru_cache(maxsize=_CHUNK)
+def _select_charged(n: int) -> Any:
+    marks = ", ".join(f":q{i}" for i in range(n))
+    return sql(
+        "SELECT request_id FROM credit_transactions "
+        f"WHERE type = 'usage' AND request_id IN ({marks})"
+    )

@@ -29,6 +29,13 @@ def first(conn: Conn, statement: Any, params: dict[str, Any]) -> Any:
     return conn.execute(statement, params).first()
 
 
+def fetch_all(conn: Conn, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """Execute; every row."""
+    if isinstance(conn, sqlite3.Connection):
+        return conn.execute(statement.text, {k: _sqlite(v) for k, v in params.items()}).fetchall()
+    return list(conn.execute(statement, params))
+
+
 def execute(conn: Conn, statement: Any, params: dict[str, Any]) -> None:
     """Execute a statement that returns no rows."""
     if isinstance(conn, sqlite3.Connection):
