@@ -50,7 +50,7 @@ from gatewayz.storage.usage import UsageReport, UsageRow
 if TYPE_CHECKING:
     from gatewayz.settings import Settings
 
-log = logging.getLogger("gatewayz.cache")
+log = logging.getLogger("gatewayz.storage")
 
 KEYS = "keys"
 USAGE = "usage"
