@@ -37,8 +37,8 @@ from gatewayz.billing.pricing import PriceBook
 from gatewayz.catalog import views
 from gatewayz.catalog.cache import TTLCache
 from gatewayz.catalog.capabilities import CapabilityTable
-from gatewayz.catalog.health import HealthData, health_ttl, load_health
 from gatewayz.catalog.known import Knowledge, KnowledgeBoard
+from gatewayz.catalog.model_health import HealthData, health_ttl, load_health
 from gatewayz.catalog.naming import Naming
 from gatewayz.catalog.offers import Offer, OfferBuilder, load_offers
 from gatewayz.catalog.query import Query
@@ -46,7 +46,7 @@ from gatewayz.catalog.sync import Syncer, SyncResult, skip_reason
 from gatewayz.errors import GatewayError, ModelNotFound, ServiceUnavailable
 from gatewayz.providers.provider import Provider
 from gatewayz.providers.registry import Registry
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.settings import Settings
 from gatewayz.storage.catalog import SyncState, succeeded, sync_states
 from gatewayz.storage.db import Database
