@@ -8,9 +8,10 @@ configurations (see catalog/service.py):
   (`refresh_ahead`), and a failed reload keeps it for a while longer;
 - health: the per-model health data, 6 min.
 
-Stampede protection: concurrent misses of one key share one build (a task every caller awaits,
-shielded, so a caller that goes away never cancels the others' build). `clear()` invalidates:
-a build that started before it does not store its (possibly stale) result.
+Stampede protection: concurrent misses of one key share one build (`single_flight.SingleFlight`:
+a task every caller awaits, shielded, so a caller that goes away never cancels the others'
+build). `clear()` invalidates: a build that started before it does not store its (possibly
+stale) result. The entries are an `lru.LRU`: a hit makes its entry the most recent.
 
 In-process memory rather than the shared state (Redis): every worker serves the catalog from
 its own copy in microseconds, and the database behind it is the shared truth; after a sync,
