@@ -43,7 +43,7 @@ from gatewayz.catalog.offers import Offer, replace_offers
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.service import Catalog
 from gatewayz.providers.registry import load_registry
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage.catalog import record

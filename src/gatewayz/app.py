@@ -18,7 +18,7 @@ from gatewayz.api import (
     admin_routes,
     billing_routes,
     breaker_routes,
-    health,
+    health_routes,
     keys_routes,
     status_routes,
     stripe_routes,
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     app.router.routes += auth_routes(services)  # accounts: POST /auth, POST /auth/register
     app.router.routes += catalog_routes(services)  # public: /catalog/models, /catalog/providers
-    app.include_router(health.router)
+    app.include_router(health_routes.router)
     app.include_router(status_routes.router)  # public: /status, incidents, uptime
     app.include_router(keys_routes.router)  # users: /user/api-keys
     app.include_router(admin_routes.router)  # admin: /admin/* (permission-guarded, audited)

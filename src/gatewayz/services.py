@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.settle_spool import SettleReplayer
 from gatewayz.billing.sweep import Sweeper
-from gatewayz.cache.query import QueryCache, build_query_cache
 from gatewayz.cache.response_cache import ResponseCache
 from gatewayz.cache.response_setup import build_response_cache
 from gatewayz.catalog.service import Catalog
@@ -38,6 +37,7 @@ from gatewayz.settings import Settings
 from gatewayz.simulators import Simulator
 from gatewayz.state import StateBackend, build_state
 from gatewayz.storage.db import Database
+from gatewayz.storage.query_cache import QueryCache, build_query_cache
 
 log = logging.getLogger("gatewayz")
 

@@ -124,8 +124,8 @@ class Settings(BaseSettings):
     # In-memory fallback when Redis is down: LRU entries and TTL.
     fallback_max_entries: int = 500
     fallback_ttl_s: float = 900.0
-    # DB query cache (cache/query.py): per-user reads served a little stale, with their TTLs;
-    # the entry bound applies without Redis (with Redis the entries live there).
+    # DB query cache (storage/query_cache.py): per-user reads served a little stale, with
+    # their TTLs; the entry bound applies without Redis (with Redis the entries live there).
     query_cache: bool = True
     query_cache_keys_ttl_s: float = Field(default=300.0, gt=0)
     query_cache_usage_ttl_s: float = Field(default=60.0, gt=0)

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 from gatewayz.billing.pricing import PriceBook
 from gatewayz.catalog.service import Catalog
 from gatewayz.providers.registry import load_registry
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.settings import Settings
 from gatewayz.simulators import Simulator
 from gatewayz.simulators.model_lists import lists_of

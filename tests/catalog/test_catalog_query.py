@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from gatewayz.billing.pricing import Price
-from gatewayz.catalog.health import HealthData
+from gatewayz.catalog.model_health import HealthData
 from gatewayz.catalog.offers import Offer
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.views import Snapshot, page_json

@@ -23,7 +23,7 @@ from gatewayz.simulators.faults import Fault
 from gatewayz.storage.db import Database
 from gatewayz.storage.keys import find_key
 from gatewayz.storage.users import create_user
-from tests.access.conftest import audit_rows
+from tests.api.conftest import audit_rows
 from tests.e2e.harness import Gateway, gateway_settings, request_log_rows, start_gateway
 
 from .conftest import NOW

@@ -13,7 +13,7 @@ import redis
 from gatewayz.reliability import CircuitBreakers
 from gatewayz.simulators import Simulator
 from gatewayz.state import RedisState
-from tests.access.conftest import audit_rows, call, make_user
+from tests.api.conftest import audit_rows, call, make_user
 from tests.conftest import RUN_ID
 from tests.e2e.harness import Gateway, gateway_settings, start_gateway
 

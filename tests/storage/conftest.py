@@ -1,14 +1,16 @@
-"""A migrated database on each backend, and a key ring with fresh secrets."""
+"""A migrated database on each backend, a key ring with fresh secrets, and (for the query cache
+behind a real gateway) a simulator upstream per module."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from cryptography.fernet import Fernet
 
 from gatewayz.security.keys import KeyRing
+from gatewayz.simulators import Simulator
 from gatewayz.storage.db import Database, upgrade
 
 
@@ -23,3 +25,11 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 @pytest.fixture
 def keyring() -> KeyRing:
     return KeyRing(Fernet.generate_key(), secrets.token_bytes(32))
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Simulator]:
+    sim = Simulator()
+    sim.start_in_thread()
+    yield sim
+    sim.stop_thread()

@@ -14,7 +14,6 @@ from gatewayz.accounts import admin, api_keys
 from gatewayz.api.access import request_ip
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.api.keys_routes import event_json
-from gatewayz.cache.query import KEYS
 from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.observability.audit import list_events
 from gatewayz.ratelimit.limits import (
@@ -25,6 +24,7 @@ from gatewayz.ratelimit.limits import (
     effective_limits,
 )
 from gatewayz.security.auth import Principal
+from gatewayz.storage.query_cache import KEYS
 from gatewayz.storage.tables import ROLES
 
 router = APIRouter(prefix="/admin", tags=["admin"])

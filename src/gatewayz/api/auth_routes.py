@@ -33,12 +33,12 @@ from gatewayz.accounts.provisioning import (
 from gatewayz.api.asgi import header, read_body, send_bytes
 from gatewayz.api.chat_endpoint import send_error
 from gatewayz.api.openai_routes import OPENAI
-from gatewayz.cache.query import KEYS
 from gatewayz.context import bearer_token
 from gatewayz.errors import GatewayError, InvalidRequest, PermissionDenied, RateLimited
 from gatewayz.security.client_ip import client_ip, trusted_networks
 from gatewayz.settings import ConfigError
 from gatewayz.state import StateUnavailable
+from gatewayz.storage.query_cache import KEYS
 
 if TYPE_CHECKING:
     from gatewayz.services import Services

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatewayz.accounts import api_keys
 from gatewayz.api.access import request_ip, require_permission
 from gatewayz.api.deps import allowed, services_of
-from gatewayz.cache.query import KEYS
 from gatewayz.canonical.key_format import ENVS
 from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.observability.audit import list_events
@@ -29,6 +28,7 @@ from gatewayz.ratelimit.limits import MAX_RPM, USER_RPM, rpm_ceiling
 from gatewayz.routing.detect import check_slugs, parse_override
 from gatewayz.security.auth import Principal
 from gatewayz.security.restrictions import normalize_domain_allowlist, normalize_ip_allowlist
+from gatewayz.storage.query_cache import KEYS
 
 router = APIRouter(prefix="/user", tags=["users"])
 

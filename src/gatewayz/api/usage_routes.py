@@ -16,11 +16,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from gatewayz.api.deps import caller, services_of
-from gatewayz.cache.query import USAGE, usage_from_json, usage_json
 from gatewayz.errors import InvalidRequest
 from gatewayz.money import usd_text as usd
 from gatewayz.observability.request_log import user_usage
 from gatewayz.security.auth import Principal
+from gatewayz.storage.query_cache import USAGE, usage_from_json, usage_json
 from gatewayz.storage.tables import utcnow
 from gatewayz.storage.usage import GROUPS, PERCENTILES, UsageReport, UsageRow
 

@@ -5,9 +5,10 @@ with its own TTL; values are opaque bytes (`response_codec`)."""
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
+
+from gatewayz.lru import LRU
 
 
 class ResponseStore(Protocol):
@@ -29,17 +30,15 @@ class MemoryResponseStore:
     name = "memory"
 
     def __init__(self, max_entries: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be >= 1")
+        self._entries: LRU[str, tuple[float, bytes]] = LRU(max_entries)  # (expires at, value)
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __contains__(self, key: str) -> bool:
-        found = self._entries.get(key)
+        found = self._entries.peek(key)
         return found is not None and found[0] > self._clock()
 
     async def get(self, key: str) -> bytes | None:
@@ -47,13 +46,9 @@ class MemoryResponseStore:
         if found is None:
             return None
         if found[0] <= self._clock():
-            del self._entries[key]
+            self._entries.pop(key)
             return None
-        self._entries.move_to_end(key)
         return found[1]
 
     async def put(self, key: str, value: bytes, ttl_s: float) -> None:
-        self._entries[key] = (self._clock() + ttl_s, value)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        self._entries.put(key, (self._clock() + ttl_s, value))

@@ -13,13 +13,13 @@ recently used buckets giving way first); `RedisSemanticIndex` in one Redis list 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
 
 from gatewayz.cache.response_redis import RedisBackoff
+from gatewayz.lru import LRU
 from gatewayz.state.redis import RedisState
 
 KEY_BYTES = 64  # a hex SHA-256 entry key
@@ -69,7 +69,7 @@ class MemorySemanticIndex:
     def __init__(self, max_vectors: int, bucket_entries: int) -> None:
         self.max_vectors = max_vectors
         self.bucket_entries = bucket_entries
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._buckets: LRU[str, _Bucket] = LRU()  # bounded here, by `max_vectors` in all
         self._count = 0
 
     def __len__(self) -> int:
@@ -81,14 +81,13 @@ class MemorySemanticIndex:
         b = self._buckets.get(bucket)
         if b is None:
             return None
-        self._buckets.move_to_end(bucket)
         return best_match(b.keys, b.matrix, vector, threshold)
 
     async def add(self, bucket: str, key: str, vector: np.ndarray) -> None:
         b = self._buckets.get(bucket)
         if b is None:
-            b = self._buckets[bucket] = _Bucket(vector.shape[0])
-        self._buckets.move_to_end(bucket)
+            b = _Bucket(vector.shape[0])
+            self._buckets.put(bucket, b)
         self._count -= len(b.keys)
         b.remove(key)
         b.keys.append(key)
@@ -101,7 +100,7 @@ class MemorySemanticIndex:
             oldest.drop_oldest()
             self._count -= 1
             if not oldest.keys:
-                del self._buckets[oldest_name]
+                self._buckets.pop(oldest_name)
 
 
 class RedisSemanticIndex:

@@ -8,9 +8,10 @@ configurations (see catalog/service.py):
   (`refresh_ahead`), and a failed reload keeps it for a while longer;
 - health: the per-model health data, 6 min.
 
-Stampede protection: concurrent misses of one key share one build (a task every caller awaits,
-shielded, so a caller that goes away never cancels the others' build). `clear()` invalidates:
-a build that started before it does not store its (possibly stale) result.
+Stampede protection: concurrent misses of one key share one build (`single_flight.SingleFlight`:
+a task every caller awaits, shielded, so a caller that goes away never cancels the others'
+build). `clear()` invalidates: a build that started before it does not store its (possibly
+stale) result. The entries are an `lru.LRU`: a hit makes its entry the most recent.
 
 In-process memory rather than the shared state (Redis): every worker serves the catalog from
 its own copy in microseconds, and the database behind it is the shared truth; after a sync,
@@ -21,10 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from gatewayz.lru import LRU
+from gatewayz.single_flight import SingleFlight
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -35,6 +38,10 @@ class _Entry(Generic[V]):
     value: V
     expires_at: float
     size: int
+
+
+def _entry_size(entry: _Entry[V]) -> int:
+    return entry.size
 
 
 class TTLCache(Generic[K, V]):
@@ -59,41 +66,45 @@ class TTLCache(Generic[K, V]):
         self.hits = 0
         self.misses = 0
         self.builds = 0
-        self.bytes = 0
-        self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
-        self._inflight: dict[K, asyncio.Task[V]] = {}
+        self._entries: LRU[K, _Entry[V]] = LRU(
+            max_entries,
+            max_bytes=max_bytes,
+            size=_entry_size if size is not None or max_bytes is not None else None,
+        )
+        self._builds: SingleFlight[K, V] = SingleFlight()
         self._generation = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def bytes(self) -> int:
+        """The sizes of the stored values (with a `size` function)."""
+        return self._entries.bytes
+
     def expires_at(self, key: K) -> float | None:
-        entry = self._entries.get(key)
+        entry = self._entries.peek(key)
         return None if entry is None else entry.expires_at
 
     def fresh(self, key: K) -> V | None:
         """The cached value if it has not expired (no build, no counting)."""
-        entry = self._entries.get(key)
+        entry = self._entries.peek(key)
         if entry is None or self.clock() >= entry.expires_at:
             return None
         return entry.value
 
     def pending(self) -> list[asyncio.Task[V]]:
         """The builds in flight (for callers that must wait for background refreshes)."""
-        return list(self._inflight.values())
+        return self._builds.pending()
 
     async def get(self, key: K, build: Callable[[], Awaitable[V]]) -> V:
         entry = self._entries.get(key)
         if entry is not None and self.clock() < entry.expires_at:
             self.hits += 1
-            self._entries.move_to_end(key)
             return entry.value
         self.misses += 1
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._build(key, build, self._generation))
-            task.add_done_callback(_retrieve)
-            self._inflight[key] = task
+        generation = self._generation
+        task = self._builds.start(key, lambda: self._build(key, build, generation))
         if entry is not None and self.refresh_ahead:
             return entry.value  # expired: served while the reload runs
         return await asyncio.shield(task)
@@ -103,48 +114,22 @@ class TTLCache(Generic[K, V]):
         self._generation += 1
         if key is None:
             self._entries.clear()
-            self._inflight.clear()
-            self.bytes = 0
+            self._builds.clear()
             return
-        self._inflight.pop(key, None)
-        self._drop(key)
+        self._builds.forget(key)
+        self._entries.pop(key)
 
     async def _build(self, key: K, build: Callable[[], Awaitable[V]], generation: int) -> V:
         try:
             self.builds += 1
             value = await build()
         except Exception:
-            stale = self._entries.get(key)
+            stale = self._entries.peek(key)
             if stale is None or self.stale_on_error_s <= 0 or generation != self._generation:
                 raise
             stale.expires_at = self.clock() + self.stale_on_error_s
             return stale.value
-        finally:
-            if self._inflight.get(key) is asyncio.current_task():
-                del self._inflight[key]
         if generation == self._generation:
-            self._store(key, value)
+            size = self.size(value) if self.size is not None else 0
+            self._entries.put(key, _Entry(value, self.clock() + self.ttl(value), size))
         return value
-
-    def _store(self, key: K, value: V) -> None:
-        self._drop(key)
-        size = self.size(value) if self.size is not None else 0
-        self._entries[key] = _Entry(value, self.clock() + self.ttl(value), size)
-        self.bytes += size
-        while self._entries and (
-            (self.max_entries is not None and len(self._entries) > self.max_entries)
-            or (self.max_bytes is not None and self.bytes > self.max_bytes)
-        ):
-            oldest = next(iter(self._entries))
-            self._drop(oldest)
-
-    def _drop(self, key: K) -> None:
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self.bytes -= entry.size
-
-
-def _retrieve(task: asyncio.Task[object]) -> None:
-    """A build whose every caller went away still has its exception looked at (no warning)."""
-    if not task.cancelled():
-        task.exception()

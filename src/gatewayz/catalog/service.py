@@ -37,8 +37,8 @@ from gatewayz.billing.pricing import PriceBook
 from gatewayz.catalog import views
 from gatewayz.catalog.cache import TTLCache
 from gatewayz.catalog.capabilities import CapabilityTable
-from gatewayz.catalog.health import HealthData, health_ttl, load_health
 from gatewayz.catalog.known import Knowledge, KnowledgeBoard
+from gatewayz.catalog.model_health import HealthData, health_ttl, load_health
 from gatewayz.catalog.naming import Naming
 from gatewayz.catalog.offers import Offer, OfferBuilder, load_offers
 from gatewayz.catalog.query import Query
@@ -46,12 +46,11 @@ from gatewayz.catalog.sync import Syncer, SyncResult, skip_reason
 from gatewayz.errors import GatewayError, ModelNotFound, ServiceUnavailable
 from gatewayz.providers.provider import Provider
 from gatewayz.providers.registry import Registry
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.settings import Settings
 from gatewayz.storage.catalog import SyncState, succeeded, sync_states
 from gatewayz.storage.db import Database
 from gatewayz.storage.errors import DB_ERRORS
-from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.catalog")
 
@@ -178,20 +177,8 @@ class Catalog:
             await self.publish_known()
         if not self.settings.catalog_sync or states is None:
             return []
-        due = [p for p in self.registry.enabled if self._due(p, states.get(p.slug))]
+        due = [p for p in self.registry.enabled if self.syncer.due(p, states.get(p.slug))]
         return await self.sync(due, force=False) if due else []
-
-    def _due(self, provider: Provider, state: SyncState | None) -> bool:
-        if state is None:
-            return True
-        now, s = utcnow(), self.settings
-        if state.status == "skipped":
-            return skip_reason(provider) is None  # it became syncable (configuration changed)
-        fresh = state.succeeded_at is not None and (
-            (now - state.succeeded_at).total_seconds() < s.catalog_sync_interval_s
-        )
-        tried = (now - state.attempted_at).total_seconds() < s.catalog_sync_retry_s
-        return not fresh and not tried
 
     async def refresh(self) -> dict[str, SyncState] | None:
         """Drop what changed in the database since we last looked (syncs by others); the sync

@@ -25,7 +25,7 @@ from typing import Any
 from gatewayz.catalog.offers import Offer, OfferBuilder, replace_offers
 from gatewayz.providers import listing
 from gatewayz.providers.provider import Listed, Provider
-from gatewayz.storage.catalog import claim, mark_attempt, record, sync_states
+from gatewayz.storage.catalog import SyncState, claim, mark_attempt, record, sync_states
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import utcnow
 
@@ -84,6 +84,21 @@ class Syncer:
         self.retry_s = retry_s
         self.timeout_s = timeout_s
         self.clock = clock
+
+    def due(self, provider: Provider, state: SyncState | None) -> bool:
+        """Whether the provider's list should be read now: never synced; skipped before but
+        syncable now (its configuration changed); neither synced within `interval_s` nor tried
+        within `retry_s`."""
+        if state is None:
+            return True
+        if state.status == "skipped":
+            return skip_reason(provider) is None
+        now = self.clock()
+        fresh = state.succeeded_at is not None and (
+            (now - state.succeeded_at).total_seconds() < self.interval_s
+        )
+        tried = (now - state.attempted_at).total_seconds() < self.retry_s
+        return not fresh and not tried
 
     async def sync(self, provider: Provider, *, force: bool = False) -> SyncResult:
         """Sync one served provider: when due and not claimed by another worker, or always

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from gatewayz.catalog.health import HealthData
+from gatewayz.catalog.model_health import HealthData
 from gatewayz.catalog.offers import Offer
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import skip_reason

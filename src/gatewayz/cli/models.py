@@ -16,7 +16,7 @@ from gatewayz.cli import models_sync
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.errors import GatewayError
 from gatewayz.providers.registry import Registry, load_registry
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.routing.resolve import Explanation, Resolver
 from gatewayz.settings import Settings
 from gatewayz.storage import price_overrides

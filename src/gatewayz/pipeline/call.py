@@ -18,7 +18,7 @@ from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
 from gatewayz.money import usd_text
-from gatewayz.reliability.health import Sample
+from gatewayz.reliability.passive_health import Sample
 from gatewayz.routing.explanation import Route
 from gatewayz.security.auth import Principal
 

@@ -27,7 +27,7 @@ from gatewayz.pipeline.route import Routes
 from gatewayz.pipeline.steps import Steps
 from gatewayz.ratelimit.limits import RateLimiter
 from gatewayz.reliability.breaker import CircuitBreakers
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.routing.balance import Balancer
 from gatewayz.routing.explanation import Route
 from gatewayz.routing.failover import load_failover_policy

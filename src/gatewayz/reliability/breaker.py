@@ -21,7 +21,6 @@ if an outcome cannot be recorded, it is logged and dropped.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from gatewayz.single_flight import SingleFlight
 from gatewayz.state import StateBackend
 
 log = logging.getLogger("gatewayz.reliability")
@@ -88,7 +88,7 @@ class CircuitBreakers:
         self._local: dict[str, _View] = {}
         self._names: dict[str, tuple[str, str | None]] = {}
         self._indexed: set[str] = set()
-        self._pending: dict[str, asyncio.Future[_View | None]] = {}
+        self._reads: SingleFlight[str, _View | None] = SingleFlight()
 
     # ---- keys --------------------------------------------------------------------------
     def key(self, provider: str, model: str | None = None) -> str:
@@ -127,20 +127,14 @@ class CircuitBreakers:
     async def _refresh(self, k: str) -> _View | None:
         """A fresh view of `k` (None if the state cannot be read); one read per breaker at a
         time, shared by every caller waiting for it."""
-        pending = self._pending.get(k)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[_View | None] = asyncio.get_running_loop().create_future()
-        self._pending[k] = future
-        view: _View | None = None
+        return await self._reads.run(k, lambda: self._read_or_none(k))
+
+    async def _read_or_none(self, k: str) -> _View | None:
         try:
-            view = await self._read(k)
+            return await self._read(k)
         except Exception:
             log.warning("circuit breaker %s: state unreadable; allowing", k, exc_info=True)
-        finally:
-            del self._pending[k]
-            future.set_result(view)
-        return view
+            return None
 
     def _phase(self, view: _View, now: float) -> BreakerState:
         if view.state != "open":

@@ -14,7 +14,7 @@ A model's incident is opened only when the model is worse off than its provider:
 own incident already covers models in the same state (no High under a down provider, no Low
 under a degraded one).
 
-Failure ratios count only with at least `MIN_SAMPLES` attempts in the window (health.py).
+Failure ratios count only with at least `MIN_SAMPLES` attempts in the window (passive_health.py).
 
 Lifecycle. The first worker to see a problem inserts the incident; the partial unique index
 (one open incident per subject) turns a concurrent insert by another worker or replica into a
@@ -51,13 +51,13 @@ from typing import Any, Protocol
 
 from gatewayz.background import Periodic
 from gatewayz.events import EventBus
-from gatewayz.reliability.health import MIN_SAMPLES, PassiveHealth, status_of
 from gatewayz.reliability.incident_store import (
     PROVIDER_WIDE,
     Incident,
     Severity,
     open_incidents,
 )
+from gatewayz.reliability.passive_health import MIN_SAMPLES, PassiveHealth, status_of
 from gatewayz.storage import incidents
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import utcnow

@@ -33,7 +33,7 @@ from gatewayz.background import Periodic
 from gatewayz.canonical.types import ChatRequest, Message
 from gatewayz.errors import GatewayError, UpstreamError
 from gatewayz.providers.provider import Provider
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.state import StateBackend, StateError
 from gatewayz.storage import logs
 from gatewayz.storage.db import Database

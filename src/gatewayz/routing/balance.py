@@ -15,8 +15,8 @@ preferences is kept as given. Otherwise:
   `failover.toml`, e.g. 70/30) sends each request first to a provider drawn by weight, so
   every provider of the split keeps being measured.
 
-Everything here reads this worker's passive health window (`reliability/health.py`) and the
-route prices; it does no I/O.
+Everything here reads this worker's passive health window (`reliability/passive_health.py`)
+and the route prices; it does no I/O.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gatewayz.billing.pricing import Price
-from gatewayz.reliability.health import MIN_SAMPLES, PassiveHealth, Summary
+from gatewayz.reliability.passive_health import MIN_SAMPLES, PassiveHealth, Summary
 from gatewayz.routing.resolve import Route
 
 

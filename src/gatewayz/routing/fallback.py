@@ -38,7 +38,7 @@ from gatewayz.errors import (
     UpstreamUnavailable,
 )
 from gatewayz.reliability.breaker import CircuitBreakers
-from gatewayz.reliability.health import PassiveHealth, Sample
+from gatewayz.reliability.passive_health import PassiveHealth, Sample
 from gatewayz.routing.explanation import Route
 
 T = TypeVar("T")

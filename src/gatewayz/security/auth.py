@@ -7,13 +7,13 @@ The cache is keyed by the key's HMAC (never the key itself). Unknown keys are ca
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from gatewayz.errors import Unauthorized
+from gatewayz.lru import LRU
 from gatewayz.security.keys import KeyRing, key_env
 from gatewayz.storage import keys as repo
 from gatewayz.storage.db import Database
@@ -48,7 +48,8 @@ class Authenticator:
         self._ttl = ttl_s
         self._negative_ttl = negative_ttl_s
         self._cache: dict[str, tuple[float, Principal]] = {}
-        self._negative: OrderedDict[str, float] = OrderedDict()
+        # Unknown keys' HMACs → when that verdict expires; the oldest go first past the bound.
+        self._negative: LRU[str, float] = LRU(_NEGATIVE_MAX)
         self.db_lookups = 0
         # Bumped by every invalidation: a lookup that started before one must not cache what it
         # read, or a key revoked while its row was being read would stay cached for the TTL.
@@ -67,7 +68,7 @@ class Authenticator:
         if hit is not None and hit[0] > now:
             principal = hit[1]
         else:
-            neg = self._negative.get(digest)
+            neg = self._negative.peek(digest)
             if neg is not None and neg > now:
                 raise Unauthorized("Incorrect API key provided.")
             principal = await self._load(key, digest, now)
@@ -81,9 +82,7 @@ class Authenticator:
         async with self._db.begin() as conn:
             row = await repo.find_key(conn, digest)
         if row is None or not row["is_active"] or not self._keyring.verify(key, row["key_hash"]):
-            self._negative[digest] = now + self._negative_ttl
-            if len(self._negative) > _NEGATIVE_MAX:
-                self._negative.popitem(last=False)
+            self._negative.put(digest, now + self._negative_ttl)
             raise Unauthorized("Incorrect API key provided.")
         expires = row.get("expires_at")
         principal = Principal(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 
+from gatewayz.lru import LRU
 from gatewayz.state.base import (
     INT64_MAX,
     INT64_MIN,
@@ -69,21 +69,23 @@ class MemoryState:
         default_ttl_s: float | None = None,
         sweep_interval_s: float = 5.0,
     ) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be >= 1")
+        self._data: LRU[str, _Entry] = LRU(max_entries)  # validates max_entries
         ttl_ms(default_ttl_s)  # validates
         self.prefix = prefix
         self.max_entries = max_entries
         self.default_ttl_s = default_ttl_s
-        self.evictions = 0
         self._clock = clock
         self._sweep_interval_s = sweep_interval_s
-        self._data: OrderedDict[str, _Entry] = OrderedDict()
         self._last_sweep = clock()
 
     def __len__(self) -> int:
         """Stored entries, including expired ones not yet swept."""
         return len(self._data)
+
+    @property
+    def evictions(self) -> int:
+        """Keys evicted to stay within `max_entries`."""
+        return self._data.evictions
 
     def clear(self) -> None:
         self._data.clear()
@@ -97,17 +99,16 @@ class MemoryState:
                 k for k, e in self._data.items() if e.expires_at is not None and e.expires_at <= now
             ]
             for k in expired:
-                del self._data[k]
+                self._data.pop(k)
         return now
 
     def _live(self, key: str, now: float) -> _Entry | None:
-        entry = self._data.get(key)
+        entry = self._data.get(key)  # the most recently used now (dropped below if expired)
         if entry is None:
             return None
         if entry.expires_at is not None and entry.expires_at <= now:
-            del self._data[key]
+            self._data.pop(key)
             return None
-        self._data.move_to_end(key)
         return entry
 
     def _expiry(self, ttl_s: float | None, now: float) -> float | None:
@@ -116,11 +117,7 @@ class MemoryState:
 
     def _store(self, key: str, value: _Value, expires_at: float | None) -> _Entry:
         entry = _Entry(value, expires_at)
-        self._data[key] = entry
-        self._data.move_to_end(key)
-        while len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
-            self.evictions += 1
+        self._data.put(key, entry)  # beyond max_entries the least recently used keys go
         return entry
 
     def _incr(self, key: str, amount: int, ttl_s: float | None, now: float) -> int:
@@ -175,7 +172,7 @@ class MemoryState:
         for key in keys:
             k = self.prefix + key
             if self._live(k, now) is not None:
-                del self._data[k]
+                self._data.pop(k)
                 count += 1
         return count
 
@@ -209,7 +206,7 @@ class MemoryState:
                 entry = self._store(k, log, None)
             entry.expires_at = clock_now + window_s
         elif entry is not None and not log:
-            del self._data[k]
+            self._data.pop(k)
         reset = max(0.0, log[0] + window_s - at) if log else window_s
         return WindowResult(allowed, max(0, limit - len(log)), reset)
 
@@ -281,7 +278,7 @@ class MemoryState:
             "opened_at": repr(opened_at).encode(),
         }
         self._store(k, record, self._expiry(ttl_s, clock_now))
-        self._data.pop(self.prefix + probe_key, None)
+        self._data.pop(self.prefix + probe_key)
         return BreakerRecord(state, failures, opened_at)
 
     async def ttl(self, key: str) -> float | None:

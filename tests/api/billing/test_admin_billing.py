@@ -57,7 +57,8 @@ def test_admin_billing_routes_need_a_key(gw: Gateway, method: str, path: str, bo
 
 @pytest.mark.parametrize("role", ["free", "dev", "team"])
 def test_non_admins_get_403_and_an_audit_event(gw: Gateway, role: str) -> None:
-    """CM-13.8 (tested for /admin/users in tests/access) holds for the money routes too."""
+    """CM-13.8 (tested for /admin/users in tests/api/test_admin_routes.py) holds for the money
+    routes too."""
     user_id, key = make_user(gw, role, role=role)
     victim_id, _ = make_user(gw, "victim")
     for method, path, body in ADMIN_WRITES:

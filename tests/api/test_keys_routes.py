@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import openai
 import pytest
 
-from tests.access.conftest import MODEL, audit_rows, call, chat, key_row, make_user
+from tests.api.conftest import MODEL, audit_rows, call, chat, key_row, make_user
 from tests.e2e.harness import Gateway
 
 

@@ -1,6 +1,7 @@
-"""The DB query cache's rules (cache/query.py): TTL, single flight, invalidation that no load
-in flight can undo (in this process or another), slow loads not stored, store errors as misses,
-when it is off, and invalidations made while Redis was down reaching Redis when it is back."""
+"""The DB query cache's rules (storage/query_cache.py): TTL, single flight, invalidation that no
+load in flight can undo (in this process or another), slow loads not stored, store errors as
+misses, when it is off, and invalidations made while Redis was down reaching Redis when it is
+back."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gatewayz.cache.query import GUARD_S, KEYS, TOMBSTONE, QueryCache, build_query_cache
 from gatewayz.settings import Settings
 from gatewayz.state import MemoryState, ResilientState
+from gatewayz.storage.query_cache import GUARD_S, KEYS, TOMBSTONE, QueryCache, build_query_cache
 from tests.state.harness import FakeClock, Flaky
 
 TTLS = {KEYS: 60.0}

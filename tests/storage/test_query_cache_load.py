@@ -26,8 +26,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from gatewayz.cache.query import GUARD_S, QueryCache, build_query_cache
 from gatewayz.simulators import Simulator
+from gatewayz.storage.query_cache import GUARD_S, QueryCache, build_query_cache
 from tests.e2e.harness import Gateway, add_user, gateway_settings, set_price, start_gateway
 from tests.state.harness import FakeClock
 

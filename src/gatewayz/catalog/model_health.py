@@ -17,8 +17,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gatewayz.reliability.health import PassiveHealth
 from gatewayz.reliability.incident_store import PROVIDER_WIDE, Incident, open_incidents
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.storage.db import Database
 from gatewayz.storage.errors import DB_ERRORS
 

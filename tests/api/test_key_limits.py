@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from gatewayz.billing.plans import load_plans
-from tests.access.conftest import audit_rows, call, chat, key_row, make_user
+from tests.api.conftest import audit_rows, call, chat, key_row, make_user
 from tests.e2e.harness import Gateway
 
 TRIAL_RPM = load_plans().tier("trial").rpm  # make_user's users are on the trial plan

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 
 
 def test_window_figures_and_status() -> None:

@@ -44,13 +44,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gatewayz.single_flight import SingleFlight
 from gatewayz.state import MemoryState, RedisState, ResilientState, StateBackend
 from gatewayz.storage.usage import UsageReport, UsageRow
 
 if TYPE_CHECKING:
     from gatewayz.settings import Settings
 
-log = logging.getLogger("gatewayz.cache")
+log = logging.getLogger("gatewayz.storage")
 
 KEYS = "keys"
 USAGE = "usage"
@@ -98,7 +99,7 @@ class QueryCache:
         self.workers = workers
         self.stats = QueryStats()
         self._clock = clock
-        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._loads: SingleFlight[str, Any] = SingleFlight()
         self._missed: set[str] = set()  # invalidated while the store was degraded
 
     async def get(self, name: str, key: str, load: Loader) -> Any:
@@ -106,7 +107,7 @@ class QueryCache:
             self.stats.bypassed += 1
             return await load()
         full = f"{name}:{key}"
-        task = self._inflight.get(full)
+        task = self._loads.get(full)
         if task is not None:
             self.stats.coalesced += 1
             return await asyncio.shield(task)
@@ -125,20 +126,18 @@ class QueryCache:
             else:
                 self.stats.hits += 1
                 return value
-        task = self._inflight.get(full)
+        task = self._loads.get(full)
         if task is not None:
             self.stats.coalesced += 1
             return await asyncio.shield(task)
         self.stats.misses += 1
-        task = asyncio.ensure_future(self._load(full, self.ttls[name], load))
-        self._inflight[full] = task
-        task.add_done_callback(lambda done: self._settle(full, done))
-        return await asyncio.shield(task)
+        ttl_s = self.ttls[name]
+        return await self._loads.run(full, lambda: self._load(full, ttl_s, load))
 
     async def invalidate(self, name: str, key: str) -> None:
         """Forget `name:key` everywhere; call after the write is committed."""
         full = f"{name}:{key}"
-        self._inflight.pop(full, None)
+        self._loads.forget(full)
         if self.store is None:
             return
         self.stats.invalidations += 1
@@ -185,9 +184,7 @@ class QueryCache:
         assert self.store is not None
         started = self._clock()
         value = await load()
-        if self._clock() - started >= GUARD_S / 2 or (
-            self._inflight.get(full) is not asyncio.current_task()
-        ):
+        if self._clock() - started >= GUARD_S / 2 or not self._loads.current(full):
             return value  # slow, or invalidated meanwhile: what it read may predate a write
         try:
             await self.store.set_if_absent(full, orjson.dumps(value), ttl_s)
@@ -195,12 +192,6 @@ class QueryCache:
             self.stats.errors += 1
             log.warning("query cache: could not store %s", full, exc_info=True)
         return value
-
-    def _settle(self, full: str, task: asyncio.Task[Any]) -> None:
-        if self._inflight.get(full) is task:
-            del self._inflight[full]
-        if not task.cancelled():
-            task.exception()  # retrieved: the callers that still wait get it from the task
 
 
 def build_query_cache(

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from gatewayz.events import EventBus
 from gatewayz.reliability.breaker import CircuitBreakers
-from gatewayz.reliability.health import PassiveHealth
 from gatewayz.reliability.incident_store import (
     Incident,
     Severity,
@@ -25,6 +24,7 @@ from gatewayz.reliability.incident_store import (
     uptime,
 )
 from gatewayz.reliability.incidents import IncidentTracker
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.state.memory import MemoryState
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import incidents

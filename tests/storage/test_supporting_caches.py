@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import update
 
-from gatewayz.cache.query import KEYS, USAGE, QueryCache, build_query_cache
 from gatewayz.security.auth import Authenticator
 from gatewayz.settings import Settings
 from gatewayz.state import MemoryState, RedisState, ResilientState
+from gatewayz.storage.query_cache import KEYS, USAGE, QueryCache, build_query_cache
 from gatewayz.storage.tables import users
 from tests.state.harness import FakeClock
 

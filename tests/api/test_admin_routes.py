@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from tests.access.conftest import audit_rows, call, make_user
+from tests.api.conftest import audit_rows, call, make_user
 from tests.e2e.harness import Gateway
 
 

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.reliability.probes import (
     CRITICAL,
     CRITICAL_S,

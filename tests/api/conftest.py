@@ -1,5 +1,8 @@
-"""Real gateways for the access tests: one behind a trusted proxy (127.0.0.1, so tests can
-present client IPs through X-Forwarded-For) and one without (X-Forwarded-For ignored)."""
+"""Real gateways for the route tests of this folder (keys, admin, restrictions): one behind a
+trusted proxy (127.0.0.1, so tests can present client IPs through X-Forwarded-For) and one
+without (X-Forwarded-For ignored); helpers to make users and keys, call the gateway and read the
+audit log (imported by route tests elsewhere too). The tests of `billing/` and `payments/` have
+gateways of their own."""
 
 from __future__ import annotations
 

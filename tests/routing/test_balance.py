@@ -22,7 +22,7 @@ from gatewayz.billing.pricing import Price
 from gatewayz.errors import InvalidRequest
 from gatewayz.providers.provider import Provider
 from gatewayz.reliability.breaker import BreakerState
-from gatewayz.reliability.health import PassiveHealth
+from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.routing.balance import Balancer, Preferences
 from gatewayz.routing.detect import parse_override
 from gatewayz.routing.resolve import Route

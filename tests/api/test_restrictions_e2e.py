@@ -11,7 +11,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.access.conftest import MODEL, audit_rows, call, chat, make_user, messages
+from tests.api.conftest import MODEL, audit_rows, call, chat, make_user, messages
 from tests.e2e.harness import Gateway
 
 
