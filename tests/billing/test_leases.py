@@ -10,6 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -44,7 +45,8 @@ async def runner(db: Database) -> AsyncIterator[LedgerRunner]:
     run.close()
 
 
-def make_leases(runner: LedgerRunner, tmp_path: Path, **kw: float) -> Leases:
+def make_leases(runner: LedgerRunner, tmp_path: Path, **kw: Any) -> Leases:
+    kw.setdefault("eager", True)  # a lease from the first request (the busy rule: its own test)
     return Leases(runner, SettleSpool(tmp_path / "spool"), trial_plan="trial", **kw)
 
 
@@ -240,3 +242,20 @@ async def test_a_charge_written_before_is_not_written_twice(
     await leases.stop()
     balance, _ = await state(db, user)  # the running balance of each row checked too
     assert balance.held == 0 and balance.total == nanos_to_usd(usd_to_nanos("10") - 3 * COST)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_only_a_busy_account_gets_a_lease(
+    db: Database, runner: LedgerRunner, tmp_path: Path
+) -> None:
+    user = await new_user(db)
+    now = [1000.0]
+    leases = make_leases(runner, tmp_path, eager=False, clock=lambda: now[0])
+    assert await leases.reserve(user, HOLD, None) is None  # a first request: held by itself
+    now[0] += 5
+    assert await leases.reserve(user, HOLD, None) is None  # now and then: still
+    now[0] += 0.5
+    lease = await leases.reserve(user, HOLD, None)  # two within 2 s: busy
+    assert lease is not None and leases.grows == 1
+    assert (await state(db, user))[1][0][0] == lease.id
+    await leases.stop()

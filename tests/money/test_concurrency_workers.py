@@ -156,8 +156,9 @@ def test_two_workers_serve_a_rich_account_from_leases_each_request_charged_once(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
 ) -> None:
     # $10 at $0.01 a request buys 1,000: 200 parallel requests are served from credit leases
-    # (a few reservations per worker, not one hold row per request), each charged once, and the
-    # workers give their leases back when they stop.
+    # (a few reservations per worker, not one hold row per request; a worker's first requests
+    # from the account are held one by one), each charged once, and the workers give their
+    # leases back when they stop.
     env = production_env(
         postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
     )
@@ -180,5 +181,6 @@ def test_two_workers_serve_a_rich_account_from_leases_each_request_charged_once(
     assert state["usage"] == [-10_000_000] * PARALLEL
     assert state["user"]["credits_nanos"] == 10_000_000_000 - PARALLEL * 10_000_000
     assert state["user"]["held_nanos"] == 0  # every lease given back at shutdown
-    holds = state["holds"]
-    assert set(holds) == {"released"} and 1 <= sum(holds.values()) <= 20, holds
+    holds = state["holds"]  # leases given back; the few requests before a worker saw it busy
+    assert set(holds) <= {"released", "settled"}, holds
+    assert 1 <= holds["released"] <= 20 and holds["settled"] <= 20, holds

@@ -9,6 +9,9 @@ slice. The charges go back in batches: a settle queues its charge and waits for 
 to commit (group commit), so a response still completes only once its charge is in the ledger,
 while a loaded worker writes one transaction per batch instead of two per request.
 
+- Only a busy account gets a lease: one that made another request within `horizon_s`. An
+  account that calls now and then is held per request, as a lease would cost it a reservation
+  and a return for each request.
 - A slice is sized by recent spend: what the lease's requests held per second over the last
   `horizon_s`, at least 8 times the request in hand, and twice the lease's last growth when
   that lasted less than `horizon_s` (a burst ramps up in a few steps); at most a quarter of
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from gatewayz.background import Periodic
 from gatewayz.billing.settle_spool import PendingSettle, SettleSpool
+from gatewayz.lru import LRU
 from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.ledger import leases as ledger_leases
 from gatewayz.storage.ledger.leases import Batch, Charge, LedgerConflict
@@ -85,6 +89,7 @@ class Leases(Periodic):
         idle_s: float = 2.0,
         horizon_s: float = 2.0,
         trial_plan: str = "",
+        eager: bool = False,
         clock: Callable[[], float] = monotonic,
     ) -> None:
         super().__init__(min(idle_s, ttl_s / 3))
@@ -94,6 +99,7 @@ class Leases(Periodic):
         self.idle_s = idle_s
         self.horizon_s = horizon_s
         self.trial_plan = trial_plan
+        self.eager = eager  # a lease from an account's first request (tests)
         self.clock = clock
         self.grows = 0  # ledger transactions that reserved (or tried to)
         self.flushes = 0  # ledger transactions that charged or gave back
@@ -102,6 +108,7 @@ class Leases(Periodic):
         self._pending: set[Lease] = set()  # leases with charges queued (current or not)
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._seen: LRU[str, float] = LRU(100_000)  # an account's last request without a lease
 
     # ---- the request path ----------------------------------------------------------------
     def take(self, user_id: str, amount: int) -> Lease | None:
@@ -116,7 +123,9 @@ class Leases(Periodic):
 
     async def reserve(self, user_id: str, amount: int, daily_cap_nanos: int | None) -> Lease | None:
         """Hold `amount` from a lease, growing it when short; None when the account cannot
-        fund it (the caller holds per request instead)."""
+        fund it or is not busy (the caller holds per request instead)."""
+        if user_id not in self._leases and not self._busy(user_id):
+            return None
         for _ in range(8):  # each growth at least doubles the last
             lease = self.take(user_id, amount)
             if lease is not None:
@@ -129,6 +138,14 @@ class Leases(Periodic):
             if await asyncio.shield(task) == 0:
                 return self.take(user_id, amount)
         return None
+
+    def _busy(self, user_id: str) -> bool:
+        """Whether the account made another request within `horizon_s`: an account that calls
+        now and then is held per request (a lease would cost it a reservation and a return)."""
+        now = self.clock()
+        last = self._seen.get(user_id)
+        self._seen.put(user_id, now)
+        return self.eager or (last is not None and now - last < self.horizon_s)
 
     def release(self, lease: Lease, hold: int) -> None:
         """A request served from the lease ended with nothing to charge."""
