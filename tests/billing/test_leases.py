@@ -216,6 +216,9 @@ async def test_no_lease_near_the_end_of_a_balance_the_days_cap_or_on_the_trial(
     assert await leases.reserve(capped, HOLD, 150_000_000) is None
     trial = await new_user(db, plan="trial")
     assert await leases.reserve(trial, HOLD, None) is None
+    grows = leases.grows
+    assert await leases.reserve(small, HOLD, None) is None  # not asked again at once
+    assert leases.grows == grows
     rich = await new_user(db, usd="1")  # 1000 holds' worth: a slice of at most a quarter
     lease = await leases.reserve(rich, HOLD, None)
     assert lease is not None and HOLD <= lease.amount <= usd_to_nanos("1") // 4

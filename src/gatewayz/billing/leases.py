@@ -69,7 +69,6 @@ class Lease:
     used_at: float = 0.0
     touched_at: float = 0.0
     exists: bool = False  # written in the ledger
-    gone: bool = False  # released by the ledger or given back: serves no more
     queued: list[Charge] = field(default_factory=list)
 
     @property
@@ -109,6 +108,7 @@ class Leases(Periodic):
         self._waiters: list[asyncio.Future[None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._seen: LRU[str, float] = LRU(100_000)  # an account's last request without a lease
+        self._declined: LRU[str, float] = LRU(100_000)  # when the ledger last refused a lease
 
     # ---- the request path ----------------------------------------------------------------
     def take(self, user_id: str, amount: int) -> Lease | None:
@@ -124,7 +124,7 @@ class Leases(Periodic):
     async def reserve(self, user_id: str, amount: int, daily_cap_nanos: int | None) -> Lease | None:
         """Hold `amount` from a lease, growing it when short; None when the account cannot
         fund it or is not busy (the caller holds per request instead)."""
-        if user_id not in self._leases and not self._busy(user_id):
+        if user_id not in self._leases and (not self._busy(user_id) or self._refused(user_id)):
             return None
         for _ in range(8):  # each growth at least doubles the last
             lease = self.take(user_id, amount)
@@ -146,6 +146,12 @@ class Leases(Periodic):
         last = self._seen.get(user_id)
         self._seen.put(user_id, now)
         return self.eager or (last is not None and now - last < self.horizon_s)
+
+    def _refused(self, user_id: str) -> bool:
+        """Whether the ledger refused the account a lease within `horizon_s` (a balance near
+        its end): its requests are held one by one without asking again each time."""
+        refused_at = self._declined.peek(user_id)
+        return refused_at is not None and self.clock() - refused_at < self.horizon_s
 
     def release(self, lease: Lease, hold: int) -> None:
         """A request served from the lease ended with nothing to charge."""
@@ -189,6 +195,8 @@ class Leases(Periodic):
         if granted < 0:  # released by the ledger meanwhile: the next try starts a new lease
             self._drop(lease)
             return granted
+        if granted == 0:
+            self._declined.put(user_id, now)
         if granted > 0:
             lease.amount += granted
             lease.granted, lease.exists = granted, True
@@ -255,7 +263,7 @@ class Leases(Periodic):
                     log.critical("charge of %s could not be recorded: %s", charge.request_id, exc)
 
     def _drop(self, lease: Lease) -> None:
-        lease.gone = True
+        """The lease serves no more (given back, released by the ledger, or refused)."""
         if self._leases.get(lease.user_id) is lease:
             del self._leases[lease.user_id]
 
