@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gatewayz.billing import ledger
 from gatewayz.billing.leases import Charge, Leases
@@ -262,3 +262,26 @@ async def test_only_a_busy_account_gets_a_lease(
     assert lease is not None and leases.grows == 1
     assert (await state(db, user))[1][0][0] == lease.id
     await leases.stop()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
+async def test_an_account_deleted_meanwhile_does_not_hold_back_anothers_charges(
+    db: Database, runner: LedgerRunner, tmp_path: Path
+) -> None:
+    kept, gone = await new_user(db), await new_user(db)
+    leases = make_leases(runner, tmp_path)
+    lease_kept = await leases.reserve(kept, HOLD, None)
+    lease_gone = await leases.reserve(gone, HOLD, None)
+    assert lease_kept is not None and lease_gone is not None
+    async with db.begin() as conn:  # the account disappears while its request is in flight
+        for table in ("credit_transactions", "credit_holds", "api_keys", "users"):
+            column = "id" if table == "users" else "user_id"
+            await conn.execute(text(f"DELETE FROM {table} WHERE {column} = :u"), {"u": gone})
+    await asyncio.gather(  # one batch for both accounts
+        leases.charge(lease_kept, HOLD, Charge("kept-1", COST, 3, "m")),
+        leases.charge(lease_gone, HOLD, Charge("gone-1", COST, 3, "m")),
+    )
+    assert await usage(db, kept) == [-COST]  # landed all the same
+    assert [p.hold_id for _, p in leases.spool.pending()] == ["gone-1"]  # kept for an operator
+    await leases.stop()
+    assert (await state(db, kept))[0].held == 0

@@ -228,30 +228,41 @@ class Leases(Periodic):
         return Batch(lease.id, lease.user_id, charges, close=close)
 
     async def _write(self, batches: list[Batch]) -> None:
+        """One transaction for all the batches, retried once when the database fails. What still
+        fails is written lease by lease, so one account's trouble (deleted meanwhile) does not
+        hold back another's charges; a batch that fails alone is spooled, never dropped."""
         if not batches:
             return
-        for attempt in range(2):
+        failure: Exception | None = None
+        for _ in range(2):
             try:
                 self.flushes += 1
                 left = await self.ledger.run(
                     ledger_leases.flush, batches, ttl=self.ttl, trial_plan=self.trial_plan
                 )
             except (*DB_ERRORS, LedgerConflict) as exc:
-                if attempt == 0:
-                    continue
-                log.error("lease batch of %d charges failed: %s", _count(batches), exc)
-                self._spool(batches)
-                return
+                failure = exc
+                continue
+            except Exception as exc:  # an unknown account, or a bug: not retried as a whole
+                failure = exc
+                break
             for batch, reserved in zip(batches, left, strict=True):
                 if reserved is None and not batch.close:
                     current = self._leases.get(batch.user_id)
                     if current is not None and current.id == batch.lease_id:
                         self._drop(current)
             return
+        if len(batches) > 1:
+            for batch in batches:
+                await self._write([batch])
+            return
+        log.error("lease batch of %d charges failed: %s", _count(batches), failure)
+        self._spool(batches)
 
     def _spool(self, batches: list[Batch]) -> None:
-        """The database refused the batch: each charge goes to the disk spool (replayed until
-        the database takes it) and the leases stop serving (their reservations expire)."""
+        """The ledger refused the batch: each charge goes to the disk spool (replayed until the
+        database takes it; one whose account is gone is kept for an operator) and the lease
+        stops serving (its reservation expires)."""
         for batch in batches:
             current = self._leases.get(batch.user_id)
             if current is not None and current.id == batch.lease_id:
