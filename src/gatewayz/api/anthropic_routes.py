@@ -6,7 +6,6 @@ translation follows the 2023-06-01 Messages API). Errors use Anthropic's error s
 
 from __future__ import annotations
 
-import secrets
 from typing import TYPE_CHECKING
 
 import orjson
@@ -17,6 +16,7 @@ from gatewayz.api.asgi import read_body, send_bytes
 from gatewayz.api.chat_endpoint import send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError
+from gatewayz.ids import unique_hex
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
 from gatewayz.providers.anthropic import request as anthropic_request
@@ -47,7 +47,7 @@ class AnthropicDialect:
 
 
 def _message_id() -> str:
-    return "msg_" + secrets.token_hex(12)
+    return "msg_" + unique_hex(12)
 
 
 ANTHROPIC = AnthropicDialect()

@@ -15,7 +15,6 @@ request presents — the one place a key is read from the headers.
 from __future__ import annotations
 
 import re
-import uuid
 from time import perf_counter
 from typing import Any
 
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gatewayz.api.http_protocol import MAX_HEAD_BYTES, too_large_body
 from gatewayz.context import REQUEST_ID, RequestContext, bearer_token
+from gatewayz.ids import unique_hex
 from gatewayz.security.client_ip import Network, client_ip
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
@@ -51,7 +51,7 @@ class RequestContextMiddleware:
             elif k == b"x-api-key":
                 api_key = v
         if not _SANE_ID.match(rid):
-            rid = uuid.uuid4().hex.encode()
+            rid = unique_hex(16).encode()
         ip = client_ip(scope, self.trusted) or "unknown"
         ctx = RequestContext(rid.decode(), t0, ip=ip, key=bearer_token(authorization, api_key))
         scope["gw"] = ctx

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ from gatewayz.api.asgi import send_bytes
 from gatewayz.api.chat_endpoint import send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.errors import GatewayError
+from gatewayz.ids import unique_hex
 from gatewayz.pipeline.call import Call
 from gatewayz.providers.openai import chat as openai_chat
 from gatewayz.providers.openai import request as openai_request
@@ -69,7 +69,7 @@ class OpenAIStreamWriter:
 
 
 def _completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
+    return "chatcmpl-" + unique_hex(12)
 
 
 class Models:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from gatewayz.billing.refusal import refusal
 from gatewayz.billing.settle_spool import PendingSettle, SettleSpool
 from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
+from gatewayz.ids import unique_hex
 from gatewayz.money import nanos_to_usd
 from gatewayz.storage import price_overrides
 from gatewayz.storage.errors import DB_ERRORS
@@ -219,7 +219,7 @@ class Meter:
         if worst == 0:
             return None
         tab = Tab(
-            id=f"{request_id[:50]}.{secrets.token_hex(6)}",
+            id=f"{request_id[:50]}.{unique_hex(6)}",
             user_id=principal.user_id,
             price=next(iter(prices.values())),
             held_nanos=worst,

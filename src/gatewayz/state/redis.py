@@ -4,7 +4,6 @@ once and run by EVALSHA. Semantics: see `gatewayz.state.base`."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from gatewayz.ids import unique_hex
 from gatewayz.state.base import (
     BreakerRecord,
     HashValue,
@@ -216,7 +216,7 @@ class RedisState:
         check_window(limit, window_s)
         window_us = max(1, round(window_s * 1_000_000))
         now_us: int | str = "" if now is None else round(now * 1_000_000)
-        member = secrets.token_hex(8)
+        member = unique_hex(8)
         with _value_errors():
             allowed, count, reset_us = await self._window_script(
                 keys=[self.prefix + key], args=[limit, window_us, now_us, member]
