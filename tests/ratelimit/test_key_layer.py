@@ -3,10 +3,14 @@ overrides, headers — on MemoryState and real Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from gatewayz.billing.plans import load_plans
 from gatewayz.ratelimit import RateLimiter, key_limits
+from gatewayz.ratelimit.limits import TOKEN_WRITE_DELAY_S
 
 from .conftest import MINUTE, NOW, Store, fixed, principal
 
@@ -160,3 +164,30 @@ async def test_usage_of_calls_ending_together_is_written_in_one_round_trip(store
     await limiter.flush()
     assert writes == 2 and await store.state.get(f"rate_limit_tpd:key_batch:{DAY}") == b"600"
     assert (await limiter.check_key(p, estimated_tokens=400)).allowed
+
+
+async def test_a_checks_round_trip_carries_the_usage_of_the_call_before(store: Store) -> None:
+    # Calls that follow each other: each one's usage goes with the next one's check, so one
+    # round trip per call instead of two.
+    limiter = RateLimiter(store.state, clock=fixed())
+    p = principal("key_carry", limits={"tokens_per_day": 10_000})
+    writes = 0
+    real = store.state.incr_many
+
+    async def counted(items):  # type: ignore[no-untyped-def]
+        nonlocal writes
+        writes += 1
+        return await real(items)
+
+    store.state.incr_many = counted  # type: ignore[method-assign]
+    started = time.monotonic()
+    for _ in range(20):
+        assert (await limiter.check_key(p)).allowed
+        limiter.add_tokens(p, 5)
+        await asyncio.sleep(0.001)  # the response goes out, the next request comes in
+    elapsed = time.monotonic() - started
+    await limiter.flush()
+    # 20 checks, plus a write of its own now and then (at most one per TOKEN_WRITE_DELAY_S)
+    # and the last call's: not 40.
+    assert 21 <= writes <= 22 + elapsed / TOKEN_WRITE_DELAY_S < 40
+    assert await store.state.get(f"rate_limit_tpd:key_carry:{DAY}") == b"100"

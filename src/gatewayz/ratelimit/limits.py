@@ -14,9 +14,9 @@ every worker and replica agrees on the window; each check is ONE atomic round tr
 * `rate_limit_tpd:{api_key_id}:{yyyymmdd}` (TTL 1 day) and `rate_limit_tpm:{api_key_id}:{yyyymm}`
   (TTL 31 days) count tokens: read before the call (plus the prompt's estimate), incremented by
   the real usage after the response. The request does not wait for that increment: usage is
-  queued (`add_tokens`) and written in batches, one round trip for every call that ended while
-  the previous batch was on its way; the key's next check carries what this worker queued for
-  it and not yet sent, in its own round trip.
+  queued (`add_tokens`) and written in batches, one round trip for the calls that ended within
+  20 ms or while the previous batch was on its way; the key's next check carries what this
+  worker queued for it and not yet sent, in its own round trip.
 
 Anonymous layer: callers without a key, `:free` models only, `anon_rate:{ip_hash}:{minute}`
 (TTL 60 s) against `anonymous_rpm`, stricter than any tier.
@@ -166,6 +166,10 @@ def _windows(now: float) -> tuple[int, str, str, float, float, float]:
     )
 
 
+# How long queued token usage waits for a check to carry it before it is written on its own.
+TOKEN_WRITE_DELAY_S = 0.02
+
+
 class RateLimiter:
     """The key and anonymous layers. `clock` is wall-clock seconds (injectable for tests)."""
 
@@ -272,6 +276,9 @@ class RateLimiter:
             await self._writer
 
     async def _write_tokens(self) -> None:
+        # A moment's wait: the key's next check, if it comes meanwhile, carries the usage in its
+        # own round trip (one call per request instead of two when requests follow each other).
+        await asyncio.sleep(TOKEN_WRITE_DELAY_S)
         while self._queued:
             batch, self._queued = self._queued, {}
             try:
