@@ -42,6 +42,7 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 async def runner(db: Database) -> AsyncIterator[LedgerRunner]:
     run = LedgerRunner(db)
     yield run
+    await run.close_serial()  # a "dead" worker's Leases never stopped: its connection
     run.close()
 
 
@@ -185,17 +186,14 @@ async def test_charges_the_database_refuses_are_spooled_and_land_once(
     leases = make_leases(runner, tmp_path)
     lease = await leases.reserve(user, HOLD, None)
     assert lease is not None
-    real_run = runner.run
 
     async def down(op: object, *args: object, **kwargs: object) -> object:
-        if op is ledger_leases.flush:
-            raise OSError("connection refused")
-        return await real_run(op, *args, **kwargs)  # type: ignore[arg-type]
+        raise OSError("connection refused")
 
-    monkeypatch.setattr(runner, "run", down)
+    monkeypatch.setattr(runner, "run_serial", down)  # the lease flusher's connection
     await leases.charge(lease, HOLD, Charge("spooled-1", COST, 3, "m"))
     assert leases.spool.count() == 1
-    monkeypatch.setattr(runner, "run", real_run)
+    monkeypatch.undo()
     assert await replay(leases.spool, runner) == 1
     assert await replay(leases.spool, runner) == 0
     assert await usage(db, user) == [-COST]

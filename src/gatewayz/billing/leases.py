@@ -218,8 +218,9 @@ class Leases(Periodic):
                         done.set_result(None)
 
     def _batches(self) -> list[Batch]:
-        """The queued charges, a batch per lease (in id order: the ledger's lock order)."""
-        return [self._batch(lease) for lease in sorted(self._pending, key=_by_id)]
+        """The queued charges, a batch per lease, in account order: every worker's flush locks
+        the accounts' rows in the same order, so two workers' flushes never deadlock."""
+        return [self._batch(lease) for lease in sorted(self._pending, key=_by_account)]
 
     def _batch(self, lease: Lease, close: bool = False) -> Batch:
         charges, lease.queued = lease.queued, []
@@ -237,7 +238,7 @@ class Leases(Periodic):
         for _ in range(2):
             try:
                 self.flushes += 1
-                left = await self.ledger.run(
+                left = await self.ledger.run_serial(
                     ledger_leases.flush, batches, ttl=self.ttl, trial_plan=self.trial_plan
                 )
             except (*DB_ERRORS, LedgerConflict) as exc:
@@ -290,7 +291,7 @@ class Leases(Periodic):
             elif now - lease.touched_at >= self.ttl.total_seconds() / 3:
                 lease.touched_at = now  # its queued charges stay with their waiters' batch
                 batches.append(Batch(lease.id, user_id))
-        await self._write(batches)
+        await self._write(sorted(batches, key=lambda batch: (batch.user_id, batch.lease_id)))
 
     async def stop(self) -> None:
         """Stop the background job, write what is queued and give every lease back."""
@@ -302,6 +303,7 @@ class Leases(Periodic):
             self._drop(lease)
         await self._write([self._batch(lease, close=True) for lease in leases])
         await self._write(self._batches())
+        await self.ledger.close_serial()
 
 
 def _pending(user_id: str, charge: Charge) -> PendingSettle:
@@ -309,8 +311,8 @@ def _pending(user_id: str, charge: Charge) -> PendingSettle:
     return PendingSettle(user_id, request, nanos, tokens, charge.description)
 
 
-def _by_id(lease: Lease) -> str:
-    return lease.id
+def _by_account(lease: Lease) -> tuple[str, str]:
+    return lease.user_id, lease.id
 
 
 def _count(batches: list[Batch]) -> int:

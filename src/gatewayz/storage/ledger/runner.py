@@ -13,12 +13,15 @@ conditional UPDATE serialises any number of workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage.db import SQLITE_PRAGMAS, Database, sqlite_file
 
@@ -37,6 +40,8 @@ class LedgerRunner:
         self._lock = threading.Lock()
         self._draining = False
         self.batches = 0  # transactions run (SQLite): fewer than operations under load
+        self._serial: AsyncConnection | None = None  # run_serial's connection (PostgreSQL)
+        self._serial_lock = asyncio.Lock()
 
     async def run(self, op: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`op(conn, *args, **kwargs)`, committed on return (atomically: all or nothing)."""
@@ -51,6 +56,32 @@ class LedgerRunner:
         if start:
             self._thread.submit(self._drain, loop)
         return await future
+
+    async def run_serial(self, op: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`run`, for a caller whose operations follow one another (the lease flusher): on
+        PostgreSQL on a connection kept for it, so no pool checkout (and its liveness check, a
+        transaction of its own) per operation. A failed connection is dropped and the next call
+        opens a new one."""
+        if self._thread is not None:
+            return await self.run(op, *args, **kwargs)
+        async with self._serial_lock:
+            if self._serial is None or self._serial.closed:
+                self._serial = await self.db.engine.connect()
+            conn = self._serial
+            try:
+                async with conn.begin():
+                    return await conn.run_sync(op, *args, **kwargs)
+            except BaseException:
+                self._serial = None
+                await _close_quietly(conn)
+                raise
+
+    async def close_serial(self) -> None:
+        """Give run_serial's connection back (at shutdown)."""
+        async with self._serial_lock:
+            if self._serial is not None:
+                await _close_quietly(self._serial)
+                self._serial = None
 
     # ---- the ledger thread: group commit -------------------------------------------------
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -111,6 +142,11 @@ class _Job:
     future: asyncio.Future[Any]
     result: Any = None
     error: Exception | None = None
+
+
+async def _close_quietly(conn: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):  # already broken: nothing to give back
+        await conn.close()
 
 
 def _deliver(batch: list[_Job]) -> None:
