@@ -19,7 +19,7 @@ from gatewayz.billing import ledger
 from gatewayz.billing.leases import Charge, Leases
 from gatewayz.billing.settle_spool import SettleSpool, replay
 from gatewayz.money import nanos_to_usd, usd_to_nanos
-from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.db import Database
 from gatewayz.storage.ledger import leases as ledger_leases
 from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.ledger.runner import LedgerRunner
@@ -28,14 +28,6 @@ from gatewayz.storage.users import create_user
 
 HOLD = 1_000_000  # nanos: a request's worst case ($0.001)
 COST = 300_000  # what it cost
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(db_url)
-    database = Database(db_url, pool_size=4, max_overflow=4)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

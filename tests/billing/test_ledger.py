@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,7 +16,7 @@ from sqlalchemy import select, update
 from gatewayz.billing import ledger
 from gatewayz.billing.ledger import add_months
 from gatewayz.money import usd_to_nanos
-from gatewayz.storage.db import Database, upgrade
+from gatewayz.storage.db import Database
 from gatewayz.storage.ledger import holds
 from gatewayz.storage.ledger.money import LedgerInconsistent, UnknownUser, verify_ledger
 from gatewayz.storage.tables import credit_transactions, users
@@ -25,14 +24,6 @@ from gatewayz.storage.users import create_user
 
 USD = Decimal
 JAN_1 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade(db_url)
-    database = Database(db_url, pool_size=4, max_overflow=4)
-    yield database
-    await database.dispose()
 
 
 async def new_user(db: Database, purchased: str = "0", allowance: str | None = None) -> str:

@@ -86,16 +86,22 @@ async def _ledger(db_url: str, user_id: str) -> dict[str, object]:
         await engine.dispose()
 
 
-def test_two_workers_never_spend_more_than_the_balance(
-    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
-) -> None:
+def _burst_at_a_cent(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    upstream: Simulator,
+    credits: str,
+) -> tuple[dict[str, str], Counter[int]]:
+    """A user with `credits` dollars on the dev plan (not the trial, whose own credit would
+    come on top), $0.01 a request, and PARALLEL requests at once on two workers."""
     env = production_env(
         postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
     )
     made = run_cli(
         [
-            *("users", "create", "--email", "racer@example.com", "--credits", "1.00"),
-            # Not the trial (whose own credit would come on top): exactly $1.
+            *("users", "create", "--email", "racer@example.com", "--credits", credits),
             *("--plan", "dev", "--rpm-limit", "100000", "--json"),
         ],
         env,
@@ -106,7 +112,15 @@ def test_two_workers_never_spend_more_than_the_balance(
     asyncio.run(_set_price(postgres_url, {"prompt": "0", "completion": "0", "request": "0.01"}))
     with serve(env, tmp_path, tmp_path / "logs", workers=2) as server:
         assert len(server.children()) >= 2, server.output()
-        statuses = asyncio.run(_burst(server.base_url, user["api_key"]))
+        return user, asyncio.run(_burst(server.base_url, user["api_key"]))
+
+
+def test_two_workers_never_spend_more_than_the_balance(
+    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator
+) -> None:
+    user, statuses = _burst_at_a_cent(
+        tmp_path, postgres_url, redis_url, redis_prefix, upstream, credits="1.00"
+    )
     assert statuses == Counter({200: 100, 402: 100}), statuses
     state = asyncio.run(_ledger(postgres_url, user["user_id"]))
     assert state["user"]["credits_nanos"] == 0 and state["user"]["held_nanos"] == 0
@@ -159,23 +173,9 @@ def test_two_workers_serve_a_rich_account_from_leases_each_request_charged_once(
     # (a few reservations per worker, not one hold row per request; a worker's first requests
     # from the account are held one by one), each charged once, and the workers give their
     # leases back when they stop.
-    env = production_env(
-        postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, tmp_path / "data"
+    user, statuses = _burst_at_a_cent(
+        tmp_path, postgres_url, redis_url, redis_prefix, upstream, credits="10.00"
     )
-    made = run_cli(
-        [
-            *("users", "create", "--email", "rich@example.com", "--credits", "10.00"),
-            *("--plan", "dev", "--rpm-limit", "100000", "--json"),
-        ],
-        env,
-        tmp_path,
-    )
-    assert made.returncode == 0, made.stderr
-    user = json.loads(made.stdout)
-    asyncio.run(_set_price(postgres_url, {"prompt": "0", "completion": "0", "request": "0.01"}))
-    with serve(env, tmp_path, tmp_path / "logs", workers=2) as server:
-        assert len(server.children()) >= 2, server.output()
-        statuses = asyncio.run(_burst(server.base_url, user["api_key"]))
     assert statuses == Counter({200: PARALLEL}), statuses
     state = asyncio.run(_ledger(postgres_url, user["user_id"]))
     assert state["usage"] == [-10_000_000] * PARALLEL

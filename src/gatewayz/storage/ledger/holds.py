@@ -81,7 +81,7 @@ _CLOSE_USER_HOLD = sql(
     """
 )
 # After a settle: the money, the day's spend and (on the trial plan) the trial's counters.
-_SETTLED = sql(
+SETTLED = sql(
     """
     UPDATE users SET
       allowance_nanos = :allowance, credits_nanos = :purchased, held_nanos = :held,
@@ -294,7 +294,7 @@ def _charge(
             charged = from_allowance = 0
     execute(
         conn,
-        _SETTLED,
+        SETTLED,
         {
             "allowance": allowance - from_allowance,
             "purchased": purchased - (charged - from_allowance),

@@ -29,9 +29,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import String, bindparam
+from sqlalchemy import bindparam
 
-from gatewayz.storage.ledger.holds import NO_CAP
+from gatewayz.storage.ledger.holds import NO_CAP, SETTLED
 from gatewayz.storage.ledger.money import UnknownUser, check_nanos
 from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, fetch_all, first, sql
 from gatewayz.storage.tables import UTCDateTime, utcnow
@@ -62,22 +62,6 @@ _SET = sql(
     "WHERE request_id = :lease_id AND status = 'held'"
 )
 _HOLD_MORE = sql("UPDATE users SET held_nanos = held_nanos + :amount WHERE id = :user_id")
-_CHARGED = sql(
-    """
-    UPDATE users SET
-      allowance_nanos = allowance_nanos - :from_allowance,
-      credits_nanos = credits_nanos - :from_purchased,
-      held_nanos = held_nanos - :unheld,
-      spend_day_nanos = (CASE WHEN spend_day = :day THEN spend_day_nanos ELSE 0 END) + :charged,
-      spend_day = :day,
-      trial_tokens_used = trial_tokens_used
-        + (CASE WHEN plan = :trial_plan THEN :tokens ELSE 0 END),
-      trial_requests_used = trial_requests_used
-        + (CASE WHEN plan = :trial_plan THEN :requests ELSE 0 END)
-    WHERE id = :user_id
-    """,
-    bindparam("day", type_=String()),
-)
 
 
 class LedgerConflict(RuntimeError):
@@ -166,9 +150,9 @@ def flush(
         money = first(conn, _LOCK, {"moment": moment, "user_id": batch.user_id})
         if money is None:
             raise UnknownUser(batch.user_id)
-        balance = int(money[0]) + int(money[1])
+        allowance, purchased, held = int(money[0]), int(money[1]), int(money[2])
         charged, from_allowance = _write_rows(
-            conn, batch.user_id, batch.charges, int(money[0]), balance, moment
+            conn, batch.user_id, batch.charges, allowance, allowance + purchased, moment
         )
         tokens = sum(charge.tokens for charge in batch.charges)
         requests = sum(1 for charge in batch.charges if charge.nanos or charge.tokens)
@@ -184,11 +168,11 @@ def flush(
                 )
         execute(
             conn,
-            _CHARGED,
+            SETTLED,
             {
-                "from_allowance": from_allowance,
-                "from_purchased": charged - from_allowance,
-                "unheld": unheld,
+                "allowance": allowance - from_allowance,
+                "purchased": purchased - (charged - from_allowance),
+                "held": held - unheld,
                 "day": day_of(moment),
                 "charged": charged,
                 "trial_plan": trial_plan,
