@@ -209,6 +209,16 @@ async def test_no_lease_near_the_end_of_a_balance_the_days_cap_or_on_the_trial(
     grows = leases.grows
     assert await leases.reserve(small, HOLD, None) is None  # not asked again at once
     assert leases.grows == grows
+    nearly = await new_user(db, usd="0.5")  # a lease, until fewer than 200 holds are left
+    lease = await leases.reserve(nearly, HOLD, None)
+    assert lease is not None and lease.amount == 8 * HOLD  # 8 holds to start with
+    for _ in range(6):  # 7 of 8 held; its account spends elsewhere meanwhile
+        assert await leases.reserve(nearly, HOLD, None) is lease
+    async with db.connect() as conn:
+        await ledger.grant(conn, nearly, "-0.19", "adjustment")  # 302 holds of HOLD left
+    # A request holding 2 × HOLD: 302 < 200 such holds, so the lease does not grow (though
+    # what it lacks, one HOLD, would fit 200 times).
+    assert await leases.reserve(nearly, 2 * HOLD, None) is None
     rich = await new_user(db, usd="1")  # 1000 holds' worth: a slice of at most a quarter
     lease = await leases.reserve(rich, HOLD, None)
     assert lease is not None and HOLD <= lease.amount <= usd_to_nanos("1") // 4

@@ -188,6 +188,7 @@ class Leases(Periodic):
             missing,
             target,
             exists=lease.exists,
+            hold=need,
             ttl=self.ttl,
             daily_cap_nanos=daily_cap_nanos,
             trial_plan=self.trial_plan,

@@ -10,9 +10,9 @@ a lease whose worker died is released by the sweep once it expires (`release_exp
     grow()   reserve more for a lease (creating it): between `need` and `target`, at most a
              quarter of what is still free, so other workers and replicas keep room; 0 when
              the account's room (balance and the day's cap) is below `MIN_REQUESTS` times
-             `need` (the caller holds per request, whose refusal is the 402), -1 when the
-             lease was released meanwhile (expired: start a new one). Trial accounts get no
-             lease: their limits are counted per request.
+             the request's hold (the caller holds per request, whose refusal is the 402), -1
+             when the lease was released meanwhile (expired: start a new one). Trial accounts
+             get no lease: their limits are counted per request.
     flush()  charge a batch of requests served from leases, each once and in full (one
              `usage` row per request, allowance first; idempotent by request id), and take
              what they cost out of the lease's reservation; `close` gives the rest back. A
@@ -96,12 +96,14 @@ def grow(
     target: int,
     *,
     exists: bool,
+    hold: int,
     ttl: timedelta,
     daily_cap_nanos: int | None = None,
     trial_plan: str = "",
     now: datetime | None = None,
 ) -> int:
-    """Reserve at least `need` and at most `target` more for the lease; what was granted."""
+    """Reserve at least `need` and at most `target` more for the lease, whose requests hold
+    `hold` each; what was granted."""
     check_nanos("need", need)
     check_nanos("target", target)
     moment = now or utcnow()
@@ -121,7 +123,7 @@ def grow(
     spent_today = int(day_spend) if day == day_of(moment) else 0
     cap = NO_CAP if daily_cap_nanos is None else daily_cap_nanos
     room = min(int(allowance) + int(purchased) - int(held), cap - spent_today - int(held))
-    if room < need * MIN_REQUESTS:  # near its end a balance is held request by request
+    if room < max(need, hold * MIN_REQUESTS):  # near its end a balance is held per request
         return 0
     grant = max(need, min(target, room // 4))
     execute(conn, _HOLD_MORE, {"amount": grant, "user_id": user_id})
