@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from gatewayz.billing import ledger
 from gatewayz.billing.leases import Charge, Leases
@@ -285,3 +285,44 @@ async def test_an_account_deleted_meanwhile_does_not_hold_back_anothers_charges(
     assert [p.hold_id for _, p in leases.spool.pending()] == ["gone-1"]  # kept for an operator
     await leases.stop()
     assert (await state(db, kept))[0].held == 0
+
+
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_a_flush_costs_the_same_statements_for_one_account_or_thirty(
+    db: Database, runner: LedgerRunner, tmp_path: Path
+) -> None:
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    async def flush_of(users: list[str]) -> int:
+        leases = make_leases(runner, tmp_path)
+        held = [await leases.reserve(user, HOLD, None) for user in users]
+        statements.clear()
+        await asyncio.gather(  # charged together: one batch per lease, one flush
+            *(
+                leases.charge(lease, HOLD, Charge(f"{lease.id}-1", COST, 3, "m"))
+                for lease in held
+                if lease is not None
+            )
+        )
+        count = len(statements)
+        await leases.stop()
+        return count
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        one = await flush_of([await new_user(db)])
+        thirty = await flush_of([await new_user(db) for _ in range(30)])
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+    assert thirty == one <= 6
+    for user in await _users(db):
+        balance, _ = await state(db, user)  # each account charged once, its ledger consistent
+        assert balance.held == 0
+
+
+async def _users(db: Database) -> list[str]:
+    async with db.connect() as conn:
+        return [str(r[0]) for r in await conn.execute(text("SELECT id FROM users"))]

@@ -24,14 +24,15 @@ Lock order as everywhere in the ledger: the hold (lease) row first, then the use
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import String, bindparam
 
-from gatewayz.storage.ledger.holds import NO_CAP, SETTLED
+from gatewayz.storage.ledger.holds import NO_CAP
 from gatewayz.storage.ledger.money import UnknownUser, check_nanos
 from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, fetch_all, first, sql
 from gatewayz.storage.tables import UTCDateTime, utcnow
@@ -143,80 +144,129 @@ def flush(
     trial_plan: str = "",
     now: datetime | None = None,
 ) -> list[int | None]:
-    """Write each batch; per batch, what its lease still reserves (None: released meanwhile)."""
+    """Write the batches; per batch, what its lease still reserves (None: released meanwhile).
+
+    Set-based, so a flush costs the same few statements whatever the number of accounts and
+    leases in it: the leases touched, the accounts locked (in id order), the charges already
+    written looked up, the usage rows inserted, the leases and the accounts updated."""
     moment = now or utcnow()
+    if not batches:
+        return []
+    for charge in (charge for batch in batches for charge in batch.charges):
+        check_nanos("nanos", charge.nanos)
+        check_nanos("tokens", charge.tokens)
+    reserved = _touch(conn, [batch.lease_id for batch in batches], moment + ttl)
+    accounts = _lock(conn, sorted({batch.user_id for batch in batches}), moment)
+    done = _charged_already(
+        conn, [c.request_id for batch in batches for c in batch.charges if c.nanos]
+    )
+    rows: list[tuple[str, str, int, int, str]] = []
+    leases: list[tuple[str, int, str]] = []
     left: list[int | None] = []
     for batch in batches:
-        row = first(conn, _TOUCH, {"lease_id": batch.lease_id, "expires": moment + ttl})
-        reserved = None if row is None else int(row[0])
-        money = first(conn, _LOCK, {"moment": moment, "user_id": batch.user_id})
-        if money is None:
+        account = accounts.get(batch.user_id)
+        if account is None:
             raise UnknownUser(batch.user_id)
-        allowance, purchased, held = int(money[0]), int(money[1]), int(money[2])
-        charged, from_allowance = _write_rows(
-            conn, batch.user_id, batch.charges, allowance, allowance + purchased, moment
-        )
-        tokens = sum(charge.tokens for charge in batch.charges)
-        requests = sum(1 for charge in batch.charges if charge.nanos or charge.tokens)
-        unheld = 0
-        if reserved is not None:
-            consumed = min(charged, reserved)
-            reserved -= consumed
-            unheld = consumed + (reserved if batch.close else 0)
+        charged = 0
+        for charge in batch.charges:
+            account.tokens += charge.tokens
+            account.requests += 1 if charge.nanos or charge.tokens else 0
+            if charge.nanos == 0 or charge.request_id in done:  # a replay: never twice
+                continue
+            done.add(charge.request_id)
+            rows.append((batch.user_id, *account.charge(charge)))
+            charged += charge.nanos
+        amount = reserved.get(batch.lease_id)
+        if amount is not None:
+            consumed = min(charged, amount)
+            amount -= consumed
+            account.unheld += consumed + (amount if batch.close else 0)
             if batch.close or consumed:
-                status = "released" if batch.close else "held"
-                execute(
-                    conn, _SET, {"amount": reserved, "status": status, "lease_id": batch.lease_id}
-                )
-        execute(
-            conn,
-            SETTLED,
-            {
-                "allowance": allowance - from_allowance,
-                "purchased": purchased - (charged - from_allowance),
-                "held": held - unheld,
-                "day": day_of(moment),
-                "charged": charged,
-                "trial_plan": trial_plan,
-                "tokens": tokens,
-                "requests": requests,
-                "user_id": batch.user_id,
-            },
-        )
-        left.append(None if reserved is None or batch.close else reserved)
+                leases.append((batch.lease_id, amount, "released" if batch.close else "held"))
+        left.append(None if amount is None or batch.close else amount)
+    _insert_usage(conn, rows, moment)
+    if leases:
+        execute(conn, _set_leases(len(leases)), _numbered(leases, "l", "m", "s"))
+    values = [account.values() for account in accounts.values() if account.changed]
+    if values:
+        params = _numbered(values, "u", "a", "p", "h", "c", "t", "r")
+        params |= {"day": day_of(moment), "trial_plan": trial_plan, "moment": moment}
+        execute(conn, _set_accounts(len(values)), params)
     return left
 
 
-def _write_rows(
-    conn: Conn, user_id: str, charges: list[Charge], allowance: int, balance: int, moment: datetime
-) -> tuple[int, int]:
-    """One `usage` row per charge not written before (allowance first, the running balance
-    after each), in a few multi-row statements; (nanos charged, of which from the allowance)."""
-    for charge in charges:
-        check_nanos("nanos", charge.nanos)
-        check_nanos("tokens", charge.tokens)
-    billable = [charge for charge in charges if charge.nanos]
-    done = _charged_already(conn, [charge.request_id for charge in billable])
-    rows: list[tuple[str, int, int, str]] = []
-    charged = from_allowance = 0
-    for charge in billable:
-        if charge.request_id in done:  # a replay: never twice
-            continue
-        done.add(charge.request_id)
-        take = min(max(allowance - from_allowance, 0), charge.nanos)
+@dataclass(slots=True)
+class _Account:
+    """An account's money, read under its row lock, and what the flush does to it."""
+
+    id: str
+    allowance: int
+    purchased: int
+    held: int
+    from_allowance: int = 0
+    charged: int = 0
+    tokens: int = 0
+    requests: int = 0
+    unheld: int = 0
+
+    def charge(self, charge: Charge) -> tuple[str, int, int, str]:
+        """The usage row of `charge` (allowance first): request id, amount, balance after,
+        description."""
+        take = min(max(self.allowance - self.from_allowance, 0), charge.nanos)
+        self.charged += charge.nanos
+        self.from_allowance += take
         split = f"allowance {take} + purchased {charge.nanos - take} nanos"
         text = f"{charge.description}; {split}" if charge.description else split
-        rows.append((charge.request_id, -charge.nanos, balance - charged - charge.nanos, text))
-        charged += charge.nanos
-        from_allowance += take
+        after = self.allowance + self.purchased - self.charged
+        return charge.request_id, -charge.nanos, after, text
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.charged or self.tokens or self.requests or self.unheld)
+
+    def values(self) -> tuple[str, int, int, int, int, int, int]:
+        return (
+            self.id,
+            self.allowance - self.from_allowance,
+            self.purchased - (self.charged - self.from_allowance),
+            self.held - self.unheld,
+            self.charged,
+            self.tokens,
+            self.requests,
+        )
+
+
+def _touch(conn: Conn, lease_ids: list[str], expires: datetime) -> dict[str, int]:
+    """Renew the open leases among `lease_ids`; what each reserves."""
+    params: dict[str, object] = {f"q{i}": lease_id for i, lease_id in enumerate(lease_ids)}
+    params["expires"] = expires
+    return {str(r[0]): int(r[1]) for r in fetch_all(conn, _touch_many(len(lease_ids)), params)}
+
+
+def _lock(conn: Conn, user_ids: list[str], moment: datetime) -> dict[str, _Account]:
+    """Lock the accounts' rows in id order (every worker's flush takes them in one order, so
+    flushes never deadlock) and read their money."""
+    params = {f"q{i}": user_id for i, user_id in enumerate(user_ids)}
+    postgres = not isinstance(conn, sqlite3.Connection) and conn.dialect.name == "postgresql"
+    found = fetch_all(conn, _lock_many(len(user_ids), postgres), params)
+    return {str(r[0]): _Account(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in found}
+
+
+def _insert_usage(conn: Conn, rows: list[tuple[str, str, int, int, str]], moment: datetime) -> None:
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        params: dict[str, object] = {"user_id": user_id, "moment": moment}
-        for i, (request_id, amount, after, text) in enumerate(chunk):
-            params |= {f"r{i}": request_id, f"a{i}": amount, f"b{i}": after, f"d{i}": text}
+        params = _numbered(chunk, "u", "r", "a", "b", "d") | {"moment": moment}
         if len(fetch_all(conn, _insert_rows(len(chunk)), params)) != len(chunk):
-            raise LedgerConflict(f"a charge of {user_id} was written meanwhile")
-    return charged, from_allowance
+            raise LedgerConflict("a charge of the batch was written meanwhile")
+
+
+def _numbered(rows: list[tuple[object, ...]], *names: str) -> dict[str, object]:
+    """`{name}{i}` parameters for row i's values, in `names`' order."""
+    return {
+        f"{name}{i}": value
+        for i, row in enumerate(rows)
+        for name, value in zip(names, row, strict=True)
+    }
 
 
 def _charged_already(conn: Conn, request_ids: list[str]) -> set[str]:
@@ -233,13 +283,72 @@ _CHUNK = 200
 
 @lru_cache(maxsize=_CHUNK)
 def _insert_rows(n: int) -> Any:
-    values = ", ".join(
-        f"(:user_id, 'usage', :a{i}, :b{i}, :r{i}, :d{i}, :moment)" for i in range(n)
-    )
+    values = ", ".join(f"(:u{i}, 'usage', :a{i}, :b{i}, :r{i}, :d{i}, :moment)" for i in range(n))
     return sql(
         "INSERT INTO credit_transactions (user_id, type, amount_nanos, balance_after_nanos, "
         f"request_id, description, created_at) VALUES {values} "
         "ON CONFLICT DO NOTHING RETURNING id",
+        MOMENTS[0],
+    )
+
+
+@lru_cache(maxsize=64)
+def _touch_many(n: int) -> Any:
+    marks = ", ".join(f":q{i}" for i in range(n))
+    return sql(
+        "UPDATE credit_holds SET expires_at = :expires "
+        f"WHERE request_id IN ({marks}) AND status = 'held' RETURNING request_id, amount_nanos",
+        bindparam("expires", type_=UTCDateTime()),
+    )
+
+
+@lru_cache(maxsize=128)
+def _lock_many(n: int, postgres: bool) -> Any:
+    marks = ", ".join(f":q{i}" for i in range(n))
+    # SQLite: the ledger thread's BEGIN IMMEDIATE already holds the database's write lock.
+    lock = " ORDER BY id FOR UPDATE" if postgres else ""
+    return sql(
+        "SELECT id, allowance_nanos, credits_nanos, held_nanos FROM users "
+        f"WHERE id IN ({marks}){lock}"
+    )
+
+
+@lru_cache(maxsize=64)
+def _set_leases(n: int) -> Any:
+    values = ", ".join(
+        f"(CAST(:l{i} AS TEXT), CAST(:m{i} AS BIGINT), CAST(:s{i} AS TEXT))" for i in range(n)
+    )
+    return sql(
+        "UPDATE credit_holds SET amount_nanos = v.column2, status = v.column3 "
+        f"FROM (VALUES {values}) AS v "
+        "WHERE credit_holds.request_id = v.column1 AND credit_holds.status = 'held'"
+    )
+
+
+@lru_cache(maxsize=64)
+def _set_accounts(n: int) -> Any:
+    values = ", ".join(
+        f"(CAST(:u{i} AS TEXT), CAST(:a{i} AS BIGINT), CAST(:p{i} AS BIGINT), "
+        f"CAST(:h{i} AS BIGINT), CAST(:c{i} AS BIGINT), CAST(:t{i} AS BIGINT), "
+        f"CAST(:r{i} AS BIGINT))"
+        for i in range(n)
+    )
+    return sql(
+        f"""
+        UPDATE users SET
+          allowance_nanos = v.column2, credits_nanos = v.column3, held_nanos = v.column4,
+          spend_day_nanos =
+            (CASE WHEN users.spend_day = :day THEN users.spend_day_nanos ELSE 0 END) + v.column5,
+          spend_day = :day,
+          trial_tokens_used = users.trial_tokens_used
+            + (CASE WHEN users.plan = :trial_plan THEN v.column6 ELSE 0 END),
+          trial_requests_used = users.trial_requests_used
+            + (CASE WHEN users.plan = :trial_plan THEN v.column7 ELSE 0 END),
+          updated_at = :moment
+        FROM (VALUES {values}) AS v
+        WHERE users.id = v.column1
+        """,
+        bindparam("day", type_=String()),
         MOMENTS[0],
     )
 
