@@ -115,9 +115,14 @@ def _close_client() -> Iterator[None]:
 
 
 def audit_rows(
-    gateway: Gateway, event: str, match: Callable[[dict[str, Any]], bool], wait_s: float = 5.0
+    gateway: Gateway,
+    event: str,
+    match: Callable[[dict[str, Any]], bool],
+    wait_s: float = 5.0,
+    least: int = 1,
 ) -> list[dict[str, Any]]:
-    """The audit rows of `event` satisfying `match` (written off the request path: waits)."""
+    """The audit rows of `event` satisfying `match` (written off the request path, in batches:
+    waits until there are at least `least` of them)."""
 
     async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
         result = await conn.execute(
@@ -128,7 +133,7 @@ def audit_rows(
     deadline = time.monotonic() + wait_s
     while True:
         rows = [r for r in run(gateway, work) if match(r)]
-        if rows or time.monotonic() > deadline:
+        if len(rows) >= least or time.monotonic() > deadline:
             return rows
         time.sleep(0.05)
 

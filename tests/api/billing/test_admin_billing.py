@@ -271,7 +271,9 @@ def test_admin_price_override_lifecycle(gw: Gateway, admin: tuple[str, str]) -> 
     assert_openai_error(call(gw, "DELETE", f"/admin/pricing/{specific['id']}", key), 404)
     call(gw, "DELETE", f"/admin/pricing/{row['id']}", key)
     assert _price(gw, key, model)["effective"]["is_default"] is True
-    created = audit_rows(gw, "price_override_created", lambda x: x["detail"].get("model") == model)
+    created = audit_rows(
+        gw, "price_override_created", lambda x: x["detail"].get("model") == model, least=2
+    )
     deleted = audit_rows(
         gw,
         "price_override_deleted",
