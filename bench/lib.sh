@@ -12,6 +12,7 @@
 #   bench_user                    the bench user (CLI, GW_ENV): prints its API key
 #   start_gateway NAME PORT       `gatewayz serve` with GW_ENV, pinned to $SUT_CPUS: GW_PID
 #   start_mock                    mock_upstream.py pinned to $LOAD_CPUS: MOCK_PID
+#   lib_mark, lib_undo "${LIB_MARK[@]}"   undo only what was made since lib_mark
 #   redis_keys count|delete PREFIX, pg_admin create|drop|url DB, stop_pid PID
 #
 # Knobs: MOCK_PORT (18000), SUT_CPUS (1), LOAD_CPUS (0), BENCH_PG_URL (an admin connection,
@@ -100,18 +101,27 @@ stop_pid() {  # PID: TERM, then KILL after 10 s
   wait "$1" 2>/dev/null || true
 }
 
+lib_mark() {  # remember what exists now, for lib_undo
+  LIB_MARK=("${#LIB_PIDS[@]}" "${#LIB_DBS[@]}" "${#LIB_PREFIXES[@]}")
+}
+
+lib_undo() {  # [P D R]: undo what was made since (default: everything) -- processes stopped
+  local p=${1:-0} d=${2:-0} r=${3:-0} i
+  for ((i = ${#LIB_PIDS[@]} - 1; i >= p; i--)); do stop_pid "${LIB_PIDS[i]}"; done
+  LIB_PIDS=("${LIB_PIDS[@]:0:p}")
+  for ((i = d; i < ${#LIB_DBS[@]}; i++)); do
+    pg_admin drop "${LIB_DBS[i]}" && say "dropped database ${LIB_DBS[i]}" \
+      || say "WARNING: could not drop database ${LIB_DBS[i]}"
+  done
+  LIB_DBS=("${LIB_DBS[@]:0:d}")
+  for ((i = r; i < ${#LIB_PREFIXES[@]}; i++)); do
+    say "deleted $(redis_keys delete "${LIB_PREFIXES[i]}" || echo '?') Redis keys under ${LIB_PREFIXES[i]}"
+  done
+  LIB_PREFIXES=("${LIB_PREFIXES[@]:0:r}")
+}
+
 lib_cleanup() {
-  local i
-  for ((i = ${#LIB_PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${LIB_PIDS[i]}"; done
-  LIB_PIDS=()
-  for i in "${LIB_DBS[@]}"; do
-    pg_admin drop "$i" && say "dropped database $i" || say "WARNING: could not drop database $i"
-  done
-  LIB_DBS=()
-  for i in "${LIB_PREFIXES[@]}"; do
-    say "deleted $(redis_keys delete "$i" || echo '?') Redis keys under $i"
-  done
-  LIB_PREFIXES=()
+  lib_undo
   [[ -n $DATA ]] && rm -rf "$DATA"
   DATA=""
 }
