@@ -13,8 +13,11 @@ CPU and memory of each gateway's process tree read from /proc as bench.py reads 
                   [--duration 10] [--warmup 5] [--mode chat] [--conns 32] --json-out FILE
         Two gateways, measured alternately (A, B, A, B, ...) after an unrecorded warm-up of
         each; per run: RPS, p50, p99, the gateway tree's CPU ms per request, and the CPU ms per
-        request of the PostgreSQL backends serving DB and of redis-server (not pinned, not in
-        the gateway's figure). Appends the medians to the JSON file (a list).
+        request of the PostgreSQL backends serving DB (with those that exited meanwhile: the
+        postmaster's reaped children) and of redis-server (not pinned, not in the gateway's
+        figure). Before each run the side's database is ANALYZEd (--analyze 1: planner
+        statistics as autovacuum would keep them; it may be off on a bench server). Appends
+        the medians to the JSON file (a list).
 
     measure.py table FILE           the table of `ab` results, with the ratios B/A
 
@@ -95,6 +98,32 @@ def server_pids(comm: str, needle: str = "") -> list[int]:
             continue
         out.append(int(d))
     return out
+
+
+def postmaster() -> int | None:
+    """The PostgreSQL server process (a `postgres` whose parent is not one)."""
+    pids = set(server_pids("postgres"))
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) not in pids:
+                    return p
+        except (OSError, ValueError, IndexError):
+            pass
+    return None
+
+
+def reaped_secs(pid: int | None) -> float:
+    """CPU seconds of the process's children that have exited (cutime + cstime): for the
+    postmaster, the backends that closed (a connection pool's overflow connections)."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            x = f.read().rsplit(")", 1)[1].split()
+        return (int(x[13]) + int(x[14])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -253,18 +282,42 @@ def soak_summary(rows: list[dict[str, Any]], minutes: list[dict[str, Any]], a: A
 
 
 # ---------------------------------------------------------------- A/B
+def analyze(db: str) -> None:
+    """ANALYZE the side's database (this machine's PostgreSQL may run without autovacuum:
+    planner statistics as old as the seeding would make a growing table look empty)."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    u = urlsplit(os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+
+    async def run() -> None:
+        conn = await asyncpg.connect(urlunsplit((u.scheme, u.netloc, f"/{db}", u.query, "")))
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def measure(gw: Gateway, a: argparse.Namespace, secs: int) -> dict[str, Any]:
+    if gw.db and a.analyze:
+        analyze(gw.db)
     pids = tree([gw.pid])
+    pm = postmaster() if gw.db else None
     pg = server_pids("postgres", gw.db) if gw.db else []
     rd = server_pids("redis-server")
-    c0, p0, r0 = cpu_secs(pids), cpu_by_pid(pg), cpu_by_pid(rd)
+    c0, p0, r0, q0 = cpu_secs(pids), cpu_by_pid(pg), cpu_by_pid(rd), reaped_secs(pm)
     res = wrk(gw, a.mode, a.conns, secs, a)
     c1 = cpu_secs(pids)
     p1 = cpu_by_pid(server_pids("postgres", gw.db) if gw.db else [])
     r1 = cpu_by_pid(rd)
+    q1 = reaped_secs(pm)
     n = max(1, res["requests"])
     res["cpu_ms"] = (c1 - c0) * 1000 / n
-    res["pg_ms"] = cpu_delta(p0, p1) * 1000 / n if gw.db else math.nan
+    res["pg_ms"] = (cpu_delta(p0, p1) + q1 - q0) * 1000 / n if gw.db else math.nan
     res["redis_ms"] = cpu_delta(r0, r1) * 1000 / n
     res["rss_mb"] = rss_kb(tree([gw.pid])) / 1024
     return res
@@ -326,9 +379,10 @@ def table(a: argparse.Namespace) -> None:
     r0 = results[0] if results else {"mode": "?", "conns": "?", "rounds": "?"}
     lines.append(
         f"\n{r0['mode']}, {r0['conns']} connections, medians of {r0['rounds']} runs per side, "
-        "A and B alternated. CPU ms/req: the gateway's process tree (pinned to its core); PG: "
-        "the PostgreSQL backends of its database; Redis: redis-server (both unpinned, not in "
-        "the gateway's figure)."
+        "A and B alternated, each database ANALYZEd before each run. CPU ms/req: the "
+        "gateway's process tree (pinned to its core); PG: the PostgreSQL backends of its "
+        "database (and any that exited); Redis: redis-server (both unpinned, not in the "
+        "gateway's figure)."
     )
     print("\n".join(lines))
 
@@ -354,6 +408,9 @@ def main() -> None:
     b.add_argument("--rounds", type=int, default=3)
     b.add_argument("--duration", type=int, default=10)
     b.add_argument("--warmup", type=int, default=5)
+    b.add_argument(
+        "--analyze", type=int, default=1, help="ANALYZE each side's database before each run"
+    )
     b.add_argument("--json-out", required=True)
     t = sub.add_parser("table")
     t.add_argument("file")
