@@ -15,7 +15,9 @@
 # table (medians, B/A) is printed at the end and written to OUT_DIR.
 # Knobs: CASES (keys,models,ledger), N_KEYS (1000), N_MODELS (10000), LEDGER_ROWS (1000000),
 # HOLD_ROWS (1000000), LEDGER_USERS (1000), ROUNDS (3), DURATION (10), WARMUP (5), CONNS (32),
-# MODE (chat), PORT_A (18081), PORT_B (18082), OUT_DIR (bench-results), and lib.sh's.
+# MODE (chat), PORT_A (18081), PORT_B (18082), OUT_DIR (bench-results), SIDE_ENV (more gateway
+# settings for both sides, space-separated NAME=value, e.g. GATEWAYZ_BILLING_LEASES=false), and
+# lib.sh's.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=bench/lib.sh
@@ -34,6 +36,7 @@ MODE=${MODE:-chat}
 PORT_A=${PORT_A:-18081}
 PORT_B=${PORT_B:-18082}
 OUT_DIR=${OUT_DIR:-$ROOT/bench-results}
+read -r -a SIDE_ENV <<<"${SIDE_ENV:-}"
 # The catalog case serves the synthetic offers' providers (catalog_bench.py PROVIDERS); their
 # endpoint is a closed port: nothing is sent to them, and a sync of them would fail (keeping the
 # offers written) rather than replace them.
@@ -58,7 +61,7 @@ side() {  # NAME PORT USERS WHAT [ENV...]: a gateway of one side; sets SPEC (for
   local name=$1 port=$2 n=$3 what=$4
   shift 4
   production_env "$name"
-  gateway_env "$name" "$port" "${PROD_ENV[@]}" "$@"
+  gateway_env "$name" "$port" "${PROD_ENV[@]}" "${SIDE_ENV[@]}" "$@"
   seed users "$n" --keys-file "$DATA/$name.keys"
   case $what in
     models:*) seed catalog "${what#models:}" ;;
