@@ -13,7 +13,7 @@
 #   start_gateway NAME PORT       `gatewayz serve` with GW_ENV, pinned to $SUT_CPUS: GW_PID
 #   start_mock                    mock_upstream.py pinned to $LOAD_CPUS: MOCK_PID
 #   lib_mark, lib_undo "${LIB_MARK[@]}"   undo only what was made since lib_mark
-#   redis_keys count|delete PREFIX, pg_admin create|drop|url DB, stop_pid PID
+#   redis_keys count|delete PREFIX, pg_admin create|drop|url DB, psql_show SETTING, stop_pid PID
 #
 # Knobs: MOCK_PORT (18000), SUT_CPUS (1), LOAD_CPUS (0), BENCH_PG_URL (an admin connection,
 # postgresql://postgres@127.0.0.1:5432/postgres), BENCH_REDIS_URL (redis://127.0.0.1:6379/0).
@@ -69,6 +69,30 @@ async def main() -> None:
             await conn.execute(f'CREATE DATABASE "{db}"')
         else:
             await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+asyncio.run(main())
+PY
+}
+
+psql_show() {  # SETTING: the server's value (SHOW), through the admin connection
+  "$PY" - "$1" "$BENCH_PG_URL" <<'PY'
+import asyncio
+import re
+import sys
+
+import asyncpg
+
+name, admin = sys.argv[1:]
+assert re.fullmatch(r"[a-z_]+", name), name
+
+
+async def main() -> None:
+    conn = await asyncpg.connect(admin, timeout=10)
+    try:
+        print(await conn.fetchval(f"SHOW {name}"))
     finally:
         await conn.close()
 

@@ -7,7 +7,9 @@ CPU and memory of each gateway's process tree read from /proc as bench.py reads 
         while the gateway tree's RSS (VmRSS summed over the tree), CPU, thread and open-file
         counts are sampled every --sample-s seconds into the CSV; then the summary: RSS at the
         end of the warm-up and at the end, min / max after the warm-up, the change in %, and
-        whether every sample after the warm-up is within ± 10 % of the first one.
+        whether every sample after the warm-up is within ± 10 % of the first one. With --db
+        and --vacuum-s, the database is VACUUM ANALYZEd that often meanwhile (soak.sh does it
+        when the server runs without autovacuum).
 
     measure.py ab --case NAME --a NAME=URL,KEYS_FILE,PID[,DB] --b ... [--rounds 3]
                   [--duration 10] [--warmup 5] [--mode chat] [--conns 32] --json-out FILE
@@ -135,6 +137,31 @@ def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[p] - before.get(p, 0.0) for p in after)
 
 
+def pg_run(db: str, statement: str) -> None:
+    """Run a statement in a bench database (through BENCH_PG_URL's server and user)."""
+    import asyncio
+    from urllib.parse import urlsplit, urlunsplit
+
+    import asyncpg
+
+    u = urlsplit(os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+
+    async def run() -> None:
+        conn = await asyncpg.connect(urlunsplit((u.scheme, u.netloc, f"/{db}", u.query, "")))
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def analyze(db: str) -> None:
+    """ANALYZE a side's database (this machine's PostgreSQL may run without autovacuum:
+    planner statistics as old as the seeding would make a growing table look empty)."""
+    pg_run(db, "ANALYZE")
+
+
 # ---------------------------------------------------------------- wrk
 @dataclass
 class Gateway:
@@ -214,8 +241,17 @@ def soak(a: argparse.Namespace) -> None:
             if stop.wait(max(0.0, t0 + k * a.sample_s - time.monotonic())):
                 break
 
+    def vacuum() -> None:  # what autovacuum would do, when the server runs without it
+        while not stop.wait(a.vacuum_s):
+            started = time.monotonic()
+            pg_run(a.db, "VACUUM ANALYZE")
+            vacuums.append(time.monotonic() - started)
+
+    vacuums: list[float] = []
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    if a.vacuum_s and a.db:
+        threading.Thread(target=vacuum, daemon=True).start()
     minutes: list[dict[str, Any]] = []
     left = a.duration
     while left > 0:
@@ -246,6 +282,11 @@ def soak(a: argparse.Namespace) -> None:
         for row in rows:
             f.write(",".join(str(v) for v in row.values()) + "\n")
     print(soak_summary(rows, minutes, a))
+    if vacuums:
+        print(
+            f"\nVACUUM ANALYZE of {a.db} every {a.vacuum_s:g} s meanwhile (as autovacuum "
+            f"would): {len(vacuums)} times, {max(vacuums) * 1000:.0f} ms at most."
+        )
 
 
 def soak_summary(rows: list[dict[str, Any]], minutes: list[dict[str, Any]], a: Any) -> str:
@@ -282,26 +323,6 @@ def soak_summary(rows: list[dict[str, Any]], minutes: list[dict[str, Any]], a: A
 
 
 # ---------------------------------------------------------------- A/B
-def analyze(db: str) -> None:
-    """ANALYZE the side's database (this machine's PostgreSQL may run without autovacuum:
-    planner statistics as old as the seeding would make a growing table look empty)."""
-    import asyncio
-    from urllib.parse import urlsplit, urlunsplit
-
-    import asyncpg
-
-    u = urlsplit(os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
-
-    async def run() -> None:
-        conn = await asyncpg.connect(urlunsplit((u.scheme, u.netloc, f"/{db}", u.query, "")))
-        try:
-            await conn.execute("ANALYZE")
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 def measure(gw: Gateway, a: argparse.Namespace, secs: int) -> dict[str, Any]:
     if gw.db and a.analyze:
         analyze(gw.db)
@@ -399,6 +420,10 @@ def main() -> None:
     s.add_argument("--sample-s", type=float, default=10)
     s.add_argument("--warmup-s", type=float, default=60)
     s.add_argument("--csv", required=True)
+    s.add_argument("--db", default="", help="the gateway's database (for --vacuum-s)")
+    s.add_argument(
+        "--vacuum-s", type=float, default=0, help="VACUUM ANALYZE the database this often (0: no)"
+    )
     b = sub.add_parser("ab")
     b.add_argument("--case", required=True)
     b.add_argument("--a", required=True, help="NAME=URL,KEYS_FILE,PID[,DB]")
