@@ -236,11 +236,15 @@ class Leases(Periodic):
         if not batches:
             return
         failure: Exception | None = None
-        for _ in range(2):
+        for attempt in range(2):
             try:
                 self.flushes += 1
                 left = await self.ledger.run_serial(
-                    ledger_leases.flush, batches, ttl=self.ttl, trial_plan=self.trial_plan
+                    ledger_leases.flush,
+                    batches,
+                    ttl=self.ttl,
+                    trial_plan=self.trial_plan,
+                    replayed=attempt > 0,
                 )
             except (*DB_ERRORS, LedgerConflict) as exc:
                 failure = exc

@@ -142,13 +142,16 @@ def flush(
     *,
     ttl: timedelta,
     trial_plan: str = "",
+    replayed: bool = False,
     now: datetime | None = None,
 ) -> list[int | None]:
     """Write the batches; per batch, what its lease still reserves (None: released meanwhile).
+    `replayed`: some charges may be written already (a retry after LedgerConflict): they are
+    looked up first and skipped.
 
     Set-based, so a flush costs the same few statements whatever the number of accounts and
-    leases in it: the leases touched, the accounts locked (in id order), the charges already
-    written looked up, the usage rows inserted, the leases and the accounts updated."""
+    leases in it: the leases touched, the accounts locked (in id order), the usage rows
+    inserted, the leases and the accounts updated."""
     moment = now or utcnow()
     if not batches:
         return []
@@ -157,9 +160,11 @@ def flush(
         check_nanos("tokens", charge.tokens)
     reserved = _touch(conn, [batch.lease_id for batch in batches], moment + ttl)
     accounts = _lock(conn, sorted({batch.user_id for batch in batches}), moment)
-    done = _charged_already(
-        conn, [c.request_id for batch in batches for c in batch.charges if c.nanos]
-    )
+    done: set[str] = set()
+    if replayed:  # else the usage rows' unique key finds a replay (LedgerConflict: retried so)
+        done = _charged_already(
+            conn, [c.request_id for batch in batches for c in batch.charges if c.nanos]
+        )
     rows: list[tuple[str, str, int, int, str]] = []
     leases: list[tuple[str, int, str]] = []
     left: list[int | None] = []
