@@ -145,6 +145,7 @@ lib_undo() {  # [P D R]: undo what was made since (default: everything) -- proce
 }
 
 lib_cleanup() {
+  trap '' PIPE   # a closed output pipe must not cut the cleanup short
   lib_undo
   [[ -n $DATA ]] && rm -rf "$DATA"
   DATA=""
