@@ -165,3 +165,41 @@ async def _insert_request_id_rows(db: Database, user_id: str, request_id: str) -
             ),
             {"u": user_id, "r": request_id, "t": utcnow()},
         )
+
+
+async def test_the_sweep_finds_expired_open_holds_without_reading_the_history(
+    postgres_url: str,
+) -> None:
+    # 20,000 settled holds long expired, 3 open ones: the sweep's query (open and expired) is
+    # answered from the partial index on open holds, not by reading every settled hold.
+    await upgrade(postgres_url)
+    engine = make_engine(postgres_url, pooled=False)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, email, role, plan) VALUES ('usr_sweep', "
+                    "'sweep@example.com', 'dev', 'dev')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO credit_holds (request_id, user_id, amount_nanos, status, "
+                    "created_at, expires_at) SELECT 'r' || g, 'usr_sweep', 1, "
+                    "CASE WHEN g <= 3 THEN 'held' ELSE 'settled' END, now() - interval '2 days', "
+                    "now() - interval '1 day' FROM generate_series(1, 20003) g"
+                )
+            )
+            await conn.execute(text("ANALYZE credit_holds"))
+            plan = "\n".join(
+                r[0]
+                for r in await conn.execute(
+                    text(
+                        "EXPLAIN SELECT request_id FROM credit_holds "
+                        "WHERE status = 'held' AND expires_at <= now()"
+                    )
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert "ix_credit_holds_open_expires" in plan, plan

@@ -270,6 +270,14 @@ credit_holds = Table(
     Column("status", String(16), nullable=False, default="held", server_default="held"),
     _created_at(),
     Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    # The sweep's look-up of open holds past their expiry (migration 0010): settled holds keep
+    # their old expiry, so the plain index would walk the whole history.
+    Index(
+        "ix_credit_holds_open_expires",
+        "expires_at",
+        sqlite_where=text("status = 'held'"),
+        postgresql_where=text("status = 'held'"),
+    ),
 )
 
 # ---- Metering, payments and prices (migration 0004) ------------------------------------------
