@@ -9,19 +9,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 log = logging.getLogger("gatewayz")
 
 
-class Periodic:
+class Periodic(ABC):
     name = "background job"
 
     def __init__(self, interval_s: float) -> None:
         self.interval_s = interval_s
         self._task: asyncio.Task[None] | None = None
 
+    @abstractmethod
     async def run_once(self) -> None:
-        raise NotImplementedError
+        """One round of the job."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=self.name)

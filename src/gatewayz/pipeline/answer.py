@@ -7,6 +7,7 @@ interrupted answer can be charged for what the client received."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usa
 from gatewayz.pipeline.tokens import final_usage
 
 
-class Answer:
+class Answer(ABC):
     usage: Usage | None = None  # normalised, once the answer is complete
     produced_chars = 0  # text, reasoning and tool-call characters produced so far
 
@@ -34,17 +35,17 @@ class Answer:
         """The usage of what was produced so far (estimated when the answer did not end)."""
         return self.usage or final_usage(None, req, self.produced_chars, chars_per_token)
 
+    @abstractmethod
     def response(self) -> ChatResponse:
         """The whole answer (for a stream: what it amounted to, once it ended)."""
-        raise NotImplementedError
 
     def batches(self) -> AsyncIterator[list[StreamChunk]]:
-        raise NotImplementedError
+        raise TypeError(f"a {type(self).__name__} answer is not streamed")
 
-    def release(self) -> None:
+    def release(self) -> None:  # noqa: B027 (a default: nothing to give back)
         """The answer was read to its end: give its connection back for reuse."""
 
-    def abort(self) -> None:
+    def abort(self) -> None:  # noqa: B027 (a default: nothing to drop)
         """Drop its connection now (a no-op once released)."""
 
 
