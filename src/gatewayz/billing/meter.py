@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from time import monotonic
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
 from gatewayz.billing.leases import Charge, Lease, Leases
@@ -237,30 +237,29 @@ class Meter:
             if tab.lease is not None:
                 return tab
         try:
-            held = await self.ledger.run(
-                holds.hold,
-                tab.user_id,
-                tab.id,
-                worst,
-                ttl=self.hold_ttl,
-                daily_cap_nanos=tier.daily_cap_nanos,
-                trial=self.plans.trial,
-                fresh=True,
-            )
-            if not held:
-                most = max(outputs.values()) * n
-                covers = f"at most {prompt:,} prompt tokens + {most:,} output tokens"
-                if req.max_tokens is None or send is not None:
-                    covers += " (the model's output limit; set max_tokens to hold less)"
-                raise await refusal(self.db, self.plans, tab.user_id, req.model, worst, covers)
+            with _ledger_errors():
+                held = await self.ledger.run(
+                    holds.hold,
+                    tab.user_id,
+                    tab.id,
+                    worst,
+                    ttl=self.hold_ttl,
+                    daily_cap_nanos=tier.daily_cap_nanos,
+                    trial=self.plans.trial,
+                    fresh=True,
+                )
+                if not held:
+                    most = max(outputs.values()) * n
+                    covers = f"at most {prompt:,} prompt tokens + {most:,} output tokens"
+                    if req.max_tokens is None or send is not None:
+                        covers += " (the model's output limit; set max_tokens to hold less)"
+                    raise await refusal(self.db, self.plans, tab.user_id, req.model, worst, covers)
         except asyncio.CancelledError:
             # The hold may still be taken after we stop waiting: release it (queued after it).
             task = asyncio.ensure_future(self.ledger.run(holds.release, tab.id))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             raise
-        except (UnknownUser, *DB_ERRORS) as exc:
-            _raise_for(exc)
         return tab
 
     def answered_by(self, tab: Tab | None, route: Route, price: Price) -> None:
@@ -363,19 +362,16 @@ class Meter:
             await self.settle(tab, Usage(prompt_tokens=0, completion_tokens=0))
 
 
-def _raise_for(exc: BaseException) -> NoReturn:
-    """A hold the ledger could not take, in the caller's terms: 401 or 503."""
-    if isinstance(exc, UnknownUser):
-        raise Unauthorized("The account of this API key no longer exists.") from None
-    log.error("billing hold failed: %s", exc)
-    raise ServiceUnavailable(
-        "Billing is temporarily unavailable; the request was not sent. Retry shortly."
-    ) from None
-
-
 @contextmanager
 def _ledger_errors() -> Iterator[None]:
+    """A hold the ledger could not take, in the caller's terms: 401 (the account is gone) or
+    503 (the database failed; the provider is not called)."""
     try:
         yield
-    except (UnknownUser, *DB_ERRORS) as exc:
-        _raise_for(exc)
+    except UnknownUser:
+        raise Unauthorized("The account of this API key no longer exists.") from None
+    except DB_ERRORS as exc:
+        log.error("billing hold failed: %s", exc)
+        raise ServiceUnavailable(
+            "Billing is temporarily unavailable; the request was not sent. Retry shortly."
+        ) from None
