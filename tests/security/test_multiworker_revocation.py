@@ -54,7 +54,12 @@ def server(
         GATEWAYZ_DATA_DIR=str(tmp_path / "data"),
     )
     made = run_cli(
-        ["users", "create", "--email", "owner@example.com", "--credits", "100", "--json"],
+        # Team plan (1,000 requests a minute): reaching both workers may take more requests
+        # than the trial's 60 a minute, as the kernel hands connections out unevenly.
+        [
+            *("users", "create", "--email", "owner@example.com", "--credits", "100"),
+            *("--plan", "team", "--json"),
+        ],
         env,
         tmp_path,
     )

@@ -192,6 +192,7 @@ class Leases(Periodic):
             ttl=self.ttl,
             daily_cap_nanos=daily_cap_nanos,
             trial_plan=self.trial_plan,
+            account=user_id,
         )
         if granted < 0:  # released by the ledger meanwhile: the next try starts a new lease
             self._drop(lease)

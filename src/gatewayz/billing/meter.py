@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -98,11 +98,24 @@ class Tab:
 
 @dataclass
 class BillingMetrics:
-    """Counters until Prometheus arrives (also in `/health`)."""
+    """This worker's counters (in `/health`), and Prometheus' hooks (observability/metrics.py)."""
 
     over_hold: int = 0  # settles whose cost exceeded the hold (charged in full)
     over_hold_nanos: int = 0
     spooled: int = 0  # settles the database could not take, written to the spool
+    on_over_hold: Callable[[int], None] | None = None  # with the nanos over the hold
+    on_spooled: Callable[[], None] | None = None
+
+    def charged_over_hold(self, nanos: int) -> None:
+        self.over_hold += 1
+        self.over_hold_nanos += nanos
+        if self.on_over_hold is not None:
+            self.on_over_hold(nanos)
+
+    def settle_spooled(self) -> None:
+        self.spooled += 1
+        if self.on_spooled is not None:
+            self.on_spooled()
 
 
 def refundable(exc: BaseException) -> bool:
@@ -247,6 +260,7 @@ class Meter:
                     daily_cap_nanos=tier.daily_cap_nanos,
                     trial=self.plans.trial,
                     fresh=True,
+                    account=tab.user_id,
                 )
                 if not held:
                     most = max(outputs.values()) * n
@@ -256,7 +270,8 @@ class Meter:
                     raise await refusal(self.db, self.plans, tab.user_id, req.model, worst, covers)
         except asyncio.CancelledError:
             # The hold may still be taken after we stop waiting: release it (queued after it).
-            task = asyncio.ensure_future(self.ledger.run(holds.release, tab.id))
+            release = self.ledger.run(holds.release, tab.id, account=tab.user_id)
+            task = asyncio.ensure_future(release)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             raise
@@ -297,8 +312,7 @@ class Meter:
             tab.open, tab.charged_nanos = False, cost
             return
         if cost > tab.held_nanos:
-            self.metrics.over_hold += 1
-            self.metrics.over_hold_nanos += cost - tab.held_nanos
+            self.metrics.charged_over_hold(cost - tab.held_nanos)
             log.warning(
                 "charge over the hold: %s cost %d nanos, held %d (%s; usage %s)",
                 tab.id,
@@ -318,6 +332,7 @@ class Meter:
             "tokens": usage.total_tokens,
             "description": tab.description,
             "trial_plan": self.plans.trial.plan,
+            "account": tab.user_id,
         }
         for attempt in range(2):
             try:
@@ -331,7 +346,7 @@ class Meter:
         pending = PendingSettle(tab.user_id, tab.id, cost, usage.total_tokens, tab.description)
         try:
             self.spool.put(pending)
-            self.metrics.spooled += 1
+            self.metrics.settle_spooled()
         except OSError as exc:  # the database and the disk both failed
             log.critical("settle of %s (%d nanos) could not be recorded: %s", tab.id, cost, exc)
         tab.open, tab.charged_nanos = False, cost
@@ -348,7 +363,7 @@ class Meter:
             self.leases.release(tab.lease, tab.held_nanos)
             return
         try:
-            await self.ledger.run(holds.release, tab.id)
+            await self.ledger.run(holds.release, tab.id, account=tab.user_id)
         except DB_ERRORS as exc:
             log.error("billing release failed for %s (the sweep will release it): %s", tab.id, exc)
 

@@ -116,6 +116,7 @@ async def replay(spool: SettleSpool, ledger: LedgerRunner) -> int:
                 tokens=s.tokens,
                 description=s.description,
                 trial_plan=load_plans().trial.plan,
+                account=s.user_id,
             )
         except UnknownUser:
             log.error("spooled settle of %s: its user no longer exists; kept for an operator", path)

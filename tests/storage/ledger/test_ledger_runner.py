@@ -1,10 +1,10 @@
-"""The request path's ledger runner on SQLite: group commit with one savepoint per operation."""
+"""The request path's ledger runner: group commit on SQLite (a savepoint per operation) and on
+PostgreSQL (optimistic batches in account order, run again one by one when an operation fails)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -17,14 +17,14 @@ from gatewayz.storage.users import create_user
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[Database, LedgerRunner, str]]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"
-    await upgrade(url)
-    db = Database(url)
+async def setup(db_url: str) -> AsyncIterator[tuple[Database, LedgerRunner, str]]:
+    await upgrade(db_url)
+    db = Database(db_url)
     async with db.begin() as conn:
         user = await create_user(conn, "r@example.com", credits_usd="1")
     runner = LedgerRunner(db)
     yield db, runner, user["id"]
+    await runner.close_serial()
     runner.close()
     await db.dispose()
 
@@ -73,3 +73,35 @@ async def test_release_queued_after_a_cancelled_hold_runs_after_it(
     async with db.connect() as conn:
         await verify_ledger(conn, user)
         assert (await ledger.balance(conn, user)).held == 0
+
+
+async def test_postgres_batches_lock_accounts_in_one_order(
+    setup: tuple[Database, LedgerRunner, str],
+) -> None:
+    """Two workers' batches name the same accounts in opposite orders: each batch locks them in
+    account order, so neither waits on the other in a cycle (a deadlock would roll a batch back
+    and run it again one by one, after PostgreSQL's deadlock timeout)."""
+    db, first, _ = setup
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: no lock order between workers")
+    async with db.begin() as conn:
+        users = [
+            (await create_user(conn, f"u{i}@example.com", credits_usd="1"))["id"] for i in range(8)
+        ]
+    second = LedgerRunner(db)
+    try:
+        for round_ in range(5):
+            ops = [
+                runner.run(holds.hold, user, f"{round_}.{n}.{user}", 1000, account=user)
+                for n, (runner, order) in enumerate(((first, users), (second, users[::-1])))
+                for user in order
+            ]
+            assert all(await asyncio.gather(*ops))
+        assert first.retried == second.retried == 0
+        assert first.batches < 5 * len(users)
+    finally:
+        await second.close_serial()
+    async with db.connect() as conn:
+        for user in users:
+            await verify_ledger(conn, user)
+            assert (await ledger.balance(conn, user)).held * 10**9 == 10 * 1000
