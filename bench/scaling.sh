@@ -7,6 +7,8 @@
 #                                    a sync writes them; the requests go to mock-gpt on vllm)
 #   ledger  an empty ledger       vs LEDGER_ROWS credit_transactions and HOLD_ROWS settled
 #                                    credit_holds rows of LEDGER_USERS other users
+#   observability  metrics and the access log off  vs on (the default): their cost per request
+#                  (not part of the default CASES)
 #   bash bench/scaling.sh                                  # all three, about 6 min
 #   CASES=keys ROUNDS=5 DURATION=20 bash bench/scaling.sh
 # Per case both gateways run at once, each with its own database and Redis prefix (lib.sh
@@ -46,7 +48,7 @@ for p in OPENROUTER TOGETHER DEEPINFRA FIREWORKS GROQ; do
 done
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 for c in ${CASES//,/ }; do
-  [[ $c == keys || $c == models || $c == ledger ]] || { echo "unknown case '$c' (CASES=keys,models,ledger)" >&2; exit 1; }
+  [[ $c == keys || $c == models || $c == ledger || $c == observability ]] || { echo "unknown case '$c' (CASES=keys,models,ledger,observability)" >&2; exit 1; }
 done
 mkdir -p "$OUT_DIR"
 lib_init scaling
@@ -90,6 +92,9 @@ for c in ${CASES//,/ }; do
     ledger)
       side ledger-empty "$PORT_A" 1 -; A=$SPEC
       side "ledger-$LEDGER_ROWS" "$PORT_B" 1 ledger; B=$SPEC ;;
+    observability)
+      side observability-off "$PORT_A" 1 - GATEWAYZ_METRICS=false GATEWAYZ_ACCESS_LOG=false; A=$SPEC
+      side observability-on "$PORT_B" 1 -; B=$SPEC ;;
   esac
   "$PY" "$HERE/measure.py" --load-cpus "$LOAD_CPUS" ab --case "$c" --a "$A" --b "$B" \
     --mode "$MODE" --conns "$CONNS" --rounds "$ROUNDS" --duration "$DURATION" --warmup "$WARMUP" \

@@ -31,9 +31,11 @@ from gatewayz.api.catalog_routes import catalog_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
 from gatewayz.api.http_protocol import CONNECTION_LIMITS, ConnectionLimits
 from gatewayz.api.ip_limit import IPRateLimitMiddleware
+from gatewayz.api.metrics_routes import MetricsEndpoint
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
+from gatewayz.observability.error_reports import report
 from gatewayz.security.client_ip import trusted_networks
 from gatewayz.services import Services
 from gatewayz.settings import Settings
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/v1/models/{model_id:path}", models, methods=["GET"]),
         Route("/v1/messages", ChatEndpoint(services, ANTHROPIC), methods=["POST"]),
         Route("/v1/messages/count_tokens", CountTokens(services), methods=["POST"]),
+        Route("/metrics", MetricsEndpoint(services), methods=["GET"]),
     ]
     app.router.routes += auth_routes(services)  # accounts: POST /auth, POST /auth/register
     app.router.routes += catalog_routes(services)  # public: /catalog/models, /catalog/providers
@@ -85,7 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The IP rate-limit layer runs before authentication; the request context stays outermost
     # (the last added) so that even its 429s carry X-Request-ID.
     app.add_middleware(IPRateLimitMiddleware, services=services)
-    app.add_middleware(RequestContextMiddleware, trusted=trusted_networks(settings.trusted_proxies))
+    app.add_middleware(
+        RequestContextMiddleware,
+        trusted=trusted_networks(settings.trusted_proxies),
+        tracing=services.tracing,
+    )
     return app
 
 
@@ -126,5 +133,11 @@ def _error_handlers(app: FastAPI) -> None:
         return _error_response(InvalidRequest(f"Invalid '{loc}': {first.get('msg')}", param=loc), r)
 
     @app.exception_handler(Exception)
-    async def unexpected(r: Request, _exc: Exception) -> Response:
+    async def unexpected(r: Request, exc: Exception) -> Response:
+        ctx = r.scope.get("gw")  # the request context (api/middleware.py), if it got that far
+        report(
+            exc,
+            request_id=ctx.request_id if ctx is not None else None,
+            route=getattr(r.scope.get("route"), "path", None),  # the template, once routed
+        )
         return _error_response(GatewayError("The server had an error processing your request."), r)

@@ -1,7 +1,8 @@
 """`Periodic`: a background job that runs `run_once` every `interval_s` once started.
 
-A failing round is logged and the job tries again next interval: a background job never ends
-the loop, whatever goes wrong. `stop` cancels it and waits for it to end.
+A failing round is logged (and reported: `report_failure`) and the job tries again next
+interval: a background job never ends the loop, whatever goes wrong. `stop` cancels it and waits
+for it to end.
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 log = logging.getLogger("gatewayz")
+
+# Where failing rounds are reported, as `report_failure(exc, job=name)`: set by
+# observability/error_reports.py while error reporting is on.
+report_failure: Callable[..., None] | None = None
 
 
 class Periodic(ABC):
@@ -39,7 +45,9 @@ class Periodic(ABC):
             await asyncio.sleep(self.interval_s)
             try:
                 await self.run_once()
-            except Exception:
+            except Exception as exc:
                 log.warning(
                     "%s failed (retried in %g s)", self.name, self.interval_s, exc_info=True
                 )
+                if report_failure is not None:
+                    report_failure(exc, job=self.name)

@@ -15,6 +15,13 @@ from typing import Any
 # starts copy it), so whatever it logs carries the id without being handed it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("gatewayz_request_id", default=None)
 
+# The W3C trace-context headers (`traceparent`, `tracestate`) of the upstream attempt being made,
+# for provider requests to carry (providers/base.py). Set only while an attempt's span is current
+# and GATEWAYZ_TRACE_PROPAGATE_UPSTREAM is on (observability/tracing.py); else empty.
+UPSTREAM_TRACE: ContextVar[tuple[tuple[bytes, bytes], ...]] = ContextVar(
+    "gatewayz_upstream_trace", default=()
+)
+
 
 class RequestContext:
     __slots__ = ("auth", "ip", "key", "request_id", "t0", "upstream_s")

@@ -21,8 +21,12 @@ from gatewayz.cache.response_cache import ResponseCache
 from gatewayz.cache.response_setup import build_response_cache
 from gatewayz.catalog.service import Catalog
 from gatewayz.events import EventBus
+from gatewayz.observability import error_reports
 from gatewayz.observability.audit import AuditLog
+from gatewayz.observability.metrics import Metrics
 from gatewayz.observability.request_log import RequestLog
+from gatewayz.observability.requests import ServedRequests
+from gatewayz.observability.tracing import Tracing
 from gatewayz.pipeline.chat import ChatPipeline
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.ratelimit import LimiterMetrics, RateLimiter
@@ -61,7 +65,10 @@ class Services:
     events: EventBus
     incidents: IncidentTracker
     pipeline: ChatPipeline
+    tracing: Tracing
     request_log: RequestLog
+    served: ServedRequests
+    metrics: Metrics | None
     audit: AuditLog
     auth_sync: AuthSync
     query_cache: QueryCache
@@ -76,6 +83,8 @@ class Services:
         self.settings = settings
         self.simulator = None
         self.prober = None
+        # Here, not in `start`: the edge middleware is handed it when the app is built.
+        self.tracing = Tracing(settings)
         self._stack = AsyncExitStack()
 
     async def start(self) -> None:
@@ -95,10 +104,19 @@ class Services:
 
     async def _start(self, stack: AsyncExitStack) -> None:
         s = self.settings
+        # Sentry (on with a DSN), once per process; stopped last, after everything it may report.
+        if error_reports.init(s):
+            stack.push_async_callback(error_reports.shutdown)
+        # First in, last out: the spans of everything stopping after it are still exported.
+        self.tracing.start()
+        stack.push_async_callback(self.tracing.stop)
         self.db = Database(s.resolved_database_url)
         stack.push_async_callback(self.db.dispose)
         self.keyring = KeyRing(*s.secrets)
-        limiter_metrics = LimiterMetrics()
+        metrics = self.metrics = (
+            Metrics(multiprocess_dir=s.metrics_multiprocess_dir) if s.metrics else None
+        )
+        limiter_metrics = LimiterMetrics(on_refused=metrics.refused if metrics else None)
         self.state = build_state(
             s.redis_url,
             s.redis_key_prefix,
@@ -119,7 +137,10 @@ class Services:
         stack.push_async_callback(self.registry.close)
         self.resolver = Resolver(self.registry)
         self.meter = Meter(self.db, s)
-        stack.callback(self.meter.close)
+        stack.push_async_callback(self.meter.close)
+        if metrics is not None:
+            self.meter.metrics.on_over_hold = metrics.charged_over_hold
+            self.meter.metrics.on_spooled = metrics.settle_spooled
         await self.meter.reload_prices()
         if self.meter.leases is not None:
             _start_task(stack, self.meter.leases)
@@ -141,6 +162,7 @@ class Services:
             self.limiter,
             self.audit,
             cache=self.response_cache,
+            tracing=self.tracing,
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
         _start_task(stack, self.sweeper)
@@ -200,6 +222,14 @@ class Services:
             retry_max_s=s.request_log_retry_max_s,
         )
         _start_task(stack, self.request_log)
+        served_names = {m["id"] for m in self.model_list()}
+        self.served = ServedRequests(
+            self.request_log,
+            metrics,
+            lambda model: model in served_names or model in self.meter.book.models,
+            self.tracing,
+            access_log=s.access_log,
+        )
         self.auth_sync = AuthSync(
             self.auth, self.state, poll_s=s.auth_invalidation_poll_s, workers=s.workers
         )

@@ -22,6 +22,12 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROVIDERS_FILE = Path(__file__).parent / "providers" / "providers.toml"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess directory
+OTLP_ENV = "OTEL_EXPORTER_OTLP"  # the OpenTelemetry exporter's variables (`…_ENDPOINT`, …)
+# https://<public key>[:<secret>]@<host>[:<port>][/<path>]/<project id>
+_SENTRY_DSN = re.compile(
+    r"^https?://[^@/\s:]+(?::[^@/\s]*)?@[A-Za-z0-9.\-]+(?::\d{1,5})?(?:/[^\s?#]*)?/\d+/?$"
+)
 _PROVIDER_VAR = re.compile(r"^GATEWAYZ_PROVIDER_([A-Z0-9_]+)_(BASE_URL|API_KEY|MODELS)$")
 
 
@@ -60,6 +66,15 @@ class Settings(BaseSettings):
     # libraries: warnings and errors); lines as text or as one JSON object each, on stderr.
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"
+    # One line per inference request on the `gatewayz.access` logger (observability/requests.py).
+    access_log: bool = True
+    # Prometheus metrics at GET /metrics (observability/metrics.py); with a token set, a scrape
+    # must send `Authorization: Bearer <token>`.
+    metrics: bool = True
+    metrics_token: SecretStr | None = None
+    # OpenTelemetry traces (observability/tracing.py): on when an OTLP endpoint is set
+    # (`otlp_endpoint_set`). Provider requests carry the W3C `traceparent` only with this on.
+    trace_propagate_upstream: bool = False
     # asyncio: fair under overload (p99 stays near p50). uvloop: ~15% more requests/s below
     # saturation, but starves in-flight requests once saturated (p99 of seconds). See README.
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"
@@ -218,6 +233,12 @@ class Settings(BaseSettings):
     butter_base_url: str = "https://proxy.butter.dev/v1"
     butter_providers: str = "openai"
 
+    # ---- error reports (observability/error_reports.py) ---------------------------------------
+    # Sentry: unexpected errors (500s, failing background jobs) with their request id, route and
+    # provider; never bodies, prompts or keys. Off unless a DSN is set; the share of errors sent.
+    sentry_dsn: SecretStr | None = None
+    sentry_sample_rate: float = Field(default=1.0, ge=0, le=1)
+
     # Filled from the environment by `from_env`; tests pass it explicitly.
     provider_env: dict[str, dict[str, str]] = Field(default_factory=dict)
 
@@ -230,6 +251,17 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("sentry_dsn", mode="before")
+    @classmethod
+    def _sentry_dsn(cls, value: Any) -> Any:
+        dsn = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if dsn is None or dsn == "":
+            return None  # set but empty: off
+        if not isinstance(dsn, str) or not _SENTRY_DSN.match(dsn):
+            # Not quoted back: a DSN is a credential.
+            raise ValueError("not a Sentry DSN (https://<public key>@<host>/<project id>)")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -295,6 +327,24 @@ class Settings(BaseSettings):
             raise ConfigError(f"invalid configuration: {problems}") from None
 
     # ---- derived values -------------------------------------------------------------
+    @property
+    def otlp_endpoint_set(self) -> bool:
+        """Whether traces have an OTLP endpoint to go to (the OTel SDK reads it itself)."""
+        env = os.environ
+        return bool(env.get(OTLP_ENV + "_TRACES_ENDPOINT") or env.get(OTLP_ENV + "_ENDPOINT"))
+
+    @property
+    def otlp_protocol(self) -> str:
+        """The OTLP protocol asked for (default `http/protobuf`, the only one exported with)."""
+        env = os.environ
+        asked = env.get(OTLP_ENV + "_TRACES_PROTOCOL") or env.get(OTLP_ENV + "_PROTOCOL")
+        return (asked or "http/protobuf").strip().lower()
+
+    @cached_property
+    def metrics_multiprocess_dir(self) -> str | None:
+        """Where workers write metric values (set by `gatewayz serve --workers N`)."""
+        return os.environ.get(MULTIPROC_ENV) or None
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -34,8 +34,7 @@ COST = 300_000  # what it cost
 async def runner(db: Database) -> AsyncIterator[LedgerRunner]:
     run = LedgerRunner(db)
     yield run
-    await run.close_serial()  # a "dead" worker's Leases never stopped: its connection
-    run.close()
+    await run.close()  # also a "dead" worker's, whose Leases never stopped
 
 
 def make_leases(runner: LedgerRunner, tmp_path: Path, **kw: Any) -> Leases:

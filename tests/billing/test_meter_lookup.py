@@ -3,7 +3,7 @@ id or under the provider's native id; another provider's row only when it has no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -24,7 +24,7 @@ def P(prompt: str, completion: str) -> Price:
 
 
 @pytest.fixture
-def meter(tmp_path: Path) -> Iterator[Meter]:
+async def meter(tmp_path: Path) -> AsyncIterator[Meter]:
     settings = Settings(data_dir=tmp_path, env="test")
     m = Meter(Database(settings.resolved_database_url), settings)
     m.book = PriceBook(
@@ -33,7 +33,7 @@ def meter(tmp_path: Path) -> Iterator[Meter]:
         overrides={("org/everywhere", None): P("3", "3")},
     )
     yield m
-    m.close()
+    await m.close()
 
 
 def route(slug: str, native: str, model: str = "org/m") -> Route:

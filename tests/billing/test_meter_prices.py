@@ -43,5 +43,5 @@ async def test_an_older_slow_reload_never_overwrites_a_newer_one(
         await slow
         assert str(meter.book.lookup("m/x").price.prompt) == "9"
     finally:
-        meter.close()
+        await meter.close()
         await db.dispose()

@@ -65,3 +65,17 @@ def test_the_level_is_gatewayz_and_uvicorns_other_libraries_log_warnings() -> No
     assert strict["root"]["level"] == "ERROR"
     assert strict["formatters"]["gatewayz"]["()"].endswith("JsonFormatter")
     assert logging_config("debug", "text")["loggers"]["gatewayz"]["level"] == "DEBUG"
+
+
+def test_a_json_line_carries_its_own_fields_as_keys() -> None:
+    """The access log's fields become keys of the line's object, one object per line."""
+    record = _record("access")
+    record.fields = {"status": 200, "model": "m", "cost_usd": "0.000123"}
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    data = json.loads(line)
+    assert data["status"] == 200 and data["model"] == "m" and data["cost_usd"] == "0.000123"
+    assert data["message"] == "access" and data["logger"] == "gatewayz.test"
+    record.fields = {"level": "DEBUG", "message": "forged"}  # cannot pass for the line's own
+    data = json.loads(JsonFormatter().format(record))
+    assert (data["level"], data["message"]) == ("ERROR", "access")

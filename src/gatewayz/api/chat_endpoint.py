@@ -8,7 +8,7 @@ mid-stream — is written once, here. The call runs inside its exit stack (pipel
 the steps took is given back before an error is answered; the request-log row is written when
 the call ends, whatever ended it, with the status the client saw. An error nobody foresaw is a
 500 in the caller's dialect (an error event once a stream has started), logged with its
-traceback.
+traceback and reported (observability/error_reports.py).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from gatewayz.api.asgi import read_body, send_bytes
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
+from gatewayz.observability.error_reports import report
 from gatewayz.pipeline.answer import Answer
 from gatewayz.pipeline.call import Call
 from gatewayz.ratelimit import ANONYMOUS
@@ -73,6 +74,9 @@ async def authenticate(services: Services, scope: Scope) -> Principal:
     ctx: RequestContext = scope["gw"]
     if ctx.key is None:
         return ANONYMOUS
+    if services.tracing.on:
+        with services.tracing.span("authenticate"):
+            return await authorize(services, scope, permission="chat")
     return await authorize(services, scope, permission="chat")
 
 
@@ -128,14 +132,14 @@ class ChatEndpoint:
                 await send_error(send, dialect, err, [*call.limits, *meta])
         except Exception as exc:
             if not started:
-                err = internal_error(exc, ctx.request_id)
+                err = internal_error(exc, call)
                 call.fail(err)
                 await send_error(send, dialect, err, call.limits)
         except BaseException:  # cancelled: nobody is listening any more
             call.disconnected()
             raise
         finally:
-            s.request_log.record(call.finished_row())
+            s.served.record(call.served())
 
     async def _stream(self, call: Call, answer: Answer, receive: Receive, send: Send) -> None:
         """Write the answer as it arrives; at its end the steps finish (the charge) and the final
@@ -173,11 +177,7 @@ class ChatEndpoint:
             if call.gone:  # it paid for what it received (the hold's clean-up)
                 call.disconnected()
             else:
-                err = (
-                    exc
-                    if isinstance(exc, GatewayError)
-                    else internal_error(exc, call.ctx.request_id)
-                )
+                err = exc if isinstance(exc, GatewayError) else internal_error(exc, call)
                 call.fail(err)
                 await send({"type": "http.response.body", "body": writer.error(err)})
             raise
@@ -187,9 +187,14 @@ class ChatEndpoint:
                 await watcher
 
 
-def internal_error(exc: BaseException, request_id: str) -> GatewayError:
-    """A 500 for an error nobody foresaw: logged with its traceback, answered without details."""
+def internal_error(exc: BaseException, call: Call) -> GatewayError:
+    """A 500 for an error nobody foresaw: logged with its traceback and reported (Sentry, when
+    on: without the request's texts), answered without details."""
+    request_id = call.ctx.request_id
     log.error("internal error on request %s", request_id, exc_info=exc)
+    provider = call.route.provider.slug if call.route is not None else None
+    route = call.row["endpoint"]
+    report(exc, request_id=request_id, route=route, provider=provider, request=call.req)
     return GatewayError(
         f"The gateway failed to complete this request (request id {request_id}). It was not "
         "charged; retry, and tell us the request id if it persists.",

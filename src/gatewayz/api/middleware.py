@@ -10,6 +10,8 @@ spent waiting for upstream providers (handlers add that to `scope["gw"].upstream
 The request context (`scope["gw"]`) is built here, once per request: the request id, the
 client's IP (the socket peer, or `X-Forwarded-For` behind a trusted proxy) and the API key the
 request presents — the one place a key is read from the headers.
+
+With tracing on (observability/tracing.py) each request is served inside its SERVER span.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gatewayz.api.http_protocol import MAX_HEAD_BYTES, too_large_body
 from gatewayz.context import REQUEST_ID, RequestContext, bearer_token
 from gatewayz.ids import unique_hex
+from gatewayz.observability.tracing import Tracing
 from gatewayz.security.client_ip import Network, client_ip
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 
@@ -30,9 +33,12 @@ _SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,%d}$" % REQUEST_ID_LENGTH)
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, trusted: tuple[Network, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, trusted: tuple[Network, ...] = (), tracing: Tracing | None = None
+    ) -> None:
         self.app = app
         self.trusted = trusted
+        self.tracing = tracing or Tracing()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,10 +75,26 @@ class RequestContextMiddleware:
         try:
             if head > MAX_HEAD_BYTES:  # a whole oversized head that came in one read
                 await _head_too_large(send_with_headers)
+            elif self.tracing.on:
+                await self._traced(scope, receive, send_with_headers, ctx.request_id)
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
             REQUEST_ID.reset(token)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """The request inside its server span (a child of the caller's `traceparent`)."""
+        with self.tracing.server_span(scope, request_id) as span:
+
+            async def send_traced(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.responded(message["status"])
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_traced)
+            finally:
+                span.routed(scope)
 
 
 async def _head_too_large(send: Send) -> None:

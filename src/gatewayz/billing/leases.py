@@ -309,7 +309,6 @@ class Leases(Periodic):
             self._drop(lease)
         await self._write([self._batch(lease, close=True) for lease in leases])
         await self._write(self._batches())
-        await self.ledger.close_serial()
 
 
 def _pending(user_id: str, charge: Charge) -> PendingSettle:

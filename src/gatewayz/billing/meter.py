@@ -155,8 +155,8 @@ class Meter:
                 trial_plan=self.plans.trial.plan,
             )
 
-    def close(self) -> None:
-        self.ledger.close()
+    async def close(self) -> None:
+        await self.ledger.close()
 
     # ------------------------------------------------------------------ prices
     async def reload_prices(self) -> None:

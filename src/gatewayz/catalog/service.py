@@ -44,6 +44,7 @@ from gatewayz.catalog.offers import Offer, OfferBuilder, load_offers
 from gatewayz.catalog.query import Query
 from gatewayz.catalog.sync import Syncer, SyncResult, skip_reason
 from gatewayz.errors import GatewayError, ModelNotFound, ServiceUnavailable
+from gatewayz.observability.error_reports import report
 from gatewayz.providers.provider import Provider
 from gatewayz.providers.registry import Registry
 from gatewayz.reliability.passive_health import PassiveHealth
@@ -165,8 +166,9 @@ class Catalog:
         while True:
             try:
                 await self.check()
-            except Exception:
+            except Exception as exc:
                 log.exception("catalog: background check failed")
+                report(exc, job="catalog check")
             await asyncio.sleep(self.settings.catalog_check_s)
 
     async def check(self) -> list[SyncResult]:

@@ -10,13 +10,15 @@ middleware), in one of two formats (`GATEWAYZ_LOG_FORMAT`):
   person at a terminal; line breaks inside a message are escaped, so one call is one line
   (a traceback follows on the lines after it);
 - `json`: one object per line, `time`, `level`, `logger`, `message`, `request_id` (null outside
-  a request) and `exc_info` (the traceback as text, only when there is one), for a collector.
+  a request), `exc_info` (the traceback as text, only when there is one) and the line's own
+  `fields` when it has them (the access log's: observability/requests.py), for a collector.
 
 `GATEWAYZ_LOG_LEVEL` is the level of Gatewayz's own loggers (`gatewayz.*`) and uvicorn's;
 other libraries log their warnings and errors only (their INFO lines are per-call chatter,
 one per HTTP call to Stripe, for instance), or less when the level is stricter than warning.
-uvicorn's access log stays off: the request log (observability/request_log.py) is the record of
-requests.
+uvicorn's access log stays off: Gatewayz logs its own access line per inference request
+(`gatewayz.access`, observability/requests.py), with what uvicorn's cannot know (model, provider,
+tokens, cost).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": REQUEST_ID.get(),
         }
+        fields = getattr(record, "fields", None)  # a line's own fields (the access log's)
+        if isinstance(fields, dict):
+            out = {**fields, **out}  # never in place of the line's time, level, logger...
         trace = _trace(self, record)
         if trace:
             out["exc_info"] = trace

@@ -22,6 +22,8 @@ log = logging.getLogger("gatewayz.pipeline")
 
 
 class Cache(Step):
+    span_name = "cache lookup"
+
     def __init__(
         self, cache: ResponseCache, hold: Hold, billed_fraction: Decimal, chars_per_token: int
     ) -> None:

@@ -18,6 +18,7 @@ from gatewayz.canonical.types import ChatRequest, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
 from gatewayz.money import usd_text
+from gatewayz.observability.requests import Served
 from gatewayz.reliability.passive_health import Sample
 from gatewayz.routing.explanation import Route
 from gatewayz.security.auth import Principal
@@ -132,13 +133,20 @@ class Call:
     def disconnected(self) -> None:
         self.row["status_code"], self.row["error_code"] = 499, "client_disconnected"
 
-    def finished_row(self) -> dict[str, Any]:
-        """The request-log row as the call ends."""
+    def served(self) -> Served:
+        """The call as it ends, for the request log, the metrics and the access log."""
         ctx = self.ctx
         row = self.row
-        row["latency_ms"] = (perf_counter() - ctx.t0) * 1000
-        row["upstream_ms"] = ctx.upstream_s * 1000
-        row["overhead_ms"] = ctx.overhead_ms()
+        row["latency_ms"] = latency = (perf_counter() - ctx.t0) * 1000
+        row["upstream_ms"] = upstream = ctx.upstream_s * 1000
+        row["overhead_ms"] = max(0.0, latency - upstream)
         row["ttft_ms"] = None if self.ttft_s is None else (self.ttft_s - ctx.t0) * 1000
         row["created_at"] = datetime.now(UTC)
-        return row
+        cache = self.cache or ("miss" if self.plan is not None else None)
+        model = self.canonical or (self.req.model if self.req is not None else "")
+        served = Served(row, model, self.attempts, cache)
+        usage = self.answer.usage if self.answer is not None else None
+        if usage is not None:
+            served.cached_tokens = usage.cached_tokens or 0
+            served.reasoning_tokens = usage.reasoning_tokens or 0
+        return served

@@ -19,6 +19,7 @@ from typing import Any
 from gatewayz.billing.meter import Meter
 from gatewayz.cache.response_cache import ResponseCache
 from gatewayz.observability.audit import AuditLog
+from gatewayz.observability.tracing import Tracing
 from gatewayz.pipeline.cache import Cache
 from gatewayz.pipeline.hold import Hold
 from gatewayz.pipeline.invoke import Invoke
@@ -48,6 +49,7 @@ class ChatPipeline:
         limiter: RateLimiter,
         audit: AuditLog,
         cache: ResponseCache | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         cpt = settings.chars_per_token
         self.health = PassiveHealth()
@@ -58,7 +60,8 @@ class ChatPipeline:
             max_retry_wait_s=settings.upstream_429_max_wait_s,
             deadline_s=settings.request_deadline_s,
         )
-        self.fallback = Fallback(rules, breakers, self.health)
+        tracing = tracing or Tracing()
+        self.fallback = Fallback(rules, breakers, self.health, tracing)
         self.routes = Routes(resolver, policy, balancer, meter, cpt)
         hold = Hold(meter, cpt)
         cache = cache or ResponseCache.off()
@@ -69,7 +72,8 @@ class ChatPipeline:
                 Cache(cache, hold, settings.response_cache_billed_fraction, cpt),
                 hold,
                 Invoke(self.fallback, meter, cpt),
-            ]
+            ],
+            tracing,
         )
 
     def chain(self, model: str, override: str | dict[str, Any] | None = None) -> tuple[Route, ...]:

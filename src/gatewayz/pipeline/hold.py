@@ -22,6 +22,8 @@ log = logging.getLogger("gatewayz.pipeline")
 
 
 class Hold(Step):
+    span_name = "hold"
+
     def __init__(self, meter: Meter, chars_per_token: int) -> None:
         self.meter = meter
         self.chars_per_token = chars_per_token

@@ -23,6 +23,8 @@ from gatewayz.routing.fallback import Fallback
 
 
 class Invoke(Step):
+    span_name = "invoke"
+
     def __init__(self, fallback: Fallback, meter: Meter, chars_per_token: int) -> None:
         self.fallback = fallback
         self.meter = meter

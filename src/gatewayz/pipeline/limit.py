@@ -16,6 +16,8 @@ from gatewayz.ratelimit.limits import RateLimiter, is_anonymous
 
 
 class Limit(Step):
+    span_name = "rate_limit"
+
     def __init__(self, limiter: RateLimiter, audit: AuditLog, chars_per_token: int) -> None:
         self.limiter = limiter
         self.audit = audit

@@ -27,6 +27,8 @@ from gatewayz.security.auth import Principal
 
 
 class Routes(Step):
+    span_name = "routing"
+
     def __init__(
         self,
         resolver: Resolver,

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gatewayz.observability.tracing import Tracing
 from gatewayz.pipeline.answer import Answer
 from gatewayz.pipeline.call import Call
 
 
 class Step:
+    span_name = "step"  # its span's name, with tracing on (observability/tracing.py)
+
     async def run(self, call: Call) -> None:
         """Before the answer, in list order."""
 
@@ -34,17 +37,32 @@ class Step:
 
 
 class Steps:
-    def __init__(self, steps: Sequence[Step]) -> None:
+    def __init__(self, steps: Sequence[Step], tracing: Tracing | None = None) -> None:
         self.steps = tuple(steps)
         self._reversed = self.steps[::-1]
+        self.tracing = tracing or Tracing()
 
     def __add__(self, more: Sequence[Step]) -> Steps:
-        return Steps([*self.steps, *more])
+        return Steps([*self.steps, *more], self.tracing)
 
     async def answer(self, call: Call) -> Answer:
         """Run the steps until one answers."""
+        if self.tracing.on:
+            return await self._answer_traced(call)
         for step in self.steps:
             await step.run(call)
+            if call.answer is not None:
+                return call.answer
+        raise AssertionError("no step answered the request")
+
+    async def _answer_traced(self, call: Call) -> Answer:
+        """`answer`, each step's `run` in its span; the span of the step that answers a stream
+        lasts until the call ends (the stream's end)."""
+        for step in self.steps:
+            with self.tracing.span(step.span_name) as span:
+                await step.run(call)
+                if call.answer is not None and call.req is not None and call.req.stream:
+                    span.end_with(call.stack)
             if call.answer is not None:
                 return call.answer
         raise AssertionError("no step answered the request")

@@ -14,6 +14,7 @@ from typing import Protocol
 import orjson
 
 from gatewayz.canonical.types import StreamChunk
+from gatewayz.context import UPSTREAM_TRACE
 from gatewayz.errors import (
     GatewayError,
     Unsupported,
@@ -124,7 +125,11 @@ async def open_upstream(
 ) -> UpstreamResponse:
     """Send the request; an HTTP error answer becomes the matching GatewayError: by status,
     with the message `error_message` extracts from the body — or, for providers whose errors
-    need more than that (headers), whatever `map_error(response, body)` returns."""
+    need more than that (headers), whatever `map_error(response, body)` returns. With upstream
+    trace propagation on, the attempt's `traceparent` goes along (observability/tracing.py)."""
+    trace_headers = UPSTREAM_TRACE.get()
+    if trace_headers:
+        headers = [*headers, *trace_headers]
     try:
         resp = await pool.request(method, path, headers, body)
     except Exception as exc:

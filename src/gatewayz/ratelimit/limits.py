@@ -90,6 +90,7 @@ class LimiterMetrics:
     state_fallbacks: int = 0
     fail_open: int = 0
     refused: dict[str, int] | None = None
+    on_refused: Callable[[str], None] | None = None  # Prometheus (observability/metrics.py)
 
     def on_state_fallback(self, op: str, exc: Exception) -> None:
         """`ResilientState`'s on_fallback hook: Redis became unreachable."""
@@ -104,6 +105,8 @@ class LimiterMetrics:
         if self.refused is None:
             self.refused = {}
         self.refused[scope] = self.refused.get(scope, 0) + 1
+        if self.on_refused is not None:
+            self.on_refused(scope)
 
 
 def _count(value: Any) -> int | None:

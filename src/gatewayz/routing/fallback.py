@@ -16,6 +16,7 @@ The rules (`FailoverRules`, from settings):
   running then is cancelled and the caller gets a 504 `deadline_exceeded`;
 - streams fail over until their first byte: an attempt returns once the stream is open, and
   what fails after that is the stream's own error (the pipeline reports it to `failed`).
+- with tracing on, each attempt (a 429 retry too) is its own span (observability/tracing.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from gatewayz.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gatewayz.observability.tracing import Tracing
 from gatewayz.reliability.breaker import CircuitBreakers
 from gatewayz.reliability.passive_health import PassiveHealth, Sample
 from gatewayz.routing.explanation import Route
@@ -65,11 +67,16 @@ class Attempts(Protocol):
 
 class Fallback:
     def __init__(
-        self, rules: FailoverRules, breakers: CircuitBreakers, health: PassiveHealth
+        self,
+        rules: FailoverRules,
+        breakers: CircuitBreakers,
+        health: PassiveHealth,
+        tracing: Tracing | None = None,
     ) -> None:
         self.rules = rules
         self.breakers = breakers
         self.health = health
+        self.tracing = tracing or Tracing()
 
     async def run(
         self,
@@ -161,7 +168,9 @@ class Fallback:
             log.attempts += 1
             t = perf_counter()
             try:
-                return await attempt(route)
+                # Each attempt's span (tracing on): siblings, the failed ones marked so.
+                with self.tracing.attempt(route.provider.slug, route.native_id, log.attempts):
+                    return await attempt(route)
             except RateLimited as err:
                 wait = self._backoff(retry, err.headers.get("Retry-After"))
                 if retry == retries or wait is None or perf_counter() + wait >= deadline:

@@ -24,8 +24,7 @@ async def setup(db_url: str) -> AsyncIterator[tuple[Database, LedgerRunner, str]
         user = await create_user(conn, "r@example.com", credits_usd="1")
     runner = LedgerRunner(db)
     yield db, runner, user["id"]
-    await runner.close_serial()
-    runner.close()
+    await runner.close()
     await db.dispose()
 
 
@@ -100,7 +99,7 @@ async def test_postgres_batches_lock_accounts_in_one_order(
         assert first.retried == second.retried == 0
         assert first.batches < 5 * len(users)
     finally:
-        await second.close_serial()
+        await second.close()
     async with db.connect() as conn:
         for user in users:
             await verify_ledger(conn, user)

@@ -82,13 +82,6 @@ class LedgerRunner:
             return await self.run(op, *args, **kwargs)
         return await self._serial.run(lambda conn: op(conn, *args, **kwargs))
 
-    async def close_serial(self) -> None:
-        """Give the kept connections back (at shutdown)."""
-        if self._drainer is not None:
-            await asyncio.gather(self._drainer, return_exceptions=True)
-        await self._serial.close()
-        await self._batches_conn.close()
-
     # ---- PostgreSQL: group commit on the event loop ---------------------------------------
     async def _drain_postgres(self) -> None:
         while self._queued:
@@ -169,7 +162,13 @@ class LedgerRunner:
                 self._conn.execute(pragma)
         return self._conn
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """At shutdown, once nothing queues more: the last batch finished, the kept connections
+        given back, the SQLite thread stopped."""
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        await self._serial.close()
+        await self._batches_conn.close()
         if self._thread is not None:
             self._thread.submit(self._close_conn).result()
             self._thread.shutdown(wait=True)
