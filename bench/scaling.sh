@@ -9,6 +9,9 @@
 #                                    credit_holds rows of LEDGER_USERS other users
 #   observability  metrics and the access log off  vs on (the default): their cost per request
 #                  (not part of the default CASES)
+#   ab      1 key, A_ENV            vs 1 key, B_ENV (each space-separated NAME=value): any two
+#           settings, or two versions of the code (A_ENV=PYTHONPATH=/path/to/old/src), in one run
+#           (not part of the default CASES)
 #   bash bench/scaling.sh                                  # all three, about 6 min
 #   CASES=keys ROUNDS=5 DURATION=20 bash bench/scaling.sh
 # Per case both gateways run at once, each with its own database and Redis prefix (lib.sh
@@ -48,7 +51,7 @@ for p in OPENROUTER TOGETHER DEEPINFRA FIREWORKS GROQ; do
 done
 command -v wrk >/dev/null || { echo "wrk is missing (apt-get install wrk)" >&2; exit 1; }
 for c in ${CASES//,/ }; do
-  [[ $c == keys || $c == models || $c == ledger || $c == observability ]] || { echo "unknown case '$c' (CASES=keys,models,ledger,observability)" >&2; exit 1; }
+  [[ $c == keys || $c == models || $c == ledger || $c == observability || $c == ab ]] || { echo "unknown case '$c' (CASES=keys,models,ledger,observability,ab)" >&2; exit 1; }
 done
 mkdir -p "$OUT_DIR"
 lib_init scaling
@@ -92,6 +95,10 @@ for c in ${CASES//,/ }; do
     ledger)
       side ledger-empty "$PORT_A" 1 -; A=$SPEC
       side "ledger-$LEDGER_ROWS" "$PORT_B" 1 ledger; B=$SPEC ;;
+    ab)
+      read -r -a a_env <<<"${A_ENV:-}"; read -r -a b_env <<<"${B_ENV:-}"
+      side a "$PORT_A" 1 - "${a_env[@]}"; A=$SPEC
+      side b "$PORT_B" 1 - "${b_env[@]}"; B=$SPEC ;;
     observability)
       side observability-off "$PORT_A" 1 - GATEWAYZ_METRICS=false GATEWAYZ_ACCESS_LOG=false; A=$SPEC
       side observability-on "$PORT_B" 1 -; B=$SPEC ;;
