@@ -1,9 +1,16 @@
 """State in Redis, shared by every worker and host. Each operation is one round trip and atomic:
 read-modify-write operations (incr, window_add, hset with its TTL) are Lua scripts, registered
-once and run by EVALSHA. Semantics: see `gatewayz.state.base`."""
+once and run by EVALSHA. Semantics: see `gatewayz.state.base`.
+
+Counter increments (`incr_many`: every rate-limit check) are coalesced: the increments asked for
+while one script call is in flight go into the next one (each caller's keys and results kept
+apart), so under load a worker makes one round trip per batch of requests, not per request.
+Each counter's increment is still atomic; a batch is not one transaction across callers (it
+need not be: each caller's check reads only its own counters)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -167,6 +174,8 @@ class RedisState:
         self._window_script = self._redis.register_script(_WINDOW_LUA)
         self._hset_script = self._redis.register_script(_HSET_LUA)
         self._breaker_script = self._redis.register_script(_BREAKER_LUA)
+        self._incrs: list[tuple[list[str], list[Any], asyncio.Future[list[int]]]] = []
+        self._incr_sender: asyncio.Task[None] | None = None
 
     @property
     def client(self) -> Redis:
@@ -198,6 +207,8 @@ class RedisState:
         return value
 
     async def incr_many(self, items: Sequence[IncrItem]) -> list[int]:
+        """The counters after adding; one script call for every caller that asked while the
+        previous call was in flight (the request path's rate-limit checks, coalesced)."""
         if not items:
             return []
         keys: list[str] = []
@@ -206,9 +217,33 @@ class RedisState:
             ms = ttl_ms(ttl_s)
             keys.append(self.prefix + key)
             args += [int(amount), "" if ms is None else ms]
-        with _value_errors():
-            values = await self._incr_script(keys=keys, args=args)
-        return [int(v) for v in values]
+        done = asyncio.get_running_loop().create_future()
+        self._incrs.append((keys, args, done))
+        if self._incr_sender is None or self._incr_sender.done():
+            self._incr_sender = asyncio.create_task(self._send_incrs())
+        values: list[int] = await done
+        return values
+
+    async def _send_incrs(self) -> None:
+        while self._incrs:
+            batch, self._incrs = self._incrs, []
+            keys = [k for ks, _, _ in batch for k in ks]
+            args = [a for _, a_s, _ in batch for a in a_s]
+            try:
+                with _value_errors():
+                    values = await self._incr_script(keys=keys, args=args)
+            except BaseException as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            start = 0
+            for ks, _, done in batch:
+                if not done.done():
+                    done.set_result([int(v) for v in values[start : start + len(ks)]])
+                start += len(ks)
 
     async def window_add(
         self, key: str, limit: int, window_s: float, now: float | None = None
@@ -276,4 +311,6 @@ class RedisState:
             return False
 
     async def close(self) -> None:
+        if self._incr_sender is not None:
+            await asyncio.gather(self._incr_sender, return_exceptions=True)
         await self._redis.aclose()
