@@ -9,7 +9,7 @@
 #                                    credit_holds rows of LEDGER_USERS other users
 #   observability  metrics and the access log off  vs on (the default): their cost per request
 #                  (not part of the default CASES)
-#   ab      1 key, A_ENV            vs 1 key, B_ENV (each space-separated NAME=value): any two
+#   ab      AB_KEYS keys (1), A_ENV vs the same, B_ENV (each space-separated NAME=value): any two
 #           settings, or two versions of the code (A_ENV=PYTHONPATH=/path/to/old/src), in one run
 #           (not part of the default CASES)
 #   bash bench/scaling.sh                                  # all three, about 6 min
@@ -97,8 +97,8 @@ for c in ${CASES//,/ }; do
       side "ledger-$LEDGER_ROWS" "$PORT_B" 1 ledger; B=$SPEC ;;
     ab)
       read -r -a a_env <<<"${A_ENV:-}"; read -r -a b_env <<<"${B_ENV:-}"
-      side a "$PORT_A" 1 - "${a_env[@]}"; A=$SPEC
-      side b "$PORT_B" 1 - "${b_env[@]}"; B=$SPEC ;;
+      side a "$PORT_A" "${AB_KEYS:-1}" - "${a_env[@]}"; A=$SPEC
+      side b "$PORT_B" "${AB_KEYS:-1}" - "${b_env[@]}"; B=$SPEC ;;
     observability)
       side observability-off "$PORT_A" 1 - GATEWAYZ_METRICS=false GATEWAYZ_ACCESS_LOG=false; A=$SPEC
       side observability-on "$PORT_B" 1 -; B=$SPEC ;;
