@@ -166,13 +166,13 @@ production_env() {  # NAME: a fresh database and Redis prefix; sets PROD_ENV, PR
 }
 
 gateway_env() {  # NAME PORT ENV...: GW_ENV, the environment of one gateway (and its CLI calls);
-  # ENV comes last, so it may change the defaults. Logging as deployed: INFO, an access line per
-  # request (to the gateway's log file in $DATA).
+  # ENV first (it may hold `env` options such as -u NAME). Logging as deployed: INFO, an access
+  # line per request (to the gateway's log file in $DATA).
   local name=$1 port=$2
   shift 2
-  GW_ENV=("GATEWAYZ_DATA_DIR=$DATA/$name" "GATEWAYZ_PORT=$port" GATEWAYZ_WORKERS=1
+  GW_ENV=("$@" "GATEWAYZ_DATA_DIR=$DATA/$name" "GATEWAYZ_PORT=$port" GATEWAYZ_WORKERS=1
     GATEWAYZ_LOG_LEVEL=info "GATEWAYZ_PROVIDER_VLLM_BASE_URL=http://127.0.0.1:$MOCK_PORT/v1"
-    GATEWAYZ_PROVIDER_VLLM_MODELS=mock-gpt "$@")
+    GATEWAYZ_PROVIDER_VLLM_MODELS=mock-gpt)
 }
 
 bench_user() {  # the bench user, written by the CLI with GW_ENV (the same database): its key
