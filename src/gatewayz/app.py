@@ -23,6 +23,7 @@ from gatewayz.api import (
     status_routes,
     stripe_routes,
     usage_routes,
+    webhook_routes,
 )
 from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
 from gatewayz.api.asgi import speaks_anthropic
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_billing_routes.router)  # admin: /admin/credits, /admin/pricing
     app.include_router(breaker_routes.router)  # admin: /admin/circuit-breakers (list, reset)
     app.include_router(stripe_routes.router)  # payments: checkout, Stripe webhook, referral
+    app.include_router(webhook_routes.router)  # users: /user/webhooks (endpoints, deliveries)
     _error_handlers(app)
     # The IP rate-limit layer runs before authentication; the request context stays outermost
     # (the last added) so that even its 429s carry X-Request-ID.

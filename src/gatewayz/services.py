@@ -42,6 +42,8 @@ from gatewayz.simulators import Simulator
 from gatewayz.state import StateBackend, build_state
 from gatewayz.storage.db import Database
 from gatewayz.storage.query_cache import QueryCache, build_query_cache
+from gatewayz.webhooks.approaching import Approaching
+from gatewayz.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger("gatewayz")
 
@@ -72,6 +74,8 @@ class Services:
     audit: AuditLog
     auth_sync: AuthSync
     query_cache: QueryCache
+    webhooks: Dispatcher
+    approaching: Approaching
     state: StateBackend
     limiter: RateLimiter
     breakers: CircuitBreakers
@@ -154,6 +158,8 @@ class Services:
             retry_max_s=s.request_log_retry_max_s,
         )
         _start_task(stack, self.audit)
+        self.approaching = Approaching(self.db)
+        stack.push_async_callback(self.approaching.stop)
         self.pipeline = ChatPipeline(
             s,
             self.resolver,
@@ -163,6 +169,7 @@ class Services:
             self.audit,
             cache=self.response_cache,
             tracing=self.tracing,
+            approaching=self.approaching,
         )
         self.sweeper = Sweeper(self.db, s.billing_sweep_s)
         _start_task(stack, self.sweeper)
@@ -236,6 +243,22 @@ class Services:
         _start_task(stack, self.auth_sync)
         self.query_cache = build_query_cache(s)
         stack.push_async_callback(self.query_cache.close)
+        self.webhooks = Dispatcher(
+            self.db,
+            self.keyring,
+            interval_s=s.webhook_dispatch_s,
+            retry_base_s=s.webhook_retry_base_s,
+            max_attempts=s.webhook_max_attempts,
+            allow_private=s.webhooks_allow_private,
+            on_disabled=lambda endpoint, reason: self.audit.event(
+                "webhook_disabled",
+                severity="warning",
+                user_id=endpoint["user_id"],
+                detail={"endpoint_id": endpoint["id"], "reason": reason},
+            ),
+            on_attempt=metrics.webhook_attempt if metrics is not None else None,
+        )
+        _start_task(stack, self.webhooks)
 
     def model_list(self) -> list[dict[str, Any]]:
         """Models this gateway can serve by exact name, in OpenAI's model-object shape."""

@@ -233,6 +233,13 @@ class Settings(BaseSettings):
     butter_base_url: str = "https://proxy.butter.dev/v1"
     butter_providers: str = "openai"
 
+    # Customer webhooks (gatewayz/webhooks): retries up to ~24 h; `webhooks_allow_private` lets
+    # endpoints be http:// and resolve to private or loopback addresses (tests, private setups).
+    webhooks_allow_private: bool = False
+    webhook_retry_base_s: float = Field(default=30.0, gt=0)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=50)
+    webhook_dispatch_s: float = Field(default=1.0, gt=0)
+
     # ---- error reports (observability/error_reports.py) ---------------------------------------
     # Sentry: unexpected errors (500s, failing background jobs) with their request id, route and
     # provider; never bodies, prompts or keys. Off unless a DSN is set; the share of errors sent.

@@ -5,6 +5,7 @@ the in-process event bus that carries `model.degraded`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from gatewayz.reliability.passive_health import PassiveHealth
 from gatewayz.state.memory import MemoryState
 from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import incidents
+from gatewayz.storage.webhook_tables import webhook_events
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 CHECK_S = 30.0
@@ -204,6 +206,17 @@ async def test_cm_11_9_incident_lifecycle_open_escalate_deescalate_resolve(db: D
     assert set(recovered) == {i.id for i in found.values()}
     assert recovered[incident.id]["duration_s"] == CHECK_S + 602
     assert recovered[incident.id]["model"] is None
+    # The same events went into the webhook outbox, each with its incident's own write.
+    async with db.begin() as conn:
+        outbox = (await conn.execute(select(webhook_events))).all()
+    by_type: dict[str, list[str]] = {}
+    for event in outbox:
+        assert event.user_id is None  # for every user's endpoints that want the type
+        by_type.setdefault(event.type, []).append(json.loads(event.data)["incident_id"])
+    assert {t: sorted(ids) for t, ids in by_type.items()} == {
+        "model.degraded": sorted(i.id for i in found.values()),
+        "model.recovered": sorted(i.id for i in found.values()),
+    }
 
     # A new problem later is a new incident.
     w.advance(301)

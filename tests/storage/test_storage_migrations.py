@@ -13,6 +13,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.storage import webhook_tables  # noqa: F401 (its tables, on `metadata`)
 from gatewayz.storage.db import Database, alembic_config, current_revision, make_engine, upgrade
 from gatewayz.storage.tables import metadata, utcnow
 

@@ -42,7 +42,7 @@ from decimal import Decimal
 from gatewayz.billing.plans import TrialTerms, load_plans
 from gatewayz.money import nanos_to_usd, usd_to_nanos
 from gatewayz.storage.db import DbConnection
-from gatewayz.storage.ledger import holds, money
+from gatewayz.storage.ledger import holds, money, outbox
 from gatewayz.storage.ledger.holds import DEFAULT_HOLD_TTL
 from gatewayz.storage.ledger.money import (
     check_nanos,
@@ -123,6 +123,10 @@ async def grant(
         ):
             return False
         await set_money(conn, user_id, state.allowance, state.purchased + nanos, state.held)
+        reason = description or type
+        await conn.run_sync(
+            outbox.balance_changed, user_id, state.total, state.total + nanos, reason
+        )
         return True
 
 

@@ -155,6 +155,15 @@ class Metrics:
             "USD charged above the holds.",
             registry=reg,
         )
+        self.webhooks = _Children(
+            Counter(
+                "gatewayz_webhook_deliveries",
+                "Webhook delivery attempts by result: delivered, retried (to be tried again), "
+                "failed (given up, or the endpoint answered 410).",
+                ("result",),
+                registry=reg,
+            )
+        )
         self.spooled = Counter(
             "gatewayz_settles_spooled",
             "Charges the database could not take, written to the disk spool for replay.",
@@ -171,6 +180,9 @@ class Metrics:
 
     def settle_spooled(self) -> None:
         self.spooled.inc()
+
+    def webhook_attempt(self, result: str) -> None:
+        self.webhooks(result).inc()
 
     # ---- the scrape --------------------------------------------------------------------------
     def scrape(self, breakers: Iterable[dict[str, Any]] = ()) -> bytes:

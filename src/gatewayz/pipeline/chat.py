@@ -35,6 +35,7 @@ from gatewayz.routing.failover import load_failover_policy
 from gatewayz.routing.fallback import FailoverRules, Fallback
 from gatewayz.routing.resolve import Resolver
 from gatewayz.settings import Settings
+from gatewayz.webhooks.approaching import Approaching
 
 
 class ChatPipeline:
@@ -50,6 +51,7 @@ class ChatPipeline:
         audit: AuditLog,
         cache: ResponseCache | None = None,
         tracing: Tracing | None = None,
+        approaching: Approaching | None = None,
     ) -> None:
         cpt = settings.chars_per_token
         self.health = PassiveHealth()
@@ -67,7 +69,7 @@ class ChatPipeline:
         cache = cache or ResponseCache.off()
         self.steps = Steps(
             [
-                Limit(limiter, audit, cpt),
+                Limit(limiter, audit, cpt, approaching),
                 self.routes,
                 Cache(cache, hold, settings.response_cache_billed_fraction, cpt),
                 hold,

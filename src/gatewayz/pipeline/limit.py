@@ -2,7 +2,8 @@
 key's requests per minute and token budgets (the prompt's estimate must fit); a call without a
 key may only use `:free` models and is counted per IP. Refused → 429 (Retry-After, X-RateLimit-*)
 or 401 for an anonymous call to another model (audited). The tokens a call used are counted when
-it ends, whatever ended it (pushed on the call's stack), in the limiter's next batch."""
+it ends, whatever ended it (pushed on the call's stack), in the limiter's next batch. The request
+that takes a key past 80 % of its requests per minute writes `rate_limit.approaching`."""
 
 from __future__ import annotations
 
@@ -13,15 +14,23 @@ from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.steps import Step
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
 from gatewayz.ratelimit.limits import RateLimiter, is_anonymous
+from gatewayz.webhooks.approaching import Approaching
 
 
 class Limit(Step):
     span_name = "rate_limit"
 
-    def __init__(self, limiter: RateLimiter, audit: AuditLog, chars_per_token: int) -> None:
+    def __init__(
+        self,
+        limiter: RateLimiter,
+        audit: AuditLog,
+        chars_per_token: int,
+        approaching: Approaching | None = None,
+    ) -> None:
         self.limiter = limiter
         self.audit = audit
         self.chars_per_token = chars_per_token
+        self.approaching = approaching
 
     async def run(self, call: Call) -> None:
         principal, req = call.principal, call.req
@@ -45,6 +54,16 @@ class Limit(Step):
             estimate = estimate_tokens(prompt_chars(req), self.chars_per_token)
             decision = await self.limiter.check_key(principal, estimate)
             call.stack.callback(self._count_tokens, call)
+            if decision.allowed and self.approaching is not None:
+                d = decision
+                self.approaching.admitted(
+                    principal.user_id,
+                    principal.api_key_id,
+                    d.scope,
+                    d.limit,
+                    d.remaining,
+                    d.reset_s,
+                )
         if not decision.allowed:
             raise decision.error()
         call.limits = decision.headers()

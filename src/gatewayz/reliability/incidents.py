@@ -60,6 +60,7 @@ from gatewayz.reliability.incident_store import (
 from gatewayz.reliability.passive_health import MIN_SAMPLES, PassiveHealth, status_of
 from gatewayz.storage import incidents
 from gatewayz.storage.db import Database
+from gatewayz.storage.ledger.outbox import add_event_async
 from gatewayz.storage.tables import utcnow
 
 log = logging.getLogger("gatewayz.reliability")
@@ -252,24 +253,24 @@ class IncidentTracker(Periodic):
             "updated_at": now,
             "details": {"history": [entry]},
         }
+        data = {
+            "provider": provider,
+            "model": model or None,
+            "severity": severity.value,
+            "incident_id": incident_id,
+            "success_rate": obs.success_rate,
+            "attempts": obs.attempts,
+            "started_at": now.isoformat(),
+        }
         async with self.db.begin() as conn:
             inserted = await incidents.open_incident(conn, row)
+            if inserted:  # the webhook event, in the incident's own transaction
+                await add_event_async(conn, DEGRADED_EVENT, data, user_id=None)
         if not inserted:
             return  # another worker opened it first: it emits the event
         result.opened.append(incident_id)
         log.warning("incident %s opened: %s", incident_id, title_for(provider, model, severity))
-        self.events.emit(
-            DEGRADED_EVENT,
-            {
-                "provider": provider,
-                "model": model or None,
-                "severity": severity.value,
-                "incident_id": incident_id,
-                "success_rate": obs.success_rate,
-                "attempts": obs.attempts,
-                "started_at": now.isoformat(),
-            },
-        )
+        self.events.emit(DEGRADED_EVENT, data)
 
     async def _write(
         self,
@@ -279,9 +280,11 @@ class IncidentTracker(Periodic):
         *,
         values: dict[str, Any] | None = None,
         not_after: datetime | None = None,
+        event: tuple[str, dict[str, Any]] | None = None,
     ) -> bool:
         """Update the incident if it is still open at the severity we read (and, for a step
-        down, nobody confirmed it since `not_after`); `updated_at` = now."""
+        down, nobody confirmed it since `not_after`); `updated_at` = now. `event`: a webhook
+        event written with the update, in its transaction."""
         async with self.db.begin() as conn:
             done = await incidents.update_open_incident(
                 conn,
@@ -290,6 +293,8 @@ class IncidentTracker(Periodic):
                 {"updated_at": now, **(values or {})},
                 not_after=not_after,
             )
+            if done and event is not None:
+                await add_event_async(conn, event[0], event[1], user_id=None)
         if done:
             acted.append(incident.id)
         return done
@@ -334,24 +339,23 @@ class IncidentTracker(Periodic):
             "resolved_at": now,
             "details": {**incident.details, "resolution": resolution},
         }
+        data = {
+            "provider": incident.provider,
+            "model": incident.model or None,
+            "severity": incident.severity,
+            "incident_id": incident.id,
+            "started_at": incident.started_at.isoformat(),
+            "resolved_at": now.isoformat(),
+            "duration_s": round((now - incident.started_at).total_seconds(), 3),
+            "resolution": resolution,
+        }
+        event = (RECOVERED_EVENT, data)
         if not await self._write(
-            incident, now, result.resolved, values=values, not_after=not_after
+            incident, now, result.resolved, values=values, not_after=not_after, event=event
         ):
             return
         log.info("incident %s resolved (%s): %s", incident.id, resolution, incident.title)
-        self.events.emit(
-            RECOVERED_EVENT,
-            {
-                "provider": incident.provider,
-                "model": incident.model or None,
-                "severity": incident.severity,
-                "incident_id": incident.id,
-                "started_at": incident.started_at.isoformat(),
-                "resolved_at": now.isoformat(),
-                "duration_s": round((now - incident.started_at).total_seconds(), 3),
-                "resolution": resolution,
-            },
-        )
+        self.events.emit(RECOVERED_EVENT, data)
 
 
 def _covers(provider: Condition, model: Condition) -> bool:

@@ -122,6 +122,7 @@ users = Table(
     Column("trial_ends_at", UTCDateTime(), nullable=True),
     Column("tier", String(32), nullable=True),
     Column("privy_user_id", String(128), nullable=True),
+    Column("webhook_watch_nanos", BigInteger(), nullable=True),  # storage/webhooks.py
     _created_at(),
     Column(
         "updated_at",

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from sqlalchemy import BigInteger, String, bindparam
 
+from gatewayz.storage.ledger import outbox
 from gatewayz.storage.ledger.money import WRITE_ROW, UnknownUser, check_nanos
 from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, first, sql
 from gatewayz.storage.tables import utcnow
@@ -103,7 +104,7 @@ _MARK_SETTLED = sql(
 _USER_EXISTS = sql("SELECT id FROM users WHERE id = :user_id")
 _LOCK_MONEY = sql(
     "UPDATE users SET updated_at = :moment WHERE id = :user_id "
-    "RETURNING allowance_nanos, credits_nanos, held_nanos",
+    "RETURNING allowance_nanos, credits_nanos, held_nanos, webhook_watch_nanos",
     MOMENTS[0],
 )
 _UNHOLD = sql(
@@ -275,7 +276,7 @@ def _charge(
     money = first(conn, _LOCK_MONEY, {"moment": moment, "user_id": user_id})
     if money is None:
         raise UnknownUser(user_id)
-    allowance, purchased, held = (int(v) for v in money)
+    allowance, purchased, held = (int(v) for v in money[:3])
     others_held = held - released
     charged = actual_nanos
     from_allowance = min(max(allowance, 0), charged)
@@ -307,6 +308,8 @@ def _charge(
             "user_id": user_id,
         },
     )
+    if charged:  # below the account's webhook watch: an event for the dispatcher
+        outbox.balance_fell(conn, user_id, money[3], allowance + purchased - charged, moment)
     return charged
 
 

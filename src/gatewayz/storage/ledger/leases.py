@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import String, bindparam
 
+from gatewayz.storage.ledger import outbox
 from gatewayz.storage.ledger.holds import NO_CAP
 from gatewayz.storage.ledger.money import UnknownUser, check_nanos
 from gatewayz.storage.ledger.sql import MOMENTS, Conn, day_of, execute, fetch_all, first, sql
@@ -197,6 +198,10 @@ def flush(
         params = _numbered(values, "u", "a", "p", "h", "c", "t", "r")
         params |= {"day": day_of(moment), "trial_plan": trial_plan, "moment": moment}
         execute(conn, _set_accounts(len(values)), params)
+    for account in accounts.values():  # below an account's webhook watch: an event
+        if account.charged:
+            after = account.allowance + account.purchased - account.charged
+            outbox.balance_fell(conn, account.id, account.watch, after, moment)
     return left
 
 
@@ -208,6 +213,7 @@ class _Account:
     allowance: int
     purchased: int
     held: int
+    watch: int | None = None  # its webhook watch (storage/ledger/outbox.py)
     from_allowance: int = 0
     charged: int = 0
     tokens: int = 0
@@ -254,7 +260,7 @@ def _lock(conn: Conn, user_ids: list[str], moment: datetime) -> dict[str, _Accou
     params = {f"q{i}": user_id for i, user_id in enumerate(user_ids)}
     postgres = not isinstance(conn, sqlite3.Connection) and conn.dialect.name == "postgresql"
     found = fetch_all(conn, _lock_many(len(user_ids), postgres), params)
-    return {str(r[0]): _Account(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in found}
+    return {str(r[0]): _Account(str(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in found}
 
 
 def _insert_usage(conn: Conn, rows: list[tuple[str, str, int, int, str]], moment: datetime) -> None:
@@ -313,7 +319,7 @@ def _lock_many(n: int, postgres: bool) -> Any:
     # SQLite: the ledger thread's BEGIN IMMEDIATE already holds the database's write lock.
     lock = " ORDER BY id FOR UPDATE" if postgres else ""
     return sql(
-        "SELECT id, allowance_nanos, credits_nanos, held_nanos FROM users "
+        "SELECT id, allowance_nanos, credits_nanos, held_nanos, webhook_watch_nanos FROM users "
         f"WHERE id IN ({marks}){lock}"
     )
 

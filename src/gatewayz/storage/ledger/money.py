@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, bindparam, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gatewayz.storage.ledger import outbox
 from gatewayz.storage.tables import (
     UTCDateTime,
     credit_holds,
@@ -164,6 +165,9 @@ async def set_allowance(
     `next_reset`; `extra` columns are set on the user's row too."""
     delta = amount - state.allowance
     await write_row(conn, user_id, "reset", delta, state.total + delta, None, description)
+    await conn.run_sync(
+        outbox.balance_changed, user_id, state.total, state.total + delta, description
+    )
     await set_money(
         conn,
         user_id,

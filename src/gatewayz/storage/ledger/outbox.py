@@ -1,0 +1,127 @@
+"""The webhook outbox, written inside the transaction of the change that causes an event (a
+ledger change, an incident), so the event exists exactly when the change does. Plain SQL on any
+connection the ledger uses (`sql.py`).
+
+The request path's charges call `balance_fell`: a `credits.check` event when a charge took a
+balance below the account's watch (`users.webhook_watch_nanos`: the highest armed threshold of
+its webhook endpoints, `gatewayz.webhooks`), and the watch turned off until the dispatcher has
+looked. One integer compared per charge; a row only on a crossing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gatewayz.money import usd_text
+from gatewayz.storage.ledger.sql import MOMENTS, Conn, execute, sql
+from gatewayz.storage.tables import users, utcnow
+from gatewayz.storage.webhook_tables import webhook_endpoints
+
+CHECK = "credits.check"  # internal: look at an account's balance against its endpoints
+
+_EVENT = sql(
+    "INSERT INTO webhook_events (id, user_id, type, data, dispatched, created_at) "
+    "VALUES (:id, :user_id, :type, :data, :no, :moment)",
+    MOMENTS[0],
+)
+_UNWATCH = sql("UPDATE users SET webhook_watch_nanos = NULL WHERE id = :user_id")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def add_event(
+    conn: Conn,
+    type: str,
+    data: Mapping[str, Any],
+    *,
+    user_id: str | None,
+    moment: datetime | None = None,
+) -> str:
+    """Write an event into the outbox, in the caller's transaction; its id."""
+    event_id = new_id("evt")
+    params = {
+        "id": event_id,
+        "user_id": user_id,
+        "type": type,
+        "data": json.dumps(dict(data), separators=(",", ":")),
+        "no": False,
+        "moment": moment or utcnow(),
+    }
+    execute(conn, _EVENT, params)
+    return event_id
+
+
+async def add_event_async(
+    conn: AsyncConnection, type: str, data: Mapping[str, Any], *, user_id: str | None
+) -> str:
+    return await conn.run_sync(lambda c: add_event(c, type, data, user_id=user_id))
+
+
+def balance_fell(
+    conn: Conn, user_id: str, watch: int | None, balance: int, moment: datetime
+) -> None:
+    """After a charge: below the account's watch, a `credits.check` event and the watch off."""
+    if watch is None or balance >= int(watch):
+        return
+    add_event(conn, CHECK, {"balance_nanos": str(balance)}, user_id=user_id, moment=moment)
+    execute(conn, _UNWATCH, {"user_id": user_id})
+
+
+ADDED, LOW, DEPLETED = "credits.added", "credits.low", "credits.depleted"
+
+
+def balance_changed(
+    conn: Conn, user_id: str, before: int, after: int, reason: str, moment: datetime | None = None
+) -> None:
+    """After a grant, a purchase or an allowance reset (a SQLAlchemy connection): when the
+    balance grew, `credits.added`, and the account's low-balance events armed again where it is
+    back above their thresholds (here, in this transaction: the next charge must see them);
+    when it fell, a `credits.check`."""
+    assert not isinstance(conn, sqlite3.Connection)
+    if after > before:
+        data = {
+            "amount_usd": usd_text(after - before),
+            "balance_usd": usd_text(after),
+            "reason": reason,
+        }
+        add_event(conn, ADDED, data, user_id=user_id, moment=moment)
+        _rearm(conn, user_id, after)
+    elif after < before:
+        add_event(conn, CHECK, {"balance_nanos": str(after)}, user_id=user_id, moment=moment)
+
+
+def _rearm(conn: Connection, user_id: str, balance: int) -> None:
+    e = webhook_endpoints.c
+    found = conn.execute(select(webhook_endpoints).where(e.user_id == user_id, e.enabled.is_(True)))
+    endpoints = [dict(r._mapping) for r in found]
+    for endpoint in endpoints:
+        low = endpoint["low_armed"] or balance >= endpoint["low_threshold_nanos"]
+        depleted = endpoint["depleted_armed"] or balance > 0
+        if (low, depleted) != (endpoint["low_armed"], endpoint["depleted_armed"]):
+            conn.execute(
+                update(webhook_endpoints)
+                .where(e.id == endpoint["id"])
+                .values(low_armed=low, depleted_armed=depleted)
+            )
+            endpoint.update(low_armed=low, depleted_armed=depleted)
+    watch = watch_of(endpoints)
+    conn.execute(update(users).where(users.c.id == user_id).values(webhook_watch_nanos=watch))
+
+
+def watch_of(endpoints: list[dict[str, Any]]) -> int | None:
+    """An account's watch from its enabled endpoints: the highest armed `credits.low`
+    threshold (1 nano for an armed `credits.depleted`); None when nothing is armed."""
+    marks = [e["low_threshold_nanos"] for e in endpoints if LOW in e["events"] and e["low_armed"]]
+    marks += [1 for e in endpoints if DEPLETED in e["events"] and e["depleted_armed"]]
+    return max(marks) if marks else None

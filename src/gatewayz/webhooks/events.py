@@ -1,0 +1,104 @@
+"""Which events exist, what their payloads look like, and the balance rules.
+
+Every payload is `{"id", "type", "created", "data"}`, amounts as decimal strings (USD). Types:
+
+    credits.low        the balance fell below the endpoint's threshold (default $1); once per
+                       crossing, armed again once the balance is back at or above it
+    credits.depleted   the balance reached 0 (or less); once, armed again once it is above 0
+    credits.added      a purchase, a grant, a refund credited or an allowance renewal (it arms
+                       the low-balance events again, in its own transaction)
+    model.degraded, model.recovered   incidents opened and resolved (every user's endpoints)
+    rate_limit.approaching   a key passed 80 % of its requests per minute (once a minute)
+    webhook.test       `POST /user/webhooks/{id}/test`, to that endpoint only
+
+The balance is allowance plus purchased credits. A charge that takes it below the account's
+watch writes a `credits.check` into the outbox (`storage.ledger.outbox`); `check_account`
+decides, endpoint by endpoint, what fires and what is armed again, and sets the next watch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gatewayz.money import usd_text
+from gatewayz.storage import webhooks as store
+from gatewayz.storage.db import DbConnection
+from gatewayz.storage.ledger.outbox import ADDED, CHECK, DEPLETED, LOW, new_id, watch_of
+from gatewayz.webhooks.approaching import APPROACHING
+
+DEGRADED, RECOVERED, TEST = "model.degraded", "model.recovered", "webhook.test"
+# What an endpoint may ask for.
+EVENT_TYPES = (LOW, DEPLETED, ADDED, DEGRADED, RECOVERED, APPROACHING)
+DEFAULT_LOW_THRESHOLD_NANOS = 10**9  # $1
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event for one endpoint: its delivery's row."""
+
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    payload: str
+
+
+def payload(event_id: str, event_type: str, created: datetime, data: Mapping[str, Any]) -> str:
+    body = {"id": event_id, "type": event_type, "created": int(created.timestamp()), "data": data}
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def armed_at(balance: int, threshold: int) -> tuple[bool, bool]:
+    """(low armed, depleted armed) for an endpoint made at this balance: no event for a
+    crossing that happened before it existed."""
+    return balance >= threshold, balance > 0
+
+
+async def check_account(conn: DbConnection, user_id: str, moment: datetime) -> list[Outgoing]:
+    """Fire and re-arm the account's balance events against its balance now; sets its watch."""
+    balance = await store.balance_of(conn, user_id)
+    endpoints = [e for e in await store.list_endpoints(conn, user_id) if e["enabled"]]
+    if balance is None:
+        return []
+    out: list[Outgoing] = []
+    for e in endpoints:
+        threshold = e["low_threshold_nanos"]
+        low, depleted = e["low_armed"], e["depleted_armed"]
+        if LOW in e["events"]:
+            if low and balance < threshold:
+                data = {"balance_usd": usd_text(balance), "threshold_usd": usd_text(threshold)}
+                out.append(_one(e["id"], LOW, moment, data))
+            low = balance >= threshold
+        if DEPLETED in e["events"]:
+            if depleted and balance <= 0:
+                out.append(_one(e["id"], DEPLETED, moment, {"balance_usd": usd_text(balance)}))
+            depleted = balance > 0
+        if (low, depleted) != (e["low_armed"], e["depleted_armed"]):
+            await store.update_endpoint(conn, e["id"], low_armed=low, depleted_armed=depleted)
+            e["low_armed"], e["depleted_armed"] = low, depleted
+    await store.set_watch(conn, user_id, watch_of(endpoints))
+    return out
+
+
+def _one(endpoint_id: str, event_type: str, moment: datetime, data: dict[str, Any]) -> Outgoing:
+    event_id = new_id("evt")
+    return Outgoing(endpoint_id, event_id, event_type, payload(event_id, event_type, moment, data))
+
+
+async def fan_out(conn: DbConnection, event: Mapping[str, Any]) -> list[Outgoing]:
+    """The deliveries an outbox event makes (and, for balance events, the account's check)."""
+    kind, user_id, moment = event["type"], event["user_id"], event["created_at"]
+    data = json.loads(event["data"])
+    if kind == CHECK:
+        return await check_account(conn, user_id, moment) if user_id else []
+    out: list[Outgoing] = []
+    if kind == TEST:
+        endpoints = [await store.get_endpoint(conn, user_id, data.get("endpoint_id", ""))]
+    else:
+        endpoints = list(await store.subscribed(conn, user_id, kind))
+    body = payload(event["id"], kind, moment, data)
+    out += [Outgoing(e["id"], event["id"], kind, body) for e in endpoints if e is not None]
+    return out
