@@ -85,6 +85,16 @@ def _skip_locked(conn: AsyncConnection, query: Any) -> Any:
     return query
 
 
+async def work_waiting(conn: AsyncConnection, now: datetime | None = None) -> tuple[bool, bool]:
+    """(undispatched events?, deliveries due?): read first, so an idle round takes no write
+    lock (SQLite's is the whole database), and the claims then start with their write."""
+    ev, d = webhook_events.c, webhook_deliveries.c
+    events = select(ev.id).where(ev.dispatched.is_(False)).limit(1)
+    due = select(d.id).where(d.status == "pending", d.next_attempt_at <= (now or utcnow()))
+    found = [(await conn.execute(q.limit(1))).first() is not None for q in (events, due)]
+    return found[0], found[1]
+
+
 async def claim_events(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
     """Take undispatched events, oldest first: marked dispatched by this transaction, which
     fans them out (one statement: under SQLite's write lock, or skipping the rows another

@@ -69,9 +69,11 @@ class Dispatcher(Periodic):
         self.send = send
 
     async def run_once(self) -> None:
-        while await self.fan_out():
-            pass
-        while await self.deliver_due():
+        async with self.db.connect() as conn:
+            events_waiting, deliveries_due = await store.work_waiting(conn)
+        while events_waiting and await self.fan_out():
+            deliveries_due = True
+        while deliveries_due and await self.deliver_due():
             pass
 
     # ---- events into deliveries ---------------------------------------------------------------
