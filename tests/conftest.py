@@ -94,6 +94,15 @@ async def anyio_backend() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="module")
+def upstream() -> Iterator[Simulator]:
+    """One simulator for one test module (tests/e2e shares one per session)."""
+    sim = Simulator()
+    sim.start_in_thread()
+    yield sim
+    sim.stop_thread()
+
+
+@pytest.fixture(scope="module")
 def sims() -> Iterator[tuple[Simulator, ...]]:
     """Two simulators for one test module (e.g. two providers serving one model)."""
     with simulators(Simulator) as pair:

@@ -130,14 +130,6 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def gw(
     receiver: Receiver, upstream: Simulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Gateway]:

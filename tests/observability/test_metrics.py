@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -17,14 +16,13 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
-from cryptography.fernet import Fernet
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.accounts.api_keys import create_api_key
 from gatewayz.security.keys import KeyRing
 from gatewayz.simulators import Simulator
-from tests.deploy.helpers import clean_env, run_cli, serve
+from tests.deploy.helpers import production_env, run_cli, serve
 from tests.e2e.harness import (
     Gateway,
     add_user,
@@ -37,14 +35,6 @@ from tests.e2e.harness import (
 TOKEN = "scrape-" + "s" * 24
 MODEL = "test-model"
 LABELS = {"provider": "vllm", "model": MODEL}
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
 
 
 @pytest.fixture(scope="module")
@@ -248,16 +238,8 @@ def test_two_workers_scrape_sums_every_worker(
 ) -> None:
     """N requests over `--workers 2`: any worker's scrape counts exactly N, whichever worker
     served each request."""
-    env = clean_env(
-        GATEWAYZ_DATABASE_URL=postgres_url,
-        GATEWAYZ_REDIS_URL=redis_url,
-        GATEWAYZ_REDIS_KEY_PREFIX=redis_prefix,
-        GATEWAYZ_PROVIDER_VLLM_BASE_URL=upstream.base_url,
-        GATEWAYZ_PROVIDER_VLLM_MODELS=MODEL,
-        GATEWAYZ_FERNET_KEY=Fernet.generate_key().decode(),
-        GATEWAYZ_HMAC_KEY=secrets.token_urlsafe(48),
-        GATEWAYZ_DATA_DIR=str(tmp_path / "data"),
-    )
+    data = tmp_path / "data"
+    env = production_env(postgres_url, redis_url, redis_prefix, upstream.base_url, MODEL, data)
     made = run_cli(
         [
             *("users", "create", "--email", "workers@example.com", "--credits", "10"),

@@ -27,14 +27,6 @@ USD = 10**9
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def gw(upstream: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     settings = gateway_settings(
         tmp_path_factory.mktemp("webhooks"),
