@@ -251,3 +251,60 @@ def test_rate_limit_approaching_fires_once_a_window(gw: Gateway, hook: Receiver)
     assert data["key_id"].startswith("key_")
     asyncio.run(asyncio.sleep(0.3))
     assert len(hook.of_type("rate_limit.approaching")) == 1
+
+
+def test_rotate_secret_signs_with_the_new_one_only(gw: Gateway, hook: Receiver) -> None:
+    _, key = add_user(gw, credits_usd="1")
+    endpoint = register(gw, key, hook.url, ["credits.added"])
+    rotated = api(gw, key, "POST", f"/user/webhooks/{endpoint['id']}/rotate-secret")
+    assert rotated.status_code == 200
+    new = rotated.json()["secret"]
+    assert new != endpoint["secret"]
+    api(gw, key, "POST", f"/user/webhooks/{endpoint['id']}/test")
+    (got,) = hook.wait_for("webhook.test")
+    assert verify(new, got.body, got.headers["x-gatewayz-signature"])
+    assert not verify(endpoint["secret"], got.body, got.headers["x-gatewayz-signature"])
+
+
+def test_redeliver_sends_a_delivery_again_and_pages_list_newest_first(
+    gw: Gateway, hook: Receiver
+) -> None:
+    _, key = add_user(gw, credits_usd="1")
+    endpoint = register(gw, key, hook.url, ["credits.added"])
+    base = f"/user/webhooks/{endpoint['id']}"
+    for _ in range(3):
+        api(gw, key, "POST", f"{base}/test")
+    hook.wait_for("webhook.test", 3)
+    first = api(gw, key, "GET", f"{base}/deliveries?limit=2").json()
+    assert len(first["data"]) == 2 and first["has_more"] is True
+    rest = api(gw, key, "GET", f"{base}/deliveries?limit=2&before={first['next_before']}").json()
+    assert len(rest["data"]) == 1 and rest["has_more"] is False
+    ids = [d["id"] for d in first["data"] + rest["data"]]
+    assert len(set(ids)) == 3
+    again = api(gw, key, "POST", f"{base}/deliveries/{ids[0]}/redeliver")
+    assert again.status_code == 202
+    sent = hook.wait_for("webhook.test", 4)
+    assert [r.headers["x-gatewayz-delivery"] for r in sent].count(ids[0]) == 2
+    missing = api(gw, key, "POST", f"{base}/deliveries/dlv_nope/redeliver")
+    assert missing.status_code == 404
+
+
+def test_patch_changes_the_threshold_and_a_disabled_endpoint_gets_nothing(
+    gw: Gateway, hook: Receiver
+) -> None:
+    user_id, key = add_user(gw, credits_usd="3")
+    endpoint = register(gw, key, hook.url, ["credits.low"])
+    base = f"/user/webhooks/{endpoint['id']}"
+    changed = api(gw, key, "PATCH", base, {"credits_low_threshold_usd": "2.5"}).json()
+    assert changed["credits_low_threshold_usd"] == "2.5"
+    spend(gw, user_id, 1.0, "patch-1")  # $2: below the new threshold
+    (low,) = hook.wait_for("credits.low")
+    assert low.event["data"]["threshold_usd"] == "2.5"
+    off = api(gw, key, "PATCH", base, {"enabled": False}).json()
+    assert off["enabled"] is False
+    run_db(gw, lambda c: ledger.grant(c, user_id, "5"))
+    spend(gw, user_id, 5.0, "patch-2")  # crossed again, but the endpoint is off
+    asyncio.run(asyncio.sleep(0.3))
+    assert len(hook.of_type("credits.low")) == 1
+    bad = api(gw, key, "PATCH", base, {"events": []})
+    assert bad.status_code == 400

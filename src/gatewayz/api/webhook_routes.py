@@ -11,7 +11,6 @@ endpoint is a 404, like a missing one. Each change is an audit event.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -241,14 +240,14 @@ async def deliveries(
     request: Request,
     p: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: datetime | None = None,
+    before: Annotated[str | None, Query(max_length=40)] = None,
 ) -> dict[str, Any]:
     await _owned(request, p, endpoint_id)
     async with services_of(request).db.begin() as conn:
         rows = await store.list_deliveries(conn, endpoint_id, limit + 1, before)
     page = rows[:limit]
     more = len(rows) > limit
-    cursor = page[-1]["created_at"].isoformat() if more and page else None
+    cursor = page[-1]["id"] if more and page else None
     return {
         "object": "list",
         "data": [_delivery(r) for r in page],

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage.ledger.outbox import new_id
@@ -186,14 +186,19 @@ async def record_attempt(
 
 
 async def list_deliveries(
-    conn: AsyncConnection, endpoint_id: str, limit: int, before: datetime | None
+    conn: AsyncConnection, endpoint_id: str, limit: int, before: str | None
 ) -> list[dict[str, Any]]:
+    """Newest first; `before`: a delivery id, the page starts after it (deliveries of one
+    fan-out share their time: the id breaks the tie)."""
     d = webhook_deliveries.c
     query = select(webhook_deliveries).where(d.endpoint_id == endpoint_id)
     if before is not None:
-        query = query.where(d.created_at < before)
-    rows = await conn.execute(query.order_by(d.created_at.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
+        mark = (await conn.execute(select(d.created_at).where(d.id == before))).first()
+        if mark is None:
+            return []
+        query = query.where(tuple_(d.created_at, d.id) < tuple_(mark[0], before))
+    query = query.order_by(d.created_at.desc(), d.id.desc()).limit(limit)
+    return [dict(r._mapping) for r in await conn.execute(query)]
 
 
 async def get_delivery(
