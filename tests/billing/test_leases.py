@@ -174,7 +174,8 @@ async def test_charges_the_database_refuses_are_spooled_and_land_once(
     db: Database, runner: LedgerRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = await new_user(db)
-    leases = make_leases(runner, tmp_path)
+    spooled: list[None] = []
+    leases = make_leases(runner, tmp_path, on_spooled=lambda: spooled.append(None))
     lease = await leases.reserve(user, HOLD, None)
     assert lease is not None
 
@@ -184,6 +185,7 @@ async def test_charges_the_database_refuses_are_spooled_and_land_once(
     monkeypatch.setattr(runner, "run_serial", down)  # the lease flusher's connection
     await leases.charge(lease, HOLD, Charge("spooled-1", COST, 3, "m"))
     assert leases.spool.count() == 1
+    assert len(spooled) == 1  # counted (gatewayz_settles_spooled_total)
     monkeypatch.undo()
     assert await replay(leases.spool, runner) == 1
     assert await replay(leases.spool, runner) == 0

@@ -57,14 +57,6 @@ async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
     await redis.close()
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
 @pytest.fixture(autouse=True)
 def _clean_upstream(request: pytest.FixtureRequest) -> None:
     if "upstream" in request.fixturenames:

@@ -41,14 +41,6 @@ LOG_WAIT_S = 15.0
 MODEL = "test-model"
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
 @dataclass
 class Deployment:
     server: Server

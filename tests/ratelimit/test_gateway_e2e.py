@@ -32,14 +32,6 @@ MODEL, FREE_MODEL = "test-model", "test-model:free"
 LIMIT_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
 def _settings(data_dir: Path, upstream: Simulator, **overrides: Any) -> Any:
     settings = gateway_settings(data_dir, upstream, **overrides)
     env = dict(settings.provider_env)

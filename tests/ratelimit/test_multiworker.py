@@ -13,7 +13,6 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,14 +33,6 @@ N = 5
 WORKERS = 2
 MAX_REQUESTS = 200
 MODEL = "test-model"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
 
 
 async def _set_limits(db_url: str, user_id: str, limits: dict[str, int]) -> str:

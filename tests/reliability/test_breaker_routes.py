@@ -19,14 +19,6 @@ from tests.e2e.harness import Gateway, gateway_settings, start_gateway
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
-@pytest.fixture(scope="module")
 def prefix(redis_url: str) -> Iterator[str]:
     p = f"gwtest:{RUN_ID}:breakers{secrets.token_hex(3)}:"
     yield p

@@ -31,14 +31,6 @@ PROPAGATION_S = 1.0
 MAX_TRIES = 200
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Simulator]:
-    sim = Simulator()
-    sim.start_in_thread()
-    yield sim
-    sim.stop_thread()
-
-
 @pytest.fixture
 def server(
     tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, upstream: Simulator

@@ -90,6 +90,7 @@ class Leases(Periodic):
         trial_plan: str = "",
         eager: bool = False,
         clock: Callable[[], float] = monotonic,
+        on_spooled: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(min(idle_s, ttl_s / 3))
         self.ledger = ledger
@@ -100,6 +101,7 @@ class Leases(Periodic):
         self.trial_plan = trial_plan
         self.eager = eager  # a lease from an account's first request (tests)
         self.clock = clock
+        self.on_spooled = on_spooled  # each charge spooled (the meter's counters)
         self.grows = 0  # ledger transactions that reserved (or tried to)
         self.flushes = 0  # ledger transactions that charged or gave back
         self._leases: dict[str, Lease] = {}
@@ -278,6 +280,8 @@ class Leases(Periodic):
             for charge in batch.charges:
                 try:
                     self.spool.put(_pending(batch.user_id, charge))
+                    if self.on_spooled is not None:
+                        self.on_spooled()
                 except OSError as exc:  # the database and the disk both failed
                     log.critical("charge of %s could not be recorded: %s", charge.request_id, exc)
 

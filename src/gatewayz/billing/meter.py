@@ -153,6 +153,7 @@ class Meter:
                 ttl_s=settings.billing_lease_ttl_s,
                 idle_s=settings.billing_lease_idle_s,
                 trial_plan=self.plans.trial.plan,
+                on_spooled=self.metrics.settle_spooled,
             )
 
     async def close(self) -> None:
