@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -57,8 +58,11 @@ async def test_upgrade_from_empty_twice(db_url: str) -> None:
 
 
 async def test_concurrent_upgrades_are_serialised(db_url: str) -> None:
-    # Several workers starting at once: one migrates, the others find the schema at head.
-    assert await asyncio.gather(*(upgrade(db_url) for _ in range(4))) == [HEAD] * 4
+    # Several workers starting at once: one migrates, the others find the schema at head. Every
+    # upgrade ends before the test does (one failing must not leave the others running into
+    # the next test: Alembic's context is process-global).
+    results = await asyncio.gather(*(upgrade(db_url) for _ in range(4)), return_exceptions=True)
+    assert results == [HEAD] * 4
 
 
 async def test_migration_matches_table_definitions(db_url: str) -> None:
@@ -204,3 +208,18 @@ async def test_the_sweep_finds_expired_open_holds_without_reading_the_history(
     finally:
         await engine.dispose()
     assert "ix_credit_holds_open_expires" in plan, plan
+
+
+async def test_an_upgrade_waits_for_a_migration_holding_a_fresh_sqlite_file(
+    tmp_path: Path,
+) -> None:
+    """A worker starting while another migrates a fresh SQLite file waits for it, from its
+    very first statement (switching the file to WAL needs the lock): not 5 s, then failing."""
+    path = tmp_path / "gw.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # what a migrating worker holds
+    asyncio.get_running_loop().call_later(6.0, holder.execute, "COMMIT")
+    try:
+        assert await upgrade(f"sqlite+aiosqlite:///{path}") == HEAD
+    finally:
+        holder.close()

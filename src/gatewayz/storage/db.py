@@ -48,8 +48,11 @@ def make_engine(
     foreign_keys: bool = True,
     pooled: bool = True,
     echo: bool = False,
+    sqlite_busy_timeout_ms: int = 5000,
 ) -> AsyncEngine:
-    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL."""
+    """An async engine for a `sqlite+aiosqlite://` or `postgresql+asyncpg://` URL.
+    `sqlite_busy_timeout_ms`: how long a SQLite connection waits for a lock (from its first
+    statement: switching a fresh file to WAL needs one)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
@@ -70,7 +73,9 @@ def make_engine(
         kwargs["poolclass"] = NullPool
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        _install_sqlite_pragmas(engine.sync_engine, foreign_keys=foreign_keys)
+        _install_sqlite_pragmas(
+            engine.sync_engine, foreign_keys=foreign_keys, busy_timeout_ms=sqlite_busy_timeout_ms
+        )
     return engine
 
 
@@ -95,8 +100,12 @@ SQLITE_PRAGMAS = (
 )
 
 
-def _install_sqlite_pragmas(engine: Engine, *, foreign_keys: bool) -> None:
-    pragmas = [*SQLITE_PRAGMAS[:-1], f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}"]
+def _install_sqlite_pragmas(engine: Engine, *, foreign_keys: bool, busy_timeout_ms: int) -> None:
+    pragmas = [
+        f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        *SQLITE_PRAGMAS[1:-1],
+        f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}",
+    ]
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -170,15 +179,19 @@ _SQLITE_MIGRATION_WAIT_MS = 120_000
 
 async def upgrade(url: str) -> str:
     """Migrate the database at `url` to head and return the revision. Idempotent."""
-    engine = make_engine(url, foreign_keys=False, pooled=False)
+    # Another worker's migration may take longer than a request would wait for a lock: from
+    # the connection's first statement on (switching a fresh SQLite file to WAL needs the lock
+    # a migrating worker holds).
+    engine = make_engine(
+        url, foreign_keys=False, pooled=False, sqlite_busy_timeout_ms=_SQLITE_MIGRATION_WAIT_MS
+    )
     try:
         async with engine.begin() as conn:
             # Take the database's write lock before Alembic looks at anything, so concurrent
             # upgrades (workers starting together) run one after the other, not interleaved.
             if conn.dialect.name == "postgresql":
                 await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            else:  # another worker's migration may take longer than a request would wait
-                await conn.exec_driver_sql(f"PRAGMA busy_timeout={_SQLITE_MIGRATION_WAIT_MS}")
+            else:
                 await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await conn.run_sync(_upgrade_sync)
     finally:
