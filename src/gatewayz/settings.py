@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
+import shutil
 import tomllib
 from decimal import Decimal
 from functools import cached_property
@@ -20,6 +20,8 @@ from typing import Any, Literal
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gatewayz.secrets_file import data_dir_secrets
 
 PROVIDERS_FILE = Path(__file__).parent / "providers" / "providers.toml"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess directory
@@ -337,20 +339,26 @@ class Settings(BaseSettings):
     @property
     def otlp_endpoint_set(self) -> bool:
         """Whether traces have an OTLP endpoint to go to (the OTel SDK reads it itself)."""
-        env = os.environ
-        return bool(env.get(OTLP_ENV + "_TRACES_ENDPOINT") or env.get(OTLP_ENV + "_ENDPOINT"))
+        return bool(_otlp("ENDPOINT"))
 
     @property
     def otlp_protocol(self) -> str:
         """The OTLP protocol asked for (default `http/protobuf`, the only one exported with)."""
-        env = os.environ
-        asked = env.get(OTLP_ENV + "_TRACES_PROTOCOL") or env.get(OTLP_ENV + "_PROTOCOL")
-        return (asked or "http/protobuf").strip().lower()
+        return (_otlp("PROTOCOL") or "http/protobuf").strip().lower()
 
     @cached_property
     def metrics_multiprocess_dir(self) -> str | None:
-        """Where workers write metric values (set by `gatewayz serve --workers N`)."""
+        """Where workers write metric values (`share_metrics_directory`); None: one process."""
         return os.environ.get(MULTIPROC_ENV) or None
+
+    def share_metrics_directory(self) -> None:
+        """For `gatewayz serve --workers N`: `DATA_DIR/metrics`, emptied (a previous run's
+        counts gone), named in the environment the workers inherit; any worker's scrape sums
+        the values every worker writes there (observability/metrics.py)."""
+        directory = (self.data_dir / "metrics").resolve()
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ[MULTIPROC_ENV] = str(directory)
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -368,33 +376,9 @@ class Settings(BaseSettings):
             )
         if self.fernet_key or self.hmac_key:
             raise ConfigError("set both GATEWAYZ_FERNET_KEY and GATEWAYZ_HMAC_KEY, or neither")
-        return _data_dir_secrets(self.data_dir)
+        return data_dir_secrets(self.data_dir)
 
 
-def _data_dir_secrets(data_dir: Path) -> tuple[bytes, bytes]:
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: secrets and the database
-    path = data_dir / "secrets.toml"
-    if not path.exists():
-        # Written whole to a private temp file, then linked into place: workers starting
-        # together never read a half-written file, and exactly one set of secrets wins.
-        body = (
-            f'fernet_key = "{Fernet.generate_key().decode()}"\n'
-            f'hmac_key = "{secrets.token_urlsafe(48)}"\n'
-        )
-        tmp = data_dir / f".secrets.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, body.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won the race; use its secrets
-        finally:
-            tmp.unlink()
-    os.chmod(path, 0o600)
-    with path.open("rb") as f:
-        data = tomllib.load(f)
-    return data["fernet_key"].encode(), data["hmac_key"].encode()
+def _otlp(name: str) -> str | None:
+    """An OTLP exporter variable: the traces-specific one, else the general one."""
+    return os.environ.get(f"{OTLP_ENV}_TRACES_{name}") or os.environ.get(f"{OTLP_ENV}_{name}")

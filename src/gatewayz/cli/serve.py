@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import typer
 import uvicorn
 
@@ -12,7 +9,7 @@ from gatewayz.accounts import api_keys
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.observability.log_config import logging_config
 from gatewayz.security.keys import KeyRing
-from gatewayz.settings import MULTIPROC_ENV, Settings
+from gatewayz.settings import Settings
 from gatewayz.storage import users
 from gatewayz.storage.db import Database, upgrade
 
@@ -34,7 +31,7 @@ def serve(
         fail("--workers must be at least 1")
     run(_prepare(settings, host, port))
     if workers > 1 and settings.metrics:
-        _metrics_directory(settings)
+        settings.share_metrics_directory()
     uvicorn.run(
         "gatewayz.app:create_app",
         factory=True,
@@ -52,15 +49,6 @@ def serve(
         # uvicorn's default would rewrite the socket peer from X-Forwarded-For for 127.0.0.1.
         proxy_headers=False,
     )
-
-
-def _metrics_directory(settings: Settings) -> None:
-    """Workers write their metric values to files in one directory, summed by any worker's
-    scrape (observability/metrics.py); emptied first, so a previous run's counts are gone."""
-    directory = (settings.data_dir / "metrics").resolve()
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    os.environ[MULTIPROC_ENV] = str(directory)  # inherited by the workers uvicorn spawns
 
 
 async def _prepare(settings: Settings, host: str, port: int) -> None:
