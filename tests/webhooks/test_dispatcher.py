@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gatewayz.security.keys import KeyRing
 from gatewayz.storage import webhooks as store
@@ -61,7 +61,6 @@ async def _endpoint(db: Database, url: str, events: list[str], credits: str = "5
                 "failing_since": None,
             },
         )
-        await store.set_watch(conn, user["id"], 10**9)
     return str(row["id"])
 
 
@@ -102,7 +101,8 @@ async def test_a_lease_flush_below_the_watch_writes_a_check(db: Database) -> Non
     """The lease path (busy accounts) watches the balance like the per-request settle."""
     async with db.begin() as conn:
         user = await create_user(conn, "lease@example.com", credits_usd="1.2")
-        await store.set_watch(conn, user["id"], 10**9)
+        watch = update(users).where(users.c.id == user["id"]).values(webhook_watch_nanos=10**9)
+        await conn.execute(watch)
 
     def flush(sync_conn: Any) -> None:
         leases.grow(

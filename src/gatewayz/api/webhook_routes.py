@@ -23,7 +23,7 @@ from gatewayz.errors import InvalidRequest, NotFound
 from gatewayz.money import usd_text, usd_to_nanos
 from gatewayz.security.auth import Principal
 from gatewayz.storage import webhooks as store
-from gatewayz.storage.ledger.outbox import add_event_async, watch_of
+from gatewayz.storage.ledger.outbox import add_event_async, alarms
 from gatewayz.storage.tables import utcnow
 from gatewayz.webhooks import events
 from gatewayz.webhooks.send import BlockedDestination, check_destination
@@ -153,8 +153,8 @@ async def create(body: EndpointCreate, request: Request, p: Caller) -> dict[str,
 
 
 async def _rewatch(conn: Any, user_id: str) -> None:
-    endpoints = [e for e in await store.list_endpoints(conn, user_id) if e["enabled"]]
-    await store.set_watch(conn, user_id, watch_of(endpoints))
+    """The account's watch after its endpoints changed (storage/ledger/outbox.py)."""
+    await conn.run_sync(lambda c: alarms(c, user_id, fire=False))
 
 
 @router.get("/webhooks")

@@ -65,10 +65,6 @@ async def delete_endpoint(conn: AsyncConnection, user_id: str, endpoint_id: str)
     return bool(done.rowcount)
 
 
-async def set_watch(conn: AsyncConnection, user_id: str, watch: int | None) -> None:
-    await conn.execute(update(users).where(users.c.id == user_id).values(webhook_watch_nanos=watch))
-
-
 async def balance_of(conn: AsyncConnection, user_id: str) -> int | None:
     """allowance + purchased credits (None: no such user)."""
     u = users.c

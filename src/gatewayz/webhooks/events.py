@@ -27,7 +27,7 @@ from typing import Any
 from gatewayz.money import usd_text
 from gatewayz.storage import webhooks as store
 from gatewayz.storage.db import DbConnection
-from gatewayz.storage.ledger.outbox import ADDED, CHECK, DEPLETED, LOW, new_id, watch_of
+from gatewayz.storage.ledger.outbox import ADDED, CHECK, DEPLETED, LOW, alarms, new_id
 from gatewayz.webhooks.approaching import APPROACHING
 
 DEGRADED, RECOVERED, TEST = "model.degraded", "model.recovered", "webhook.test"
@@ -58,28 +58,14 @@ def armed_at(balance: int, threshold: int) -> tuple[bool, bool]:
 
 
 async def check_account(conn: DbConnection, user_id: str, moment: datetime) -> list[Outgoing]:
-    """Fire and re-arm the account's balance events against its balance now; sets its watch."""
-    balance = await store.balance_of(conn, user_id)
-    endpoints = [e for e in await store.list_endpoints(conn, user_id) if e["enabled"]]
-    if balance is None:
-        return []
+    """Fire and re-arm the account's balance events against its balance now (`alarms`)."""
+    balance, crossed = await conn.run_sync(lambda c: alarms(c, user_id, fire=True))
     out: list[Outgoing] = []
-    for e in endpoints:
-        threshold = e["low_threshold_nanos"]
-        low, depleted = e["low_armed"], e["depleted_armed"]
-        if LOW in e["events"]:
-            if low and balance < threshold:
-                data = {"balance_usd": usd_text(balance), "threshold_usd": usd_text(threshold)}
-                out.append(_one(e["id"], LOW, moment, data))
-            low = balance >= threshold
-        if DEPLETED in e["events"]:
-            if depleted and balance <= 0:
-                out.append(_one(e["id"], DEPLETED, moment, {"balance_usd": usd_text(balance)}))
-            depleted = balance > 0
-        if (low, depleted) != (e["low_armed"], e["depleted_armed"]):
-            await store.update_endpoint(conn, e["id"], low_armed=low, depleted_armed=depleted)
-            e["low_armed"], e["depleted_armed"] = low, depleted
-    await store.set_watch(conn, user_id, watch_of(endpoints))
+    for endpoint, kind in crossed:
+        data = {"balance_usd": usd_text(balance)}
+        if kind == LOW:
+            data["threshold_usd"] = usd_text(endpoint["low_threshold_nanos"])
+        out.append(_one(endpoint["id"], kind, moment, data))
     return out
 
 

@@ -79,6 +79,7 @@ def balance_fell(
 
 
 ADDED, LOW, DEPLETED = "credits.added", "credits.low", "credits.depleted"
+Crossed = tuple[dict[str, Any], str]  # (an endpoint's row, the event type it crossed)
 
 
 def balance_changed(
@@ -96,27 +97,44 @@ def balance_changed(
             "reason": reason,
         }
         add_event(conn, ADDED, data, user_id=user_id, moment=moment)
-        _rearm(conn, user_id, after)
+        alarms(conn, user_id, fire=False)
     elif after < before:
         add_event(conn, CHECK, {"balance_nanos": str(after)}, user_id=user_id, moment=moment)
 
 
-def _rearm(conn: Connection, user_id: str, balance: int) -> None:
-    e = webhook_endpoints.c
+def alarms(conn: Connection, user_id: str, *, fire: bool) -> tuple[int, list[Crossed]]:
+    """The account's balance alarms against its balance now, one rule for every caller: each
+    enabled endpoint's `credits.low` / `credits.depleted` armed again where the balance is back
+    at or above its threshold (above 0); with `fire`, those armed that the balance is below
+    are returned and disarmed (once per crossing). Then the account's watch. (balance,
+    crossings)"""
+    u, e = users.c, webhook_endpoints.c
+    balance = int(
+        conn.execute(
+            select(u.allowance_nanos + u.credits_nanos).where(u.id == user_id)
+        ).scalar_one()
+    )
     found = conn.execute(select(webhook_endpoints).where(e.user_id == user_id, e.enabled.is_(True)))
     endpoints = [dict(r._mapping) for r in found]
+    crossed: list[Crossed] = []
     for endpoint in endpoints:
-        low = endpoint["low_armed"] or balance >= endpoint["low_threshold_nanos"]
-        depleted = endpoint["depleted_armed"] or balance > 0
-        if (low, depleted) != (endpoint["low_armed"], endpoint["depleted_armed"]):
-            conn.execute(
-                update(webhook_endpoints)
-                .where(e.id == endpoint["id"])
-                .values(low_armed=low, depleted_armed=depleted)
-            )
-            endpoint.update(low_armed=low, depleted_armed=depleted)
-    watch = watch_of(endpoints)
-    conn.execute(update(users).where(users.c.id == user_id).values(webhook_watch_nanos=watch))
+        armed = {LOW: endpoint["low_armed"], DEPLETED: endpoint["depleted_armed"]}
+        above = {LOW: balance >= endpoint["low_threshold_nanos"], DEPLETED: balance > 0}
+        now = dict(armed)
+        for kind in (LOW, DEPLETED):
+            if above[kind]:
+                now[kind] = True
+            elif fire and armed[kind] and kind in endpoint["events"]:
+                now[kind] = False
+                crossed.append((endpoint, kind))
+        if now != armed:
+            values = {"low_armed": now[LOW], "depleted_armed": now[DEPLETED]}
+            conn.execute(update(webhook_endpoints).where(e.id == endpoint["id"]).values(**values))
+            endpoint.update(values)
+    conn.execute(
+        update(users).where(u.id == user_id).values(webhook_watch_nanos=watch_of(endpoints))
+    )
+    return balance, crossed
 
 
 def watch_of(endpoints: list[dict[str, Any]]) -> int | None:
