@@ -103,6 +103,18 @@ def synthetic_offers(models: int, rng: random.Random) -> dict[str, list[Offer]]:
     return out
 
 
+async def write_synthetic_catalog(conn: Any, models: int) -> tuple[int, set[str]]:
+    """`synthetic_offers` written as a successful sync writes them (replace_offers, then the
+    provider recorded synced now); (offers written, model ids)."""
+    now, written, ids = utcnow(), 0, set()
+    for slug, offers in synthetic_offers(models, random.Random(42)).items():
+        await replace_offers(conn, slug, offers, now)
+        await record(conn, slug, "ok", now, models=len(offers))
+        written += len(offers)
+        ids.update(o.model_id for o in offers)
+    return written, ids
+
+
 async def load(values: dict[str, Any], models: int) -> tuple[str, int, list[str]]:
     """Migrate, write the synthetic catalog, create a key; (API key, offers written, model
     ids)."""
@@ -110,15 +122,9 @@ async def load(values: dict[str, Any], models: int) -> tuple[str, int, list[str]
     url = settings.resolved_database_url
     await upgrade(url)
     db = Database(url)
-    written, ids = 0, set()
     try:
-        now = utcnow()
         async with db.begin() as conn:
-            for slug, offers in synthetic_offers(models, random.Random(42)).items():
-                await replace_offers(conn, slug, offers, now)
-                await record(conn, slug, "ok", now, models=len(offers))
-                written += len(offers)
-                ids.update(o.model_id for o in offers)
+            written, ids = await write_synthetic_catalog(conn, models)
             user = await create_user(conn, "bench@example.com", role="dev", plan="dev")
             _, key = await create_api_key(
                 conn, KeyRing(*settings.secrets), user["id"], settings.env, "bench"

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import sys
 import time
 from decimal import Decimal
@@ -42,16 +41,13 @@ import asyncpg
 
 from gatewayz.accounts import api_keys
 from gatewayz.accounts.provisioning import PRIMARY_KEY_NAME
-from gatewayz.catalog.offers import replace_offers
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import users
-from gatewayz.storage.catalog import record
 from gatewayz.storage.db import Database, upgrade
-from gatewayz.storage.tables import utcnow
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog_bench import PROVIDERS, synthetic_offers
+from catalog_bench import PROVIDERS, write_synthetic_catalog
 
 # The bench user's terms (bench/lib.sh bench_user): enterprise plan, $1M, limits out of reach.
 CREDITS = Decimal(1_000_000)
@@ -95,14 +91,9 @@ async def seed_users(settings: Settings, n: int) -> list[str]:
 async def seed_catalog(settings: Settings, models: int) -> None:
     db = Database(settings.resolved_database_url)
     started = time.perf_counter()
-    written = 0
     try:
-        now = utcnow()
         async with db.begin() as conn:
-            for slug, offers in synthetic_offers(models, random.Random(42)).items():
-                await replace_offers(conn, slug, offers, now)
-                await record(conn, slug, "ok", now, models=len(offers))
-                written += len(offers)
+            written, _ = await write_synthetic_catalog(conn, models)
     finally:
         await db.dispose()
     log(
