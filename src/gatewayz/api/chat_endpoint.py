@@ -74,10 +74,8 @@ async def authenticate(services: Services, scope: Scope) -> Principal:
     ctx: RequestContext = scope["gw"]
     if ctx.key is None:
         return ANONYMOUS
-    if services.tracing.on:
-        with services.tracing.span("authenticate"):
-            return await authorize(services, scope, permission="chat")
-    return await authorize(services, scope, permission="chat")
+    with services.tracing.span("authenticate"):  # tracing off: a shared no-op
+        return await authorize(services, scope, permission="chat")
 
 
 async def send_error(
