@@ -130,7 +130,6 @@ async def create(body: EndpointCreate, request: Request, p: Caller) -> dict[str,
     async with s.db.begin() as conn:
         if len(await store.list_endpoints(conn, p.user_id)) >= MAX_ENDPOINTS:
             raise InvalidRequest(f"At most {MAX_ENDPOINTS} webhook endpoints per account.")
-        low, depleted = events.armed_at(await store.balance_of(conn, p.user_id) or 0, threshold)
         row = await store.create_endpoint(
             conn,
             {
@@ -140,20 +139,23 @@ async def create(body: EndpointCreate, request: Request, p: Caller) -> dict[str,
                 "events": kinds,
                 "secret_enc": s.keyring.encrypt(secret),
                 "low_threshold_nanos": threshold,
-                "low_armed": low,
-                "depleted_armed": depleted,
+                # Armed by `_rearm` where the balance is above: a crossing that happened
+                # before the endpoint existed is no event.
+                "low_armed": False,
+                "depleted_armed": False,
                 "enabled": True,
                 "disabled_reason": None,
                 "failing_since": None,
             },
         )
-        await _rewatch(conn, p.user_id)
+        await _rearm(conn, p.user_id)
     _audit(request, p, "webhook_created", row["id"])
     return _public(row, secret)
 
 
-async def _rewatch(conn: Any, user_id: str) -> None:
-    """The account's watch after its endpoints changed (storage/ledger/outbox.py)."""
+async def _rearm(conn: Any, user_id: str) -> None:
+    """After the account's endpoints changed: their alarms armed where the balance is above,
+    and the account's watch (storage/ledger/outbox.py)."""
     await conn.run_sync(lambda c: alarms(c, user_id, fire=False))
 
 
@@ -188,16 +190,12 @@ async def change(
         values["enabled"] = body.enabled
         if body.enabled:
             values.update(disabled_reason=None, failing_since=None)
+    if "low_threshold_nanos" in values or "events" in values or body.enabled:
+        values.update(low_armed=False, depleted_armed=False)  # as new: `_rearm` decides
     async with services_of(request).db.begin() as conn:
         if values:
             await store.update_endpoint(conn, endpoint_id, **values)
-        row = await store.get_endpoint(conn, p.user_id, endpoint_id)
-        assert row is not None
-        balance = await store.balance_of(conn, p.user_id) or 0
-        low, depleted = events.armed_at(balance, row["low_threshold_nanos"])
-        if "low_threshold_nanos" in values or "events" in values or body.enabled:
-            await store.update_endpoint(conn, endpoint_id, low_armed=low, depleted_armed=depleted)
-        await _rewatch(conn, p.user_id)
+        await _rearm(conn, p.user_id)
         row = await store.get_endpoint(conn, p.user_id, endpoint_id)
     _audit(request, p, "webhook_updated", endpoint_id)
     assert row is not None
@@ -209,7 +207,7 @@ async def remove(endpoint_id: str, request: Request, p: Caller) -> Response:
     async with services_of(request).db.begin() as conn:
         if not await store.delete_endpoint(conn, p.user_id, endpoint_id):
             raise NotFound(f"No webhook endpoint {endpoint_id!r}.")
-        await _rewatch(conn, p.user_id)
+        await _rearm(conn, p.user_id)
     _audit(request, p, "webhook_deleted", endpoint_id)
     return Response(status_code=204)
 

@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.storage.ledger.outbox import new_id
-from gatewayz.storage.tables import users, utcnow
+from gatewayz.storage.tables import utcnow
 from gatewayz.storage.webhook_tables import webhook_deliveries, webhook_endpoints, webhook_events
 
 LOG_KEPT = 20  # attempts kept in a delivery's log
@@ -63,15 +63,6 @@ async def delete_endpoint(conn: AsyncConnection, user_id: str, endpoint_id: str)
         delete(webhook_endpoints).where(e.id == endpoint_id, e.user_id == user_id)
     )
     return bool(done.rowcount)
-
-
-async def balance_of(conn: AsyncConnection, user_id: str) -> int | None:
-    """allowance + purchased credits (None: no such user)."""
-    u = users.c
-    row = (
-        await conn.execute(select(u.allowance_nanos + u.credits_nanos).where(u.id == user_id))
-    ).first()
-    return None if row is None else int(row[0])
 
 
 # ---- the dispatcher ----------------------------------------------------------------------------

@@ -51,12 +51,6 @@ def payload(event_id: str, event_type: str, created: datetime, data: Mapping[str
     return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
 
-def armed_at(balance: int, threshold: int) -> tuple[bool, bool]:
-    """(low armed, depleted armed) for an endpoint made at this balance: no event for a
-    crossing that happened before it existed."""
-    return balance >= threshold, balance > 0
-
-
 async def check_account(conn: DbConnection, user_id: str, moment: datetime) -> list[Outgoing]:
     """Fire and re-arm the account's balance events against its balance now (`alarms`)."""
     balance, crossed = await conn.run_sync(lambda c: alarms(c, user_id, fire=True))
