@@ -32,6 +32,7 @@ from gatewayz.api.catalog_routes import catalog_routes
 from gatewayz.api.chat_endpoint import ChatEndpoint, Dialect
 from gatewayz.api.http_protocol import CONNECTION_LIMITS, ConnectionLimits
 from gatewayz.api.ip_limit import IPRateLimitMiddleware
+from gatewayz.api.media_routes import media_routes
 from gatewayz.api.metrics_routes import MetricsEndpoint
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/v1/messages/count_tokens", CountTokens(services), methods=["POST"]),
         Route("/metrics", MetricsEndpoint(services), methods=["GET"]),
     ]
+    app.router.routes += media_routes(services)  # /v1/embeddings, /v1/images, /v1/audio
     app.router.routes += auth_routes(services)  # accounts: POST /auth, POST /auth/register
     app.router.routes += catalog_routes(services)  # public: /catalog/models, /catalog/providers
     app.include_router(health_routes.router)

@@ -16,18 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
 from gatewayz.api.access import authorize
-from gatewayz.api.asgi import read_body, send_bytes
+from gatewayz.api.asgi import JSON, read_body, send_bytes
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from gatewayz.context import RequestContext
 from gatewayz.errors import GatewayError
 from gatewayz.observability.error_reports import report
 from gatewayz.pipeline.answer import Answer
 from gatewayz.pipeline.call import Call
+from gatewayz.pipeline.steps import Steps
 from gatewayz.ratelimit import ANONYMOUS
 from gatewayz.security.auth import Principal
 
@@ -87,11 +88,21 @@ async def send_error(
 
 
 class ChatEndpoint:
-    """A raw ASGI endpoint (the hot path: no per-request framework objects)."""
+    """A raw ASGI endpoint (the hot path: no per-request framework objects). The media
+    endpoints (api/media_routes.py) are this one with their own request reading and steps."""
 
     def __init__(self, services: Services, dialect: Dialect) -> None:
         self.s = services
         self.dialect = dialect
+
+    @property
+    def steps(self) -> Steps:
+        return self.s.pipeline.steps  # built at start-up, after the routes
+
+    async def read(self, scope: Scope, receive: Receive) -> Any:
+        """The canonical request of this endpoint."""
+        body = await read_body(scope, receive, self.s.settings.max_body_bytes)
+        return self.dialect.parse(body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx: RequestContext = scope["gw"]
@@ -108,9 +119,8 @@ class ChatEndpoint:
         started = False  # the status line is sent: errors become stream events
         try:
             async with call:
-                body = await read_body(scope, receive, s.settings.max_body_bytes)
-                call.req = dialect.parse(body)
-                steps = s.pipeline.steps  # built at start-up, after the routes
+                call.req = await self.read(scope, receive)
+                steps = self.steps
                 answer = await steps.answer(call)
                 if call.req.stream:
                     started = True
@@ -122,7 +132,9 @@ class ChatEndpoint:
                     headers = [*_meta(call), *call.limits]
                     if call.cost_header is not None:
                         headers.append(call.cost_header)
-                    await send_bytes(send, 200, rendered, headers=headers)
+                    content_type = getattr(resp, "content_type", None)  # a transcription's
+                    ctype = content_type.encode() if content_type else JSON
+                    await send_bytes(send, 200, rendered, ctype, headers)
         except GatewayError as err:
             if not started:
                 call.fail(err)
@@ -168,7 +180,7 @@ class ChatEndpoint:
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
             answer.release()
-            await self.s.pipeline.steps.finish(call)
+            await self.steps.finish(call)
             assert answer.usage is not None
             await send({"type": "http.response.body", "body": writer.finish(answer.usage)})
         except Exception as exc:

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import timedelta
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gatewayz.billing.bounds import TokenBounds, output_bounds, prompt_bound
-from gatewayz.billing.leases import Charge, Lease, Leases
+from gatewayz.billing.leases import Charge, Leases
 from gatewayz.billing.plans import load_plans
 from gatewayz.billing.pricing import (
     FREE,
@@ -44,14 +42,13 @@ from gatewayz.billing.pricing import (
 )
 from gatewayz.billing.refusal import refusal
 from gatewayz.billing.settle_spool import PendingSettle, SettleSpool
+from gatewayz.billing.tab import BillingMetrics, Tab, ledger_errors, refundable
 from gatewayz.canonical.types import ChatRequest, Usage
-from gatewayz.errors import GatewayError, ServiceUnavailable, Unauthorized, UpstreamError
 from gatewayz.ids import unique_hex
 from gatewayz.money import nanos_to_usd
 from gatewayz.storage import price_overrides
 from gatewayz.storage.errors import DB_ERRORS
 from gatewayz.storage.ledger import holds
-from gatewayz.storage.ledger.money import UnknownUser
 from gatewayz.storage.ledger.runner import LedgerRunner
 
 if TYPE_CHECKING:
@@ -78,53 +75,6 @@ class Route(Protocol):
 
     @property
     def model(self) -> str: ...
-
-
-@dataclass(slots=True)
-class Tab:
-    """One request's hold (`held_nanos` 0 and `metered` for an admin: nothing held)."""
-
-    id: str
-    user_id: str
-    price: Price
-    held_nanos: int
-    description: str
-    open: bool = True
-    charged_nanos: int = 0
-    metered: bool = False
-    quoted: tuple[Usage, int] | None = None  # (usage, its cost) once quoted, for the settle
-    lease: Lease | None = None  # held from a credit lease, not by a hold row of its own
-
-
-@dataclass
-class BillingMetrics:
-    """This worker's counters (in `/health`), and Prometheus' hooks (observability/metrics.py)."""
-
-    over_hold: int = 0  # settles whose cost exceeded the hold (charged in full)
-    over_hold_nanos: int = 0
-    spooled: int = 0  # settles the database could not take, written to the spool
-    on_over_hold: Callable[[int], None] | None = None  # with the nanos over the hold
-    on_spooled: Callable[[], None] | None = None
-
-    def charged_over_hold(self, nanos: int) -> None:
-        self.over_hold += 1
-        self.over_hold_nanos += nanos
-        if self.on_over_hold is not None:
-            self.on_over_hold(nanos)
-
-    def settle_spooled(self) -> None:
-        self.spooled += 1
-        if self.on_spooled is not None:
-            self.on_spooled()
-
-
-def refundable(exc: BaseException) -> bool:
-    """Whether a failure releases the hold: the provider failed (5xx, timeout, no answer) or
-    the request never completed (cancelled). A request the provider rejected as the caller's
-    error (4xx) is not refunded."""
-    if isinstance(exc, GatewayError):
-        return isinstance(exc, UpstreamError) or exc.status >= 500
-    return True
 
 
 class Meter:
@@ -230,6 +180,25 @@ class Meter:
         outputs, send = output_bounds(req.max_tokens, prices, self.default_max_tokens)
         n = max(req.n or 1, 1)
         worst = max(estimate_max_nanos(p, prompt, outputs[s] * n) for s, p in prices.items())
+        if send is not None and worst and principal.role != "admin":
+            req.max_tokens = send
+        most = max(outputs.values()) * n
+        covers = f"at most {prompt:,} prompt tokens + {most:,} output tokens"
+        if req.max_tokens is None or send is not None:
+            covers += " (the model's output limit; set max_tokens to hold less)"
+        return await self.open_amount(principal, req.model, worst, prices, request_id, covers)
+
+    async def open_amount(
+        self,
+        principal: Principal,
+        model: str,
+        worst: int,
+        prices: dict[str, Price],
+        request_id: str,
+        covers: str,
+    ) -> Tab | None:
+        """Hold `worst` nano-dollars for a request for `model` (None when it is 0); refused →
+        402 saying the hold `covers` what (or 429 for the daily cap), the provider not called."""
         if worst == 0:
             return None
         tab = Tab(
@@ -237,21 +206,19 @@ class Meter:
             user_id=principal.user_id,
             price=next(iter(prices.values())),
             held_nanos=worst,
-            description=req.model,
+            description=model,
         )
         if principal.role == "admin":  # metered and logged, not held against a balance
             tab.held_nanos, tab.metered = 0, True
             return tab
-        if send is not None:
-            req.max_tokens = send
         tier = self.plans.tier(principal.plan)
         if self.leases is not None and principal.plan != self.plans.trial.plan:
-            with _ledger_errors():
+            with ledger_errors():
                 tab.lease = await self.leases.reserve(tab.user_id, worst, tier.daily_cap_nanos)
             if tab.lease is not None:
                 return tab
         try:
-            with _ledger_errors():
+            with ledger_errors():
                 held = await self.ledger.run(
                     holds.hold,
                     tab.user_id,
@@ -264,11 +231,7 @@ class Meter:
                     account=tab.user_id,
                 )
                 if not held:
-                    most = max(outputs.values()) * n
-                    covers = f"at most {prompt:,} prompt tokens + {most:,} output tokens"
-                    if req.max_tokens is None or send is not None:
-                        covers += " (the model's output limit; set max_tokens to hold less)"
-                    raise await refusal(self.db, self.plans, tab.user_id, req.model, worst, covers)
+                    raise await refusal(self.db, self.plans, tab.user_id, model, worst, covers)
         except asyncio.CancelledError:
             # The hold may still be taken after we stop waiting: release it (queued after it).
             release = self.ledger.run(holds.release, tab.id, account=tab.user_id)
@@ -309,6 +272,13 @@ class Meter:
             return
         cost = self._cost(tab, usage)
         usage.cost = nanos_to_usd(cost)
+        await self.charge(tab, cost, usage.total_tokens, usage)
+
+    async def charge(self, tab: Tab | None, cost: int, tokens: int, usage: object = None) -> None:
+        """Charge `cost` nano-dollars, once and in full (see `settle`; a closed or absent tab
+        charges nothing): what requests priced per unit (images, seconds of audio) pay."""
+        if tab is None or not tab.open:
+            return
         if tab.metered:
             tab.open, tab.charged_nanos = False, cost
             return
@@ -325,12 +295,12 @@ class Meter:
         if tab.lease is not None:
             assert self.leases is not None
             tab.open, tab.charged_nanos = False, cost
-            charge = Charge(tab.id, cost, usage.total_tokens, tab.description)
+            charge = Charge(tab.id, cost, tokens, tab.description)
             await self.leases.charge(tab.lease, tab.held_nanos, charge)
             return
         args = (holds.settle, tab.user_id, tab.id, cost)
         kwargs = {
-            "tokens": usage.total_tokens,
+            "tokens": tokens,
             "description": tab.description,
             "trial_plan": self.plans.trial.plan,
             "account": tab.user_id,
@@ -344,7 +314,7 @@ class Meter:
                 if attempt == 0:
                     continue
                 log.error("billing settle failed for %s (cost %d nanos): %s", tab.id, cost, exc)
-        pending = PendingSettle(tab.user_id, tab.id, cost, usage.total_tokens, tab.description)
+        pending = PendingSettle(tab.user_id, tab.id, cost, tokens, tab.description)
         try:
             self.spool.put(pending)
             self.metrics.settle_spooled()
@@ -376,18 +346,3 @@ class Meter:
             await self.release(tab)
         else:
             await self.settle(tab, Usage(prompt_tokens=0, completion_tokens=0))
-
-
-@contextmanager
-def _ledger_errors() -> Iterator[None]:
-    """A hold the ledger could not take, in the caller's terms: 401 (the account is gone) or
-    503 (the database failed; the provider is not called)."""
-    try:
-        yield
-    except UnknownUser:
-        raise Unauthorized("The account of this API key no longer exists.") from None
-    except DB_ERRORS as exc:
-        log.error("billing hold failed: %s", exc)
-        raise ServiceUnavailable(
-            "Billing is temporarily unavailable; the request was not sent. Retry shortly."
-        ) from None

@@ -38,9 +38,10 @@ from gatewayz.errors import InvalidRequest
 
 PRICES_FILE = Path(__file__).with_name("prices.toml")
 _TOKEN_FIELDS = ("prompt", "completion", "cached_read", "cache_write", "reasoning")
-_UNIT_FIELDS = ("image", "request")
+_UNIT_FIELDS = ("image", "request", "second")
 _PRICE_FIELDS = _TOKEN_FIELDS + _UNIT_FIELDS
 _PREMIUM = re.compile(r"(?:^|[.:])(?:gpt-[45]|o[134](?:-|$)|claude-|gemini-)")
+_MODES = {None, "embedding", "image", "audio"}
 _VARIANT = re.compile(r"^(?P<base>.+):(?P<variant>[a-z][a-z-]*)$")  # `:free`, `:nitro`, …
 
 
@@ -68,11 +69,13 @@ def _dec(value: Any, name: str) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Price:
-    """Token prices in USD per 1M tokens; `image` per generated image, `request` per request.
+    """Token prices in USD per 1M tokens; `image` per generated image, `request` per request,
+    `second` per second of audio.
 
     An optional token price left `None` falls back to the normal rate (cached or cache-written
     prompt tokens at `prompt`, reasoning tokens at `completion`). `context` and `output` are
-    the model's limits at that provider (max input and max output tokens), when known."""
+    the model's limits at that provider (max input and max output tokens), when known. `mode`:
+    None for chat, or embedding | image | audio (billing/media_prices.py)."""
 
     prompt: Decimal
     completion: Decimal
@@ -81,9 +84,12 @@ class Price:
     reasoning: Decimal | None = None
     image: Decimal | None = None
     request: Decimal | None = None
+    second: Decimal | None = None
     context: int | None = None
     output: int | None = None
     effective_from: date | None = None
+    mode: str | None = None
+    image_sizes: tuple[tuple[str, Decimal], ...] = ()
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Price:
@@ -91,8 +97,15 @@ class Price:
         for name in _PRICE_FIELDS:
             if row.get(name) is not None:
                 values[name] = _dec(row[name], name)
+        mode = row.get("mode") or None
+        if mode not in _MODES:
+            raise ValueError(f"a price's mode is one of {sorted(_MODES - {None})}: {mode!r}")
+        if mode is not None:  # media rows price units, not (necessarily) tokens
+            values = {"prompt": Decimal(0), "completion": Decimal(0), **values}
         if "prompt" not in values or "completion" not in values:
             raise ValueError(f"a price needs prompt and completion: {dict(row)!r}")
+        sizes = row.get("image_sizes") or {}
+        values["image_sizes"] = tuple(sorted((str(k), _dec(v, k)) for k, v in sizes.items()))
         eff = row.get("effective_from")
         if isinstance(eff, str):
             eff = date.fromisoformat(eff)
@@ -102,16 +115,23 @@ class Price:
             context=int(context) if context else None,
             output=int(output) if output else None,
             effective_from=eff,
+            mode=mode,
         )
 
     def scaled(self, fraction: Decimal) -> Price:
         """Every rate times `fraction` (e.g. what a billed cache hit costs)."""
         rates = {n: getattr(self, n) for n in _PRICE_FIELDS if getattr(self, n) is not None}
-        return replace(self, **{n: v * fraction for n, v in rates.items()})
+        sizes = tuple((k, v * fraction) for k, v in self.image_sizes)
+        return replace(self, **{n: v * fraction for n, v in rates.items()}, image_sizes=sizes)
 
     def as_row(self) -> dict[str, str]:
-        """Decimal strings, the data file's format."""
+        """Decimal strings, the data file's format (rates only)."""
         return {n: str(getattr(self, n)) for n in _PRICE_FIELDS if getattr(self, n) is not None}
+
+    @property
+    def kind(self) -> str:
+        """What the row prices: chat, embedding, image or audio."""
+        return self.mode or "chat"
 
 
 FREE = Price(prompt=Decimal(0), completion=Decimal(0))
@@ -305,16 +325,18 @@ class PriceBook:
             override, priced_by = self.overrides.get((model, None)), None
         if override is None:
             return self._packaged(model, provider)
-        # An admin sets prices, not the model's limits: those stay the packaged row's.
-        if override.context is None or override.output is None:
-            packaged = self._packaged(model, provider)
-            if packaged is not None:
-                limits = packaged[2]
-                override = replace(
-                    override,
-                    context=override.context or limits.context,
-                    output=override.output or limits.output,
-                )
+        # An admin sets prices, not the model's limits nor what it is: those stay the packaged
+        # row's (its mode, and its image sizes unless the override prices sizes itself).
+        packaged = self._packaged(model, provider)
+        if packaged is not None:
+            limits = packaged[2]
+            override = replace(
+                override,
+                context=override.context or limits.context,
+                output=override.output or limits.output,
+                mode=override.mode or limits.mode,
+                image_sizes=override.image_sizes or limits.image_sizes,
+            )
         return "override", priced_by, override
 
     def _packaged(self, model: str, provider: str | None) -> tuple[str, str | None, Price] | None:

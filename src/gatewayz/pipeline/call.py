@@ -24,8 +24,8 @@ from gatewayz.routing.explanation import Route
 from gatewayz.security.auth import Principal
 
 if TYPE_CHECKING:
-    from gatewayz.billing.meter import Tab
     from gatewayz.billing.pricing import Price
+    from gatewayz.billing.tab import Tab
     from gatewayz.cache.response_cache import CachePlan
     from gatewayz.pipeline.answer import Answer
     from gatewayz.routing.detect import Override

@@ -24,6 +24,7 @@ from gatewayz.pipeline.cache import Cache
 from gatewayz.pipeline.hold import Hold
 from gatewayz.pipeline.invoke import Invoke
 from gatewayz.pipeline.limit import Limit
+from gatewayz.pipeline.media import MediaHold, MediaInvoke, MediaRoutes, media_tokens
 from gatewayz.pipeline.route import Routes
 from gatewayz.pipeline.steps import Steps
 from gatewayz.ratelimit.limits import RateLimiter
@@ -74,6 +75,17 @@ class ChatPipeline:
                 Cache(cache, hold, settings.response_cache_billed_fraction, cpt),
                 hold,
                 Invoke(self.fallback, meter, cpt),
+            ],
+            tracing,
+        )
+        # Embeddings, images, audio (pipeline/media.py): the same limits, resolution, breakers
+        # and failover; their own routes filter, hold and invocation.
+        self.media = Steps(
+            [
+                Limit(limiter, audit, cpt, approaching, lambda req: media_tokens(req, cpt)),
+                MediaRoutes(resolver, policy, balancer, meter, cpt),
+                MediaHold(meter, cpt),
+                MediaInvoke(self.fallback, meter, cpt),
             ],
             tracing,
         )

@@ -7,6 +7,9 @@ that takes a key past 80 % of its requests per minute writes `rate_limit.approac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from gatewayz.billing.pricing import FREE_SUFFIX, is_free_model
 from gatewayz.errors import Unauthorized
 from gatewayz.observability.audit import AuditLog
@@ -26,11 +29,17 @@ class Limit(Step):
         audit: AuditLog,
         chars_per_token: int,
         approaching: Approaching | None = None,
+        estimate: Callable[[Any], int] | None = None,
     ) -> None:
         self.limiter = limiter
         self.audit = audit
         self.chars_per_token = chars_per_token
         self.approaching = approaching
+        # The request's estimated input tokens (the token budgets): a chat prompt's by default.
+        self.estimate = estimate or self._prompt_tokens
+
+    def _prompt_tokens(self, req: Any) -> int:
+        return estimate_tokens(prompt_chars(req), self.chars_per_token)
 
     async def run(self, call: Call) -> None:
         principal, req = call.principal, call.req
@@ -51,8 +60,7 @@ class Limit(Step):
                 raise err
             decision = await self.limiter.check_anonymous(call.ctx.ip)
         else:
-            estimate = estimate_tokens(prompt_chars(req), self.chars_per_token)
-            decision = await self.limiter.check_key(principal, estimate)
+            decision = await self.limiter.check_key(principal, self.estimate(req))
             call.stack.callback(self._count_tokens, call)
             if decision.allowed and self.approaching is not None:
                 d = decision

@@ -79,6 +79,8 @@ class Routes(Step):
     def _fitting(
         self, call: Call, routes: tuple[Route, ...], prices: dict[str, Price], req: ChatRequest
     ) -> tuple[Route, ...]:
+        if any(p.mode is not None for p in prices.values()):  # priced as embedding/image/audio
+            routes = self._chat_only(routes, prices, req.model)
         windows = {slug: p.context for slug, p in prices.items() if p.context}
         if not windows:
             return routes
@@ -92,6 +94,31 @@ class Routes(Step):
                 param="messages",
             )
         return fit
+
+    @staticmethod
+    def _chat_only(
+        routes: tuple[Route, ...], prices: dict[str, Price], model: str
+    ) -> tuple[Route, ...]:
+        chat = tuple(
+            r for r in routes if getattr(prices.get(r.provider.slug), "mode", None) is None
+        )
+        if not chat:
+            kind = next(iter(prices.values())).kind
+            raise InvalidRequest(
+                f"The model '{model}' is an {kind} model, not a chat model: use {ENDPOINTS[kind]}.",
+                code="model_not_supported",
+                param="model",
+            )
+        for slug in {r.provider.slug for r in routes} - {r.provider.slug for r in chat}:
+            del prices[slug]
+        return chat
+
+
+ENDPOINTS = {
+    "embedding": "POST /v1/embeddings",
+    "image": "POST /v1/images/generations",
+    "audio": "POST /v1/audio/transcriptions",
+}
 
 
 def preferences(principal: Principal, requested: Any) -> Override | None:
