@@ -36,7 +36,9 @@ def sims() -> Iterator[tuple[Simulator, ...]]:
 
 
 @pytest.fixture(scope="package")
-def gateway(sims: tuple[Simulator, ...], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def gateway(
+    sims: tuple[Simulator, ...], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
     settings = gateway_settings(
         tmp_path_factory.mktemp("media"),
         sims[0],

@@ -57,13 +57,13 @@ def test_dimensions_and_token_arrays_reach_the_provider(gateway: Gateway) -> Non
     _, key = add_user(gateway, credits_usd="1")
     r = client(gateway, key).embeddings.create(model=EMBED, input=[[1, 2, 3]], dimensions=8)
     assert len(r.data[0].embedding) == 8
-    sent = [q.json for s in (gateway.upstream,) for q in s.requests if q.path.endswith("embeddings")]
+    sent = [
+        q.json for s in (gateway.upstream,) for q in s.requests if q.path.endswith("embeddings")
+    ]
     assert sent and sent[-1]["input"] == [[1, 2, 3]] and sent[-1]["dimensions"] == 8
 
 
-def test_no_credits_is_402_and_the_provider_is_never_called(
-    gateway: Gateway, sims: tuple
-) -> None:
+def test_no_credits_is_402_and_the_provider_is_never_called(gateway: Gateway, sims: tuple) -> None:
     _, key = add_user(gateway, credits_usd="0")
     with pytest.raises(openai.APIStatusError) as err:
         client(gateway, key).embeddings.create(model=EMBED, input="hello")
@@ -75,7 +75,7 @@ def test_a_failing_provider_fails_over_and_only_the_answer_is_charged(
     gateway: Gateway, sims: tuple
 ) -> None:
     user, key = add_user(gateway, credits_usd="1")
-    first, first_sim, second, _ = fresh_pair(gateway, sims, EMBED)
+    _, first_sim, second, _ = fresh_pair(gateway, sims, EMBED)
     first_sim.fault(Fault(status=503))
     raw = client(gateway, key).embeddings.with_raw_response.create(model=EMBED, input="abcd")
     assert raw.headers["x-gatewayz-attempts"] == "2"

@@ -93,7 +93,7 @@ class Adapter(ModelListing):
 
     async def generate_images(self, req: ImageRequest, native_model: str) -> ImageResponse:
         data = await self._post("/images/generations", media.images_body(req, native_model))
-        return media.parse_images(data, self.provider.slug, req.n)
+        return media.parse_images(data, self.provider.slug, req)
 
     async def transcribe(
         self, req: TranscriptionRequest, native_model: str

@@ -69,13 +69,14 @@ def images_body(req: ImageRequest, native_model: str) -> bytes:
         value = getattr(req, name)
         if value is not None:
             body[name] = value
-    if native_model.startswith("dall-e"):  # gpt-image models answer b64_json only
+    if not native_model.startswith("gpt-image"):  # those answer b64_json only, and refuse it
         body["response_format"] = req.response_format
     return orjson.dumps(body)
 
 
-def parse_images(data: bytes, provider: str, n: int) -> ImageResponse:
-    """Images as returned (at most `n`: more would not be what was held for)."""
+def parse_images(data: bytes, provider: str, req: ImageRequest) -> ImageResponse:
+    """Images as returned (at most `n`: more would not be what was held for); base64 where a
+    URL was asked for (gpt-image models answer nothing else) becomes a `data:` URL."""
     try:
         raw = orjson.loads(data)
         images = [
@@ -89,7 +90,11 @@ def parse_images(data: bytes, provider: str, n: int) -> ImageResponse:
         created = raw.get("created")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise bad_upstream(provider, exc) from None
-    images = [i for i in images if i.url or i.b64_json][:n]
+    images = [i for i in images if i.url or i.b64_json][: req.n]
+    if req.response_format == "url":
+        for image in images:
+            if image.url is None:
+                image.url, image.b64_json = f"data:image/png;base64,{image.b64_json}", None
     return ImageResponse(images, created if isinstance(created, int) else None)
 
 
