@@ -1,16 +1,20 @@
-"""The OpenAI dialect: `POST /v1/chat/completions` and `GET /v1/models[/{id}]`."""
+"""The OpenAI dialect: `POST /v1/chat/completions` and `GET /v1/models[/{id}]` (which answers
+Anthropic's Models API too, to requests with `anthropic-version`)."""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 from gatewayz.api.access import authorize
-from gatewayz.api.asgi import send_bytes
+from gatewayz.api.anthropic_routes import ANTHROPIC
+from gatewayz.api.asgi import header, send_bytes
 from gatewayz.api.chat_endpoint import send_error
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk, Usage
+from gatewayz.catalog import model_views
 from gatewayz.errors import GatewayError
 from gatewayz.ids import unique_hex
 from gatewayz.pipeline.call import Call
@@ -73,23 +77,32 @@ def _completion_id() -> str:
 
 
 class Models:
-    """GET /v1/models and GET /v1/models/{id}"""
+    """GET /v1/models and GET /v1/models/{id}: the catalog's models, then the configured and
+    simulated ones; any name a chat request may use (an alias, a bare native id, a
+    `{provider}/{native}` pin) answers its canonical model. With `anthropic-version` (and the
+    key in `x-api-key` or `Authorization`), in Anthropic's shape, pages and errors
+    (catalog/model_views.py)."""
 
     def __init__(self, services: Services) -> None:
         self.s = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        anthropic = header(scope, b"anthropic-version") is not None
         try:
             await authorize(self.s, scope, permission="chat")
             model_id = scope.get("path_params", {}).get("model_id")
-            # The catalog's models, then the configured and simulated ones (catalog/service.py).
-            if model_id is None:
-                body = await self.s.catalog.openai_list_body()
+            catalog = self.s.catalog
+            if model_id is not None:
+                found = await model_views.find_model(catalog, self.s.resolver, model_id)
+                body = orjson.dumps(model_views.anthropic_model(found) if anthropic else found)
+            elif anthropic:
+                page = model_views.Page.parse(scope["query_string"])
+                body = orjson.dumps(model_views.anthropic_page(await catalog.model_index(), page))
             else:
-                body = await self.s.catalog.openai_model_body(model_id)
+                body = await catalog.openai_list_body()
             await send_bytes(send, 200, body)
         except GatewayError as err:
-            await send_error(send, OPENAI, err)
+            await send_error(send, ANTHROPIC if anthropic else OPENAI, err)
 
 
 OPENAI = OpenAIDialect()

@@ -39,6 +39,7 @@ from gatewayz.catalog.cache import TTLCache
 from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.catalog.known import Knowledge, KnowledgeBoard
 from gatewayz.catalog.model_health import HealthData, health_ttl, load_health
+from gatewayz.catalog.model_views import ModelIndex
 from gatewayz.catalog.naming import Naming
 from gatewayz.catalog.offers import Offer, OfferBuilder, load_offers
 from gatewayz.catalog.query import Query
@@ -112,6 +113,7 @@ class Catalog:
         self._rank = {p.slug: (i, p.orgs) for i, p in enumerate(registry.providers.values())}
         self._snapshot: views.Snapshot | None = None
         self._snapshot_of: tuple[list[Offer], ...] = ()
+        self._index: ModelIndex | None = None
         self._rebuild: asyncio.Task[views.Snapshot] | None = None
         self._generation = 0
         self._succeeded: dict[str, datetime | None] = {}
@@ -294,31 +296,28 @@ class Catalog:
         does not list (`services.model_list`), in OpenAI's list shape."""
 
         async def build() -> bytes:
-            return orjson.dumps({"object": "list", "data": await self._openai_objects()})
+            return orjson.dumps({"object": "list", "data": (await self.model_index()).objects})
 
         return await self.l1.get(("openai",), build)
 
     async def openai_model_body(self, model_id: str) -> bytes:
-        async def build() -> bytes:
-            snapshot = await self.snapshot()
-            model = snapshot.by_id.get(model_id)
-            if model is not None:
-                return orjson.dumps(views.openai_model(model))
-            found = next((o for o in self.extra_models() if o["id"] == model_id), None)
-            if found is None:
-                raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
-            return orjson.dumps(found)
+        """One model of `GET /v1/models` by its listed id (the route also resolves names:
+        catalog/model_views.py)."""
+        found = (await self.model_index()).by_id.get(model_id)
+        if found is None:
+            raise ModelNotFound(f"The model '{model_id}' does not exist.", param="model")
+        return orjson.dumps(found)
 
-        return await self.l1.get(("openai", model_id), build)
+    async def model_index(self) -> ModelIndex:
+        """What `GET /v1/models` lists, indexed (catalog/model_views.py); one per snapshot."""
+        snapshot, extras = await self.snapshot(), self.extra_models()
+        index = self._index
+        if index is None or not index.built_from(snapshot, extras):
+            index = self._index = ModelIndex.build(snapshot, extras)
+        return index
 
     def _extra_ids(self) -> list[str]:
         return [o["id"] for o in self.extra_models()]
-
-    async def _openai_objects(self) -> list[dict[str, Any]]:
-        snapshot = await self.snapshot()
-        objects = [views.openai_model(m) for m in snapshot.models]
-        known = {o["id"] for o in objects}
-        return objects + [o for o in self.extra_models() if o["id"] not in known]
 
     async def snapshot(self) -> views.Snapshot:
         """The merged offers of the active providers. Built off the event loop (a thread: it is
