@@ -19,6 +19,9 @@ Conversion rules:
   keyed by the native id (`[native.<provider>]`).
 - When two source rows land on the same (model, provider), the one whose native id is the id
   we actually send wins, then the first seen.
+- Media models (embeddings, image generation, transcription) as `scripts/media_prices.py`
+  says: rows with a `mode`, priced per input token, per image (by quality and size) or per
+  second of audio.
 - Capabilities (same keys as the prices): `modality` as `inputs->outputs` (`text+image->text`:
   inputs from supports_vision / supports_audio_input / supports_video_input and
   supported_modalities, outputs from supported_output_modalities and supports_audio_output,
@@ -37,6 +40,8 @@ from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from media_prices import MEDIA_MODES, MEDIA_PROVIDERS, media_row, merge, split_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "gatewayz"
@@ -91,8 +96,8 @@ TOKEN_FIELDS = {
     "output_cost_per_reasoning_token": "reasoning",
 }
 UNIT_FIELDS = {"output_cost_per_image": "image", "input_cost_per_request": "request"}
-FIELD_ORDER = ["prompt", "completion", "cached_read", "cache_write", "reasoning", "image"]
-FIELD_ORDER += ["request", "context", "output", "effective_from"]
+FIELD_ORDER = ["mode", "prompt", "completion", "cached_read", "cache_write", "reasoning", "image"]
+FIELD_ORDER += ["image_sizes", "second", "request", "context", "output", "effective_from"]
 # Modalities in the order they are written (`text+image->text`), as catalog/capabilities.py reads.
 INPUT_MODALITIES = ("text", "image", "audio", "video")
 OUTPUT_MODALITIES = ("text", "image", "audio", "video")
@@ -216,6 +221,9 @@ def convert(
     exact: set[tuple[str, str]] = set()
     counts: Counter[str] = Counter()
     for key, entry in data.items():
+        if isinstance(entry, dict) and entry.get("mode") in MEDIA_MODES:
+            _add_media(key, entry, resolver, models, native, counts, effective_from)
+            continue
         if not isinstance(entry, dict) or entry.get("mode") not in MODES:
             continue
         spec = LITELLM_PROVIDERS.get(str(entry.get("litellm_provider")))
@@ -256,7 +264,43 @@ def convert(
     return book, caps, counts
 
 
+def _add_media(
+    key: str,
+    entry: dict[str, Any],
+    resolver: Resolver,
+    models: dict[str, dict[str, dict[str, Any]]],
+    native: dict[str, dict[str, dict[str, Any]]],
+    counts: Counter[str],
+    effective_from: dt.date,
+) -> None:
+    litellm = str(entry.get("litellm_provider"))
+    spec = MEDIA_PROVIDERS.get(litellm) or LITELLM_PROVIDERS.get(litellm)
+    nid = None if spec is None else _native_id(key, spec[1])
+    split = None if nid is None else split_variant(nid)
+    if spec is None or split is None or (spec[0] == "aws-bedrock" and "/" in split[0]):
+        counts["skipped media: provider, key or variant not served"] += 1
+        return
+    mode = MEDIA_MODES[entry["mode"]]
+    row = media_row(entry, mode, split[1])
+    if row is None:
+        counts[f"skipped media: no {mode} price"] += 1
+        return
+    provider, (base, _) = spec[0], split
+    canon = resolver.canonical(provider, base)
+    table = models.setdefault(canon, {}) if canon else native.setdefault(provider, {})
+    slot_key = provider if canon else base
+    row["effective_from"] = effective_from
+    table[slot_key] = merge(table.get(slot_key), row)
+    counts[f"{mode} price rows"] += 1
+
+
 def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):  # image_sizes: quoted keys ("hd/1024x1024")
+        return (
+            "{ "
+            + ", ".join(f"{json.dumps(k)} = {_toml_value(value[k])}" for k in sorted(value))
+            + " }"
+        )
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, bool):

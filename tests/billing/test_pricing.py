@@ -300,7 +300,13 @@ def test_packaged_file_uses_decimal_strings_and_no_zero_prices() -> None:
         for key in ("prompt", "completion", "cached_read", "cache_write", "reasoning"):
             if key in row:
                 assert isinstance(row[key], str) and Decimal(row[key]) >= 0
-        assert Decimal(row["prompt"]) + Decimal(row["completion"]) > 0
+        unit = {"embedding": "prompt", "image": None, "audio": "second"}.get(row.get("mode"), "")
+        if unit == "":  # chat: a token price
+            assert Decimal(row["prompt"]) + Decimal(row["completion"]) > 0
+        elif unit is None:  # images: per image, or per image by quality and size
+            assert Decimal(row.get("image", 0)) > 0 or row["image_sizes"]
+        else:
+            assert Decimal(row[unit]) > 0
         assert isinstance(row["effective_from"], date)
 
 
