@@ -6,6 +6,9 @@ admin, print its key once, serve the built-in simulated models."""
 
 from __future__ import annotations
 
+import io
+import wave
+
 import json
 import re
 import sqlite3
@@ -127,6 +130,23 @@ def test_streaming_with_the_printed_key(first_run: FirstRun) -> None:
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1
     assert text == ECHO_PREFIX + PROMPT
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+def test_the_media_endpoints_work_with_the_printed_key_at_no_cost(first_run: FirstRun) -> None:
+    client = _sdk(first_run.server, first_run.key)
+    raw = client.embeddings.with_raw_response.create(model="simulated/embed", input=["a", "b"])
+    assert len(raw.parse().data) == 2 and raw.headers["x-gatewayz-provider"] == "simulated"
+    image = client.images.generate(model="simulated/image", prompt="a fox", size="1024x1024")
+    assert image.data[0].url
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000)
+    raw_text = client.audio.transcriptions.with_raw_response.create(
+        model="simulated/whisper", file=("hi.wav", wav.getvalue(), "audio/wav")
+    )
+    assert raw_text.parse().text.startswith("Simulated transcript of hi.wav")
+    assert raw_text.headers.get("x-gatewayz-cost", "0") in ("0", "0.0", "0.000000000")
 
 
 def test_models_lists_the_simulated_models(first_run: FirstRun) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from gatewayz.billing.pricing import Price, PricingUnavailable, cost_nanos, to_nanos
+from gatewayz.billing.pricing import FREE, Price, PricingUnavailable, cost_nanos, to_nanos
 from gatewayz.canonical.media import (
     EmbeddingRequest,
     ImageRequest,
@@ -38,6 +38,8 @@ def embedding_bound(req: EmbeddingRequest) -> int:
 
 def image_unit(price: Price, size: str | None, quality: str | None) -> Decimal:
     """One image's price at `size` ("1024x1024") and `quality`; None: any (the dearest)."""
+    if price == FREE:  # the simulated provider, `:free` models
+        return Decimal(0)
     if price.image_sizes:
         matching = [v for key, v in price.image_sizes if _matches(key, size, quality)]
         if matching:

@@ -23,6 +23,8 @@ from .formats import openai as openai_format
 from .protocol import JSON_CONTENT_TYPE, Connection, Reply, Request, response
 
 DEFAULT_MODELS = ("simulated/echo", "simulated/lorem", "simulated/tools", "simulated/json")
+# The media endpoints' models (simulators/formats/openai_media.py answers any name).
+DEFAULT_MODELS += ("simulated/embed", "simulated/image", "simulated/whisper")
 CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 MODELS_PATHS = frozenset({"/v1/models", "/models"})
 FAULTS_PATH = "/__sim/faults"
