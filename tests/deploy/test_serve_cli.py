@@ -7,8 +7,6 @@ admin, print its key once, serve the built-in simulated models."""
 from __future__ import annotations
 
 import io
-import wave
-
 import json
 import re
 import sqlite3
@@ -16,6 +14,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
