@@ -41,7 +41,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from media_prices import MEDIA_MODES, MEDIA_PROVIDERS, media_row, merge, split_variant
+from media_prices import (
+    MEDIA_MODALITIES,
+    MEDIA_MODES,
+    MEDIA_PROVIDERS,
+    media_row,
+    merge,
+    split_variant,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "src" / "gatewayz"
@@ -222,7 +229,14 @@ def convert(
     counts: Counter[str] = Counter()
     for key, entry in data.items():
         if isinstance(entry, dict) and entry.get("mode") in MEDIA_MODES:
-            _add_media(key, entry, resolver, models, native, counts, effective_from)
+            added = _add_media(key, entry, resolver, models, native, counts, effective_from)
+            if added is not None:  # the catalog's capabilities, same keys as the prices
+                canon, provider, base, caps = added
+                slot = caps_models.setdefault(canon, {}) if canon else None
+                if slot is not None:
+                    slot[provider] = caps
+                else:
+                    caps_native.setdefault(provider, {})[base] = caps
             continue
         if not isinstance(entry, dict) or entry.get("mode") not in MODES:
             continue
@@ -272,19 +286,20 @@ def _add_media(
     native: dict[str, dict[str, dict[str, Any]]],
     counts: Counter[str],
     effective_from: dt.date,
-) -> None:
+) -> tuple[str | None, str, str, dict[str, Any]] | None:
+    """Add one media row; (canonical id or None, provider, native id, capabilities)."""
     litellm = str(entry.get("litellm_provider"))
     spec = MEDIA_PROVIDERS.get(litellm) or LITELLM_PROVIDERS.get(litellm)
     nid = None if spec is None else _native_id(key, spec[1])
     split = None if nid is None else split_variant(nid)
     if spec is None or split is None or (spec[0] == "aws-bedrock" and "/" in split[0]):
         counts["skipped media: provider, key or variant not served"] += 1
-        return
+        return None
     mode = MEDIA_MODES[entry["mode"]]
     row = media_row(entry, mode, split[1])
     if row is None:
         counts[f"skipped media: no {mode} price"] += 1
-        return
+        return None
     provider, (base, _) = spec[0], split
     canon = resolver.canonical(provider, base)
     table = models.setdefault(canon, {}) if canon else native.setdefault(provider, {})
@@ -292,6 +307,7 @@ def _add_media(
     row["effective_from"] = effective_from
     table[slot_key] = merge(table.get(slot_key), row)
     counts[f"{mode} price rows"] += 1
+    return canon, provider, base, {"modality": MEDIA_MODALITIES[mode]}
 
 
 def _toml_value(value: Any) -> str:

@@ -23,6 +23,7 @@ MEDIA_MODES = {
     "image_generation": "image",
     "audio_transcription": "audio",
 }
+MEDIA_MODALITIES = {"embedding": "text->embeddings", "image": "text->image", "audio": "audio->text"}
 # Media-only litellm provider names (the chat ones are convert_prices.LITELLM_PROVIDERS').
 MEDIA_PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "vertex_ai-embedding-models": ("google-vertex", ("vertex_ai/", "")),

@@ -14,7 +14,7 @@ from gatewayz.providers.listing import ListingError, list_models
 from gatewayz.providers.openai.listing import read_models
 from gatewayz.providers.provider import Listed
 from gatewayz.providers.registry import Registry, load_registry
-from gatewayz.simulators import Simulator
+from gatewayz.simulators import DEFAULT_MODELS, Simulator
 from gatewayz.simulators.model_lists import ListFault, lists_of
 from tests.catalog.conftest import KEY, catalog_settings
 
@@ -182,7 +182,7 @@ def test_model_lists_are_scriptable_over_http(sim: Simulator) -> None:
     assert bad.status_code == 400
     assert httpx2.delete(url, trust_env=False).status_code == 200
     listed = httpx2.get(models_url, headers=headers, trust_env=False).json()
-    assert [m["name"] for m in listed["models"]] == ["echo", "lorem", "tools", "json"]
+    assert [m["name"] for m in listed["models"]] == [m.split("/")[1] for m in DEFAULT_MODELS]
 
 
 def test_list_faults_never_take_a_chat_fault(sim: Simulator) -> None:
