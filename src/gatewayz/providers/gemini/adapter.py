@@ -1,18 +1,27 @@
 """The Gemini family: Google AI Studio's `generateContent` API (key in `x-goog-api-key`).
 
 `POST {base}/v1beta/models/{model}:generateContent`, and `:streamGenerateContent?alt=sse` for
-streams (SSE events of whole GenerateContentResponse objects). Vertex AI speaks the same
+streams (SSE events of whole GenerateContentResponse objects); embeddings
+(`:batchEmbedContents`) and Imagen images (`:predict`) in `media.py`. Vertex AI speaks the same
 bodies under another path and with OAuth (`providers/vertex/` builds on this adapter).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
+from gatewayz.canonical.media import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+)
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import UpstreamError
 from gatewayz.providers import listing, urls
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.gemini import media
 from gatewayz.providers.gemini import request as gemini_request
 from gatewayz.providers.gemini import response as gemini_response
 from gatewayz.providers.gemini.listing import read_models
@@ -91,6 +100,31 @@ class Adapter(ModelListing):
         resp = await self._open("POST", path, body)
         slug = self.provider.slug
         return await event_stream(resp, slug, GeminiStreamDecoder(slug))
+
+    async def post(self, path: str, body: bytes) -> bytes:
+        """A whole JSON answer of `POST path`."""
+        return await read_body(await self._open("POST", path, body), self.provider.slug)
+
+    async def embed(self, req: EmbeddingRequest, native_model: str) -> EmbeddingResponse:
+        texts = media.embedding_texts(req, self.provider.name)
+        calls = [
+            partial(self._embed_batch, batch, native_model, req.dimensions)
+            for batch in media.batches(texts, media.MAX_BATCH)
+        ]
+        parts = await media.in_order(calls)
+        return EmbeddingResponse([v for part in parts for v in part], prompt_tokens=None)
+
+    async def _embed_batch(
+        self, texts: list[str], native_model: str, dimensions: int | None
+    ) -> list[list[float]]:
+        body = media.batch_embed_body(texts, native_model, dimensions)
+        data = await self.post(self.model_url(native_model) + ":batchEmbedContents", body)
+        return media.parse_batch_embed(data, self.provider.slug, len(texts), dimensions)
+
+    async def generate_images(self, req: ImageRequest, native_model: str) -> ImageResponse:
+        body = media.imagen_body(req, self.provider.name, native_model)
+        data = await self.post(self.model_url(native_model) + ":predict", body)
+        return media.parse_imagen(data, self.provider.slug, req)
 
     async def models(self, timeout_s: float | None = None) -> list[Listed]:
         headers = await listing.credentials(self.headers)

@@ -6,7 +6,8 @@ generateContent`, host `https://{location}-aiplatform.googleapis.com` (location 
 `aiplatform.googleapis.com`; multi-regions `us`/`eu`: `aiplatform.{location}.rep.googleapis.com`),
 with an OAuth access token minted from the service-account JSON file the key names
 (GOOGLE_APPLICATION_CREDENTIALS). Project: GOOGLE_CLOUD_PROJECT, else the file's `project_id`;
-location: GOOGLE_CLOUD_LOCATION, default `global`.
+location: GOOGLE_CLOUD_LOCATION, default `global`. Embeddings are `:predict` with Vertex's own
+body (`media.py`); Imagen images are AI Studio's `:predict` body at this path.
 
 The token is cached and refreshed a few minutes before it expires. google-auth refreshes with
 blocking I/O, so a refresh (and only a refresh) runs in a worker thread, one at a time.
@@ -19,16 +20,20 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from google.auth import exceptions as auth_exceptions
 from google.auth import transport
 from google.oauth2 import service_account
 
+from gatewayz.canonical.media import EmbeddingRequest, EmbeddingResponse
 from gatewayz.errors import UpstreamError
 from gatewayz.providers import listing, urls
 from gatewayz.providers.gemini import adapter as gemini
+from gatewayz.providers.gemini import media as gemini_media
 from gatewayz.providers.transport import HttpPool
+from gatewayz.providers.vertex import media
 from gatewayz.providers.vertex.listing import read_models
 
 if TYPE_CHECKING:
@@ -192,3 +197,21 @@ class Adapter(gemini.Adapter):
 
     def model_reader(self) -> listing.Reader:
         return read_models
+
+    async def embed(self, req: EmbeddingRequest, native_model: str) -> EmbeddingResponse:
+        texts = gemini_media.embedding_texts(req, self.provider.name)
+        calls = [
+            partial(self._predict_embeddings, batch, native_model, req.dimensions)
+            for batch in media.embed_batches(texts, native_model)
+        ]
+        parts = await gemini_media.in_order(calls)
+        counts = [tokens for _, tokens in parts]
+        total = None if None in counts else sum(c for c in counts if c is not None)
+        return EmbeddingResponse([v for vectors, _ in parts for v in vectors], total)
+
+    async def _predict_embeddings(
+        self, texts: list[str], native_model: str, dimensions: int | None
+    ) -> tuple[list[list[float]], int | None]:
+        body = media.predict_body(texts, dimensions)
+        data = await self.post(self.model_url(native_model) + ":predict", body)
+        return media.parse_predictions(data, self.provider.slug, len(texts), dimensions)

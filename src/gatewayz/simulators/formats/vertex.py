@@ -1,6 +1,7 @@
 """Vertex AI for the simulator: Gemini's bodies (`formats/gemini/`) under
 `/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent` (and
-`:streamGenerateContent`) with a Bearer token, Google's publisher model list, and `POST /token`:
+`:streamGenerateContent`; `:predict` for embedding and Imagen models: `gemini/media.py`) with a
+Bearer token, Google's publisher model list, and `POST /token`:
 a fake OAuth token endpoint for service-account JWT grants (`gemini.state(sim).token_calls`
 counts its calls; only the tokens it issued are accepted). Pairs with the family
 `gatewayz.providers.vertex`."""
@@ -17,7 +18,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from ..protocol import Reply, Request, response
-from .gemini import GENERATE, MODELS, error_reply, generate, json_reply, state
+from .gemini import GENERATE, MODELS, error_reply, generate, json_reply, media, state
 
 if TYPE_CHECKING:
     from ..server import Simulator
@@ -74,12 +75,14 @@ def _generate(sim: Simulator, req: Request, parsed: Any, m: re.Match[str]) -> Re
     return generate(sim, req, parsed, m, bearer_problem, "v1")
 
 
+def _predict(sim: Simulator, req: Request, parsed: Any, m: re.Match[str]) -> Reply:
+    return media.predict(sim, req, parsed, m, bearer_problem, "v1", embeddings=True)
+
+
+MODEL_PATH = r"/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/publishers/google/models/"
 ROUTES = [
-    (
-        "POST",
-        r"/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/publishers/google/models/" + GENERATE,
-        _generate,
-    ),
+    ("POST", MODEL_PATH + GENERATE, _generate),
+    ("POST", MODEL_PATH + media.PREDICT, _predict),
     ("GET", r"/v1beta1/publishers/google/models", _vertex_models),
     ("POST", r"/token", _token),
 ]

@@ -1,7 +1,8 @@
 """Google Gemini (AI Studio) for the simulator: `/v1beta/models/{model}:generateContent` with the
 key in `x-goog-api-key`, also `:streamGenerateContent` (`?alt=sse`: SSE, else one JSON array),
-and the model list. Vertex AI answers the same bodies (`generate` here) under its own paths and
-auth: `formats/vertex.py`. Pairs with the family `gatewayz.providers.gemini`.
+the model list, and embeddings and Imagen images (`media.py`). Vertex AI answers the same
+bodies (`generate` here) under its own paths and auth: `formats/vertex.py`. Pairs with the
+family `gatewayz.providers.gemini`.
 
 Requests are checked the way Gemini checks them (unknown fields, part shapes, the schema subset,
 function responses matching the calls) and answered by the shared deterministic planner
@@ -34,7 +35,8 @@ from ...protocol import (
     response,
     response_head,
 )
-from . import answers, checks
+from . import answers, checks, media
+from .replies import error_dict, error_reply
 
 if TYPE_CHECKING:
     from ...server import Simulator
@@ -42,19 +44,6 @@ if TYPE_CHECKING:
 AuthCheck = Callable[["Simulator", Request], Reply | None]  # an error reply, or None: let in
 MODELS = ("gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-3-pro-preview")
 THOUGHT = "Thinking it through: the user wants a clear, direct answer."
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "NOT_IMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 GENERATE = "(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)"
 
 
@@ -75,15 +64,6 @@ _STATES_LOCK = threading.Lock()
 def state(sim: Simulator) -> State:
     with _STATES_LOCK:
         return _STATES.setdefault(sim, State())
-
-
-def error_dict(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
-
-
-def error_reply(req: Request, status: int, message: str, delay: float = 0.0) -> Reply:
-    body = orjson.dumps(error_dict(status, message))
-    return Reply(response(status, body, req.keep_alive), keep_alive=req.keep_alive, delay=delay)
 
 
 def json_reply(req: Request, value: Any) -> Reply:
@@ -230,7 +210,17 @@ def _studio(sim: Simulator, req: Request, parsed: Any, m: re.Match[str]) -> Repl
     return generate(sim, req, parsed, m, key_problem, "v1beta")
 
 
+def _studio_embed(sim: Simulator, req: Request, parsed: Any, m: re.Match[str]) -> Reply:
+    return media.embed(sim, req, parsed, m, key_problem, "v1beta")
+
+
+def _studio_predict(sim: Simulator, req: Request, parsed: Any, m: re.Match[str]) -> Reply:
+    return media.predict(sim, req, parsed, m, key_problem, "v1beta", embeddings=False)
+
+
 ROUTES = [
     ("POST", r"/v1beta/models/" + GENERATE, _studio),
+    ("POST", r"/v1beta/models/" + media.EMBED, _studio_embed),
+    ("POST", r"/v1beta/models/" + media.PREDICT, _studio_predict),
     ("GET", r"/v1beta/models", _studio_models),
 ]
