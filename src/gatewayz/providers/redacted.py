@@ -7,7 +7,8 @@ the text and however it did, it passes here."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from gatewayz.canonical.types import ChatRequest, ChatResponse, StreamChunk
@@ -44,6 +45,11 @@ class RedactedStream:
         self.inner.release()
 
 
+# The media operations a family may implement (canonical/media.py): masked like `send`, and
+# present here only when the family has them (the media routes look for them by name).
+MEDIA_METHODS = frozenset({"embed", "generate_images", "transcribe"})
+
+
 class RedactedAdapter:
     """A provider's adapter (`provider.Adapter`) whose errors are masked; anything else
     (`pool`, `headers()`, a family's own attributes) is the wrapped adapter's."""
@@ -54,7 +60,15 @@ class RedactedAdapter:
         self._redact = redact
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        attr = getattr(self.inner, name)  # AttributeError: the family does not have it
+        return partial(self._masked, attr) if name in MEDIA_METHODS else attr
+
+    async def _masked(self, method: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        try:
+            return await method(*args)
+        except GatewayError as err:
+            self._redact.error(err)
+            raise
 
     async def send(self, req: ChatRequest, native_model: str) -> ChatResponse:
         try:

@@ -115,3 +115,14 @@ def test_a_chat_model_is_refused_for_embeddings_and_an_embedding_model_for_chat(
     with pytest.raises(openai.BadRequestError) as err:
         c.chat.completions.create(model=EMBED, messages=[{"role": "user", "content": "a"}])
     assert "/v1/embeddings" in err.value.message
+
+
+def test_a_provider_error_repeating_its_key_is_masked(gateway: Gateway) -> None:
+    from tests.e2e.harness import UPSTREAM_KEY
+
+    _, key = add_user(gateway, credits_usd="1")
+    gateway.upstream.fault(Fault(status=400, echo_credentials=True))
+    with pytest.raises(openai.BadRequestError) as err:
+        client(gateway, key).embeddings.create(model="openai/text-embedding-3-small", input="a")
+    assert "Credentials received" in err.value.message
+    assert UPSTREAM_KEY not in err.value.message
