@@ -227,8 +227,9 @@ def test_models_handler_anthropic_shape_and_pages(sim: Simulator) -> None:
         assert head.startswith(b"HTTP/1.1 200")
         return orjson.loads(body)  # type: ignore[no-any-return]
 
-    page = get("limit=3")
-    assert [m["id"] for m in page["data"]] == list(sim.models[:3])
+    half = (len(sim.models) + 1) // 2  # two pages
+    page = get(f"limit={half}")
+    assert [m["id"] for m in page["data"]] == list(sim.models[:half])
     assert page["data"][0]["type"] == "model" and page["has_more"] is True
-    rest = get(f"limit=3&after_id={page['last_id']}")
-    assert [m["id"] for m in rest["data"]] == list(sim.models[3:]) and rest["has_more"] is False
+    rest = get(f"limit={half}&after_id={page['last_id']}")
+    assert [m["id"] for m in rest["data"]] == list(sim.models[half:]) and rest["has_more"] is False

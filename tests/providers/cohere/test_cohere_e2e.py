@@ -14,7 +14,7 @@ import pytest
 from gatewayz.providers.cohere import Adapter
 from gatewayz.providers.provider import Provider
 from gatewayz.providers.transport import HttpPool
-from gatewayz.simulators import Fault, Simulator
+from gatewayz.simulators import DEFAULT_MODELS, Fault, Simulator
 from gatewayz.simulators.content import ECHO_PREFIX, TOOL_RESULT_PREFIX
 from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, set_price, start_gateway
 
@@ -274,6 +274,6 @@ def test_list_models(sim: Simulator) -> None:
         finally:
             await pool.close()
 
-    assert asyncio.run(run()) == ["echo", "lorem", "tools", "json"]
+    assert asyncio.run(run()) == [m.split("/")[1] for m in DEFAULT_MODELS]
     listed = [r for r in sim.requests if r.path == "/cohere/v1/models"]
     assert len(listed) == 1 and listed[0].headers["authorization"] == f"Bearer {KEY}"

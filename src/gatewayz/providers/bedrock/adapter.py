@@ -1,4 +1,5 @@
-"""The AWS Bedrock family: Converse and ConverseStream on bedrock-runtime, signed with SigV4.
+"""The AWS Bedrock family: Converse and ConverseStream on bedrock-runtime, signed with SigV4;
+embeddings and image generation through InvokeModel (`media.py`).
 
 Credentials: the provider key is the access key id (AWS_ACCESS_KEY_ID); AWS_SECRET_ACCESS_KEY,
 AWS_SESSION_TOKEN (optional) and AWS_REGION come from the provider's env_vars. The region is
@@ -16,11 +17,17 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from gatewayz.canonical.media import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ImageRequest,
+    ImageResponse,
+)
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.errors import GatewayError, UpstreamUnavailable
-from gatewayz.providers import listing
+from gatewayz.providers import listing, urls
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
-from gatewayz.providers.bedrock import codec, sigv4
+from gatewayz.providers.bedrock import codec, media, sigv4
 from gatewayz.providers.bedrock.stream import ConverseStreamDecoder
 from gatewayz.providers.listing import ModelListing
 from gatewayz.providers.provider import Listed
@@ -43,7 +50,7 @@ def region_for(provider: Provider, host: str) -> str:
 
 
 class Adapter(ModelListing):
-    """send / stream / models for one Bedrock account and region."""
+    """send / stream / embed / generate_images / models for one Bedrock account and region."""
 
     family = "bedrock"
     no_model_list = (
@@ -121,6 +128,25 @@ class Adapter(ModelListing):
         slug = self.provider.slug
         resp = await self._open(native_model, req, stream=True)
         return await event_stream(resp, slug, ConverseStreamDecoder(slug), EVENT_STREAM)
+
+    async def invoke(self, native_model: str, body: bytes) -> tuple[bytes, int | None]:
+        """InvokeModel (`POST /model/{modelId}/invoke`) with the model's native JSON body: the
+        answer's body, and the input tokens Bedrock reports in a header (None: not said)."""
+        slug = self.provider.slug
+        path = f"/model/{urls.segment(native_model)}/invoke"
+        headers = self.signed_headers(path, body, "application/json")
+        resp = await open_upstream(
+            self.pool, "POST", path, headers, body, slug, codec.error_message, self._map_error
+        )
+        tokens = resp.header(b"x-amzn-bedrock-input-token-count")
+        data = await read_body(resp, slug)
+        return data, int(tokens) if tokens is not None and tokens.isdigit() else None
+
+    async def embed(self, req: EmbeddingRequest, native_model: str) -> EmbeddingResponse:
+        return await media.embed(self.invoke, req, native_model, self.provider.slug)
+
+    async def generate_images(self, req: ImageRequest, native_model: str) -> ImageResponse:
+        return await media.generate_images(self.invoke, req, native_model, self.provider.slug)
 
     async def models(self, timeout_s: float | None = None) -> list[Listed]:
         return listing.configured(self.provider)

@@ -1,14 +1,16 @@
 """The Cohere family: Cohere's native v2 chat API (`POST /v2/chat`, Bearer key), its SSE stream
-of typed events, and `GET /v1/models`. The wire mapping lives in `codec.py` and `stream.py`."""
+of typed events, `GET /v1/models`, and embeddings (`POST /v2/embed`). The wire mapping lives in
+`codec.py`, `stream.py` and `media.py`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gatewayz.canonical.media import EmbeddingRequest, EmbeddingResponse
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
-from gatewayz.providers.cohere import codec
+from gatewayz.providers.cohere import codec, media
 from gatewayz.providers.cohere.listing import read_models
 from gatewayz.providers.cohere.stream import CohereStreamDecoder
 from gatewayz.providers.listing import ModelListing
@@ -24,7 +26,7 @@ _MAX_MODEL_PAGES = 20
 
 
 class Adapter(ModelListing):
-    """send / stream / models for Cohere's v2 API."""
+    """send / stream / embed / models for Cohere's v2 API."""
 
     family = "cohere"
 
@@ -60,6 +62,16 @@ class Adapter(ModelListing):
             self.pool, "POST", CHAT_PATH, self._stream_headers, body, slug, codec.error_message
         )
         return await event_stream(resp, slug, CohereStreamDecoder(slug))
+
+    async def _post(self, path: str, body: bytes) -> bytes:
+        slug = self.provider.slug
+        resp = await open_upstream(
+            self.pool, "POST", path, self._headers, body, slug, codec.error_message
+        )
+        return await read_body(resp, slug)
+
+    async def embed(self, req: EmbeddingRequest, native_model: str) -> EmbeddingResponse:
+        return await media.embed(self._post, req, native_model, self.provider.slug)
 
     async def models(self, timeout_s: float | None = None) -> list[Listed]:
         return await listing.read(read_models, self.pool, self._headers, timeout_s)

@@ -4,7 +4,9 @@
 Chat goes to fal's LLM app `fal-ai/any-llm` (and `fal-ai/any-llm/stream`, an SSE stream whose
 events carry the output so far), in the shape `codec.py` renders and reads. fal takes no tools,
 images or documents here (a 400 says so) and reports no usage (the pipeline estimates it).
-`generate_image` calls an image app (e.g. `fal-ai/flux/schnell`) for the images API.
+Images (`generate_images`, the images API) go to the image app the model names (e.g.
+`fal-ai/flux/schnell`), in the shape `media.py` renders and reads; `generate_image` calls one
+with fal's own parameters and returns fal's JSON as it is.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gatewayz.canonical.media import ImageRequest, ImageResponse
 from gatewayz.canonical.types import ChatRequest, ChatResponse
 from gatewayz.providers import listing
 from gatewayz.providers.base import EventStream, event_stream, open_upstream, read_body
+from gatewayz.providers.fal import media
 from gatewayz.providers.fal.codec import (
     FalStreamDecoder,
     bad_upstream,
@@ -35,7 +39,7 @@ LLM_STREAM_APP = "/fal-ai/any-llm/stream"
 
 
 class Adapter(ModelListing):
-    """send / stream / models for fal (chat through fal-ai/any-llm)."""
+    """send / stream / generate_images / models for fal (chat through fal-ai/any-llm)."""
 
     family = "fal"
     no_model_list = (
@@ -69,6 +73,14 @@ class Adapter(ModelListing):
             self.pool, "POST", LLM_STREAM_APP, self._sse, body, slug, error_message
         )
         return await event_stream(resp, slug, FalStreamDecoder(slug))
+
+    async def _post(self, path: str, body: bytes) -> bytes:
+        slug = self.provider.slug
+        resp = await open_upstream(self.pool, "POST", path, self._json, body, slug, error_message)
+        return await read_body(resp, slug)
+
+    async def generate_images(self, req: ImageRequest, native_model: str) -> ImageResponse:
+        return await media.generate_images(self._post, req, native_model, self.provider.slug)
 
     async def models(self, timeout_s: float | None = None) -> list[Listed]:
         """fal has no model list for any-llm: the configured models and mapped native ids."""

@@ -12,6 +12,8 @@ when `toolConfig` is given and `toolChoice` is `any`/`tool` or the model id cont
 `drop_after_chunks` instead sends that many event frames and then an exception frame for the
 status (429 → throttlingException, 424 → modelStreamErrorException, ...). `malformed` corrupts
 the CRC of the second frame (non-stream: half the JSON body). Other fields as for OpenAI.
+InvokeModel, for the embedding and image models, is in `bedrock_media.py` (same auth and
+faults: `begin`, `json_reply`).
 """
 
 from __future__ import annotations
@@ -126,21 +128,30 @@ def _auth_problem(sim: Any, req: Request) -> tuple[str, str] | None:
     return None
 
 
-def _handle(sim: Any, req: Request, parsed: Any, model: str, stream: bool) -> Reply:
-    keep = req.keep_alive
+def begin(sim: Any, req: Request, stream: bool) -> tuple[Fault, Reply | None]:
+    """The request's fault, and the reply that ends it before any content: a SigV4 problem
+    (403), a drop, or a scripted error status (with its `x-amzn-ErrorType`)."""
     problem = _auth_problem(sim, req)
     if problem is not None:
-        return error_reply(403, _message(problem[1]), keep, problem[0])
+        return _NO_FAULT, error_reply(403, _message(problem[1]), req.keep_alive, problem[0])
     f = sim.take_fault() or _NO_FAULT
-    delay = max(0.0, f.delay_s)
     if f.drop_after_chunks == 0 and not stream:
-        return Reply(b"", keep_alive=False, delay=delay, drop_now=True)
+        return f, Reply(b"", keep_alive=False, delay=max(0.0, f.delay_s), drop_now=True)
     if f.status and not f.breaks_stream(stream):
         kind = None if f.status < 400 else _error_kind(f.status)
         headers = [("x-amzn-RequestId", _rid())]
         if kind is not None:
             headers.append(("x-amzn-ErrorType", kind + _ERROR_TYPE_SUFFIX))
-        return status_reply(req, f, lambda _status, text: {"message": text}, headers)
+        return f, status_reply(req, f, lambda _status, text: {"message": text}, headers)
+    return f, None
+
+
+def _handle(sim: Any, req: Request, parsed: Any, model: str, stream: bool) -> Reply:
+    keep = req.keep_alive
+    f, early = begin(sim, req, stream)
+    if early is not None:
+        return early
+    delay = max(0.0, f.delay_s)
     try:
         chat = as_chat_request(model, parsed)
     except _Invalid as exc:
@@ -153,7 +164,7 @@ def _handle(sim: Any, req: Request, parsed: Any, model: str, stream: bool) -> Re
         "totalTokens": ptoks + completion.completion_tokens,
     }
     if not stream:
-        return _plain_reply(completion, usage, f, keep, delay)
+        return _plain_reply(completion, usage, f, keep)
     return _stream_reply(req, completion, usage, f, keep, delay)
 
 
@@ -161,7 +172,7 @@ def _tool_use_id(call_id: str) -> str:
     return "tooluse_" + call_id.removeprefix("call_")
 
 
-def _plain_reply(c: Completion, usage: dict[str, Any], f: Fault, keep: bool, delay: float) -> Reply:
+def _plain_reply(c: Completion, usage: dict[str, Any], f: Fault, keep: bool) -> Reply:
     content: list[dict[str, Any]] = [
         {"toolUse": {"toolUseId": _tool_use_id(t.id), "name": t.name,
                      "input": orjson.loads(t.arguments)}}
@@ -176,11 +187,19 @@ def _plain_reply(c: Completion, usage: dict[str, Any], f: Fault, keep: bool, del
     }
     if not f.omit_usage:
         out["usage"] = usage
-    body = orjson.dumps(out)
+    return json_reply(orjson.dumps(out), f, keep)
+
+
+def json_reply(
+    body: bytes, f: Fault, keep: bool, headers: list[tuple[str, str]] | None = None
+) -> Reply:
+    """A 200 JSON answer with its request id: `malformed` halves the body, `drop_after_chunks`
+    (> 0) sends the headers and half the body, then drops the connection."""
+    delay = max(0.0, f.delay_s)
     if f.malformed:
         body = body[: len(body) // 2]
-    full = response(200, body, keep, headers=[("x-amzn-RequestId", _rid())])
-    if f.drop_after_chunks is not None:  # > 0: the headers and half the body, then drop
+    full = response(200, body, keep, headers=[("x-amzn-RequestId", _rid()), *(headers or [])])
+    if f.drop_after_chunks is not None:
         return Reply(full[: len(full) - len(body) // 2], keep_alive=False, delay=delay,
                      drop_after=0)  # fmt: skip
     return Reply(full, keep_alive=keep, delay=delay)

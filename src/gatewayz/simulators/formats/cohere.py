@@ -1,7 +1,8 @@
 """Cohere's v2 chat API in the simulator: `POST /v2/chat` (JSON or an SSE stream of typed
-events) and the Cohere-shaped model list. The bare `/v1/models` path belongs to the OpenAI
-format, so the model list (and, equally, chat) is also served under a `/cohere` mount: point a
-Cohere provider's base URL at `http://HOST:PORT/cohere` to use both.
+events) and the Cohere-shaped model list (`POST /v2/embed` is in `cohere_media.py`). The bare
+`/v1/models` path belongs to the OpenAI format, so the model list (and, equally, chat and
+embed) is also served under a `/cohere` mount: point a Cohere provider's base URL at
+`http://HOST:PORT/cohere` to use both.
 
 Also home to the reply helpers the other non-OpenAI formats share (fault handling, JSON and
 SSE framing)."""

@@ -3,12 +3,14 @@
 - `POST /fal-ai/any-llm` → `{"output", "reasoning", "partial": false, "error": null}`
 - `POST /fal-ai/any-llm/stream` → SSE `data:` events whose `output` is the text so far
   (`partial: true`), then the complete result (`partial: false`)
-- `POST /fal-ai/<image app>` (e.g. `fal-ai/flux/schnell`) → `{"images": [{"url", ...}], ...}`
+- `POST /fal-ai/<image app>` (e.g. `fal-ai/flux/schnell`) → `{"images": [{"url", ...}], ...}`;
+  with `sync_mode: true` each `url` is the image itself, a `data:image/png;base64,` URI
 
 Errors are FastAPI-shaped: `{"detail": "..."}` or a list of validation problems (422)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from ..content import plan_choice
 from ..faults import Fault
 from ..protocol import Reply, Request
 from .cohere import error_reply, fault_reply, json_reply, sse_reply
+from .openai_media import PNG_1X1
 
 if TYPE_CHECKING:
     from ..server import Simulator
@@ -122,9 +125,11 @@ def image(sim: Simulator, req: Request, parsed: Any, match: re.Match[str]) -> Re
     )
     digest = hashlib.sha1(f"{match.group(1)}:{parsed['prompt']}".encode()).hexdigest()
     seed = parsed.get("seed") if isinstance(parsed.get("seed"), int) else int(digest[:8], 16)
+    inline = "data:image/png;base64," + base64.b64encode(PNG_1X1).decode()
+    sync = parsed.get("sync_mode") is True  # the images in the answer, not stored
     images = [
         {
-            "url": f"{IMAGE_HOST}/{digest[:16]}-{i}.png",
+            "url": inline if sync else f"{IMAGE_HOST}/{digest[:16]}-{i}.png",
             "width": width,
             "height": height,
             "content_type": "image/png",
