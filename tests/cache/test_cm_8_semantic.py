@@ -211,7 +211,9 @@ def test_cm_8_semantic_a_providers_embeddings_endpoint_when_configured(
         assert second.headers["x-gatewayz-cache"] == "semantic"
         assert [s["path"] for s in _Embeddings.seen] == ["/v1/embeddings"] * 2
         assert _Embeddings.seen[0]["model"] == "nomic-embed-text"
-        assert _Embeddings.seen[0]["input"] == PROMPT
+        assert _Embeddings.seen[0]["input"] == [
+            PROMPT
+        ]  # one input, as the embeddings endpoint sends it
     finally:
         gw.stop()
         server.shutdown()
@@ -252,3 +254,32 @@ def test_cm_8_semantic_similarity_must_exceed_the_threshold() -> None:
     matrix = np.array([[0.95, np.sqrt(1 - 0.95**2)]], dtype=np.float32)
     assert best_match(["k"], matrix, unit, 0.95) is None  # cosine 0.95 is not above 0.95
     assert best_match(["k"], matrix, unit, 0.94) == ("k", pytest.approx(0.95))
+
+
+async def test_cm_8_semantic_embedder_of_any_family_that_serves_embeddings(
+    tmp_path: Path,
+) -> None:
+    """The remote embedder goes through the provider family's `embed` (the same code as
+    POST /v1/embeddings): a Cohere provider works as well as an OpenAI-compatible one."""
+    from gatewayz.cache.response_setup import build_embedder
+    from gatewayz.providers.registry import load_registry
+    from gatewayz.settings import Settings
+    from gatewayz.simulators import Simulator
+
+    async with Simulator() as sim:
+        base = f"http://127.0.0.1:{sim.port}/cohere"
+        settings = Settings(
+            data_dir=tmp_path,
+            semantic_cache_embedder="cohere/embed-english-v3.0",
+            provider_env={"cohere": {"base_url": base, "api_key": "k"}},
+        )
+        registry = load_registry(settings)
+        try:
+            embedder = build_embedder(settings, registry)
+            assert embedder is not None
+            vector = await embedder.embed("hello")
+            again = await embedder.embed("hello")
+        finally:
+            await registry.close()
+        assert abs(float((vector**2).sum()) - 1.0) < 1e-5 and (vector == again).all()
+        assert [r.path for r in sim.requests] == ["/cohere/v2/embed"] * 2

@@ -17,6 +17,7 @@ from gatewayz.settings import ConfigError, Settings
 from gatewayz.state import RedisState, ResilientState, StateBackend
 
 log = logging.getLogger("gatewayz.cache")
+EMBEDDING_FAMILIES = frozenset({"openai", "gemini", "vertex", "bedrock", "cohere"})
 
 
 def redis_of(state: StateBackend) -> RedisState | None:
@@ -66,26 +67,22 @@ def build_response_cache(
 
 
 def build_embedder(settings: Settings, registry: Registry) -> Embedder | None:
-    """`local`, or `<provider slug>/<model>` of an OpenAI-compatible provider (a provider that
-    is not served leaves the semantic cache off, logged; an unknown one is a startup error)."""
+    """`local`, or `<provider slug>/<model>` of a provider whose family serves embeddings (a
+    provider that is not served leaves the semantic cache off, logged; an unknown one, or one
+    whose family has no embeddings, is a startup error)."""
     name = settings.semantic_cache_embedder
     if name == "local":
         return shared()
     slug, _, model = name.partition("/")
     provider = registry.get(slug)
-    if provider is None or provider.family != "openai" or not model:
+    if provider is None or not model or provider.family not in EMBEDDING_FAMILIES:
         raise ConfigError(
-            "GATEWAYZ_SEMANTIC_CACHE_EMBEDDER must be 'local' or '<provider>/<model>' of an "
-            f"OpenAI-compatible provider; got {name!r}"
+            "GATEWAYZ_SEMANTIC_CACHE_EMBEDDER must be 'local' or '<provider>/<model>' of a "
+            f"provider whose family serves embeddings ({', '.join(sorted(EMBEDDING_FAMILIES))})"
+            f"; got {name!r}"
         )
-    if not provider.enabled:
+    if not provider.enabled or provider.adapter is None:
         reason = provider.reason
         log.error("semantic cache off: embedding provider %s is not served: %s", slug, reason)
         return None
-    return RemoteEmbedder(
-        provider,
-        model,
-        connect_timeout=settings.upstream_connect_timeout_s,
-        read_timeout=settings.semantic_cache_timeout_s,
-        redact=registry.redact,
-    )
+    return RemoteEmbedder(provider, model)
