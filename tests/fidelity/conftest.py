@@ -13,18 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.fidelity.matrix import DIALECTS, FAMILIES, SCENARIOS, render_table
+from tests.fidelity.matrix import DIALECTS, FAMILIES, MEDIA, SCENARIOS, render_table
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "fidelity.md"
 _results: dict[tuple[str, str, str], str] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if "test_matrix.py::test_cell" not in report.nodeid:
+    if "test_matrix.py::test_cell" in report.nodeid:
+        dialect, family, scenario = report.nodeid.split("[", 1)[1].rstrip("]").split("-")
+        key = (dialect, family, scenario)
+    elif "test_media_matrix.py::test_media_cell" in report.nodeid:
+        family, operation = report.nodeid.split("[", 1)[1].rstrip("]").split("-")
+        key = ("media", family, operation)
+    else:
         return
-    cell = report.nodeid.split("[", 1)[1].rstrip("]")
-    dialect, family, scenario = cell.split("-")
-    key = (dialect, family, scenario)
     if report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         _results[key] = "n/a: " + reason.removeprefix("Skipped: ")
@@ -35,7 +38,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    expected = len(DIALECTS) * len(FAMILIES) * len(SCENARIOS)
+    expected = len(FAMILIES) * (len(DIALECTS) * len(SCENARIOS) + len(MEDIA))
     if len(_results) != expected:
         return  # a filtered run: leave the document alone
     text = render_table(_results)

@@ -76,6 +76,42 @@ FAMILIES = [
 ]
 
 
+# The media endpoints (POST /v1/embeddings, /v1/images/generations, /v1/audio/transcriptions)
+# through the openai SDK: each family's model for each, or why the provider has none.
+MEDIA = ["embeddings", "images", "transcription"]
+MEDIA_MODELS: dict[str, dict[str, str]] = {
+    "openai": {"embeddings": "fid-embed", "images": "fid-image", "transcription": "fid-whisper"},
+    "gemini": {
+        "embeddings": "google-ai-studio/gemini-embedding-001",
+        "images": "google-ai-studio/imagen-3.0-generate-002",
+    },
+    "vertex": {
+        "embeddings": "google-vertex/text-embedding-005",
+        "images": "google-vertex/imagen-3.0-generate-002",
+    },
+    "bedrock": {
+        "embeddings": "aws-bedrock/amazon.titan-embed-text-v2:0",
+        "images": "aws-bedrock/amazon.titan-image-generator-v2:0",
+    },
+    "cohere": {"embeddings": "cohere/embed-english-v3.0"},
+    "fal": {"images": "fal/fal-ai/flux/schnell"},
+}
+_NO_AUDIO = "{} has no transcription endpoint of its own (its chat models take audio in a prompt)"
+MEDIA_LIMITS: dict[tuple[str, str], str] = {
+    ("anthropic", "embeddings"): "Anthropic's API has no embeddings (it points to Voyage AI)",
+    ("anthropic", "images"): "Anthropic's API does not generate images",
+    ("anthropic", "transcription"): "Anthropic's API has no transcription endpoint",
+    ("gemini", "transcription"): _NO_AUDIO.format("Gemini's API"),
+    ("vertex", "transcription"): _NO_AUDIO.format("Vertex AI's Gemini API"),
+    ("bedrock", "transcription"): "Bedrock's runtime has no transcription (that is Amazon "
+    "Transcribe, a separate service)",
+    ("cohere", "images"): "Cohere does not generate images",
+    ("cohere", "transcription"): "Cohere has no transcription endpoint",
+    ("fal", "embeddings"): "fal serves no embedding models",
+    ("fal", "transcription"): "fal's Whisper apps take audio by URL, not upload; not served here",
+}
+
+
 def render_table(results: dict[tuple[str, str, str], str]) -> str:
     lines = [
         "# Fidelity matrix",
@@ -109,4 +145,33 @@ def render_table(results: dict[tuple[str, str, str], str]) -> str:
         if notes:
             lines += ["", "Not applicable:", ""]
             lines += [f"{i}. {n[2:]}" for i, n in enumerate(notes, 1)]
+    lines += _media_section(results)
     return "\n".join(lines) + "\n"
+
+
+def _media_section(results: dict[tuple[str, str, str], str]) -> list[str]:
+    lines = [
+        "",
+        "## Media endpoints: openai SDK",
+        "",
+        "Embeddings (`embeddings.create`, billed per input token), images (`images.generate`,",
+        "per image by quality and size) and transcription (`audio.transcriptions.create`, per",
+        "second of audio measured from the file), each charged exactly once at its price.",
+        "",
+        "| family (provider) | " + " | ".join(MEDIA) + " |",
+        "|---|" + "---|" * len(MEDIA),
+    ]
+    notes: list[str] = []
+    for fam in FAMILIES:
+        cells = []
+        for op in MEDIA:
+            outcome = results.get(("media", fam.name, op), "not run")
+            if outcome.startswith("n/a: "):
+                notes.append(f"{fam.name} / {op}: {outcome[5:]}")
+                outcome = f"n/a ({len(notes)})"
+            cells.append(outcome)
+        lines.append(f"| {fam.name} ({fam.provider}) | " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", "Not applicable:", ""]
+        lines += [f"{i}. {n}" for i, n in enumerate(notes, 1)]
+    return lines
