@@ -24,7 +24,6 @@ from gatewayz.billing.media_prices import (
     image_nanos,
     worst_nanos,
 )
-from gatewayz.billing.meter import Meter
 from gatewayz.billing.pricing import FREE, Price
 from gatewayz.canonical.media import (
     EmbeddingRequest,
@@ -41,11 +40,10 @@ from gatewayz.money import nanos_to_usd
 from gatewayz.pipeline.answer import Answer
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.hold import Hold
+from gatewayz.pipeline.invoke import Invoke
 from gatewayz.pipeline.route import Routes
-from gatewayz.pipeline.steps import Step
 from gatewayz.pipeline.tokens import estimate_tokens
 from gatewayz.routing.explanation import Route
-from gatewayz.routing.fallback import Fallback
 
 _FOR = {"embedding": "embeddings", "image": "image generation", "audio": "transcription"}
 
@@ -140,13 +138,8 @@ def _cost(req: MediaRequest, price: Price, result: MediaResponse, usage: Usage) 
     return audio_nanos(req, price)
 
 
-class MediaInvoke(Step):
-    span_name = "invoke"
-
-    def __init__(self, fallback: Fallback, meter: Meter, chars_per_token: int) -> None:
-        self.fallback = fallback
-        self.meter = meter
-        self.chars_per_token = chars_per_token
+class MediaInvoke(Invoke):
+    """Invoke's failover for a whole media answer (nothing streamed, no throughput sample)."""
 
     async def run(self, call: Call) -> None:
         req = cast(MediaRequest, call.req)
