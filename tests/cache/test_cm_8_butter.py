@@ -62,6 +62,20 @@ def test_cm_8_butter_routes_openai_compatible_requests_through_the_proxy(
     assert len(chat_calls(butter)) == 2
 
 
+def test_cm_8_butter_is_not_used_for_embeddings(
+    via_butter: Gateway, upstream: Simulator, butter: Simulator
+) -> None:
+    """Butter caches chat completions: an embeddings request goes to the provider directly."""
+    import openai
+
+    butter.clear()
+    upstream.clear()
+    client = openai.OpenAI(base_url=via_butter.base_url, api_key=via_butter.api_key)
+    client.embeddings.create(model="openai/text-embedding-3-small", input="hello")
+    assert not butter.requests
+    assert [r.path for r in upstream.requests] == ["/v1/embeddings"]
+
+
 def test_cm_8_butter_failing_is_a_miss_the_provider_answers(
     via_butter: Gateway, upstream: Simulator, butter: Simulator
 ) -> None:

@@ -74,6 +74,8 @@ class MediaAnswer(Answer):
 
 
 class MediaRoutes(Routes):
+    via_proxies = False  # Butter caches chat completions, not these
+
     def _fitting(
         self, call: Call, routes: tuple[Route, ...], prices: dict[str, Price], req: Any
     ) -> tuple[Route, ...]:

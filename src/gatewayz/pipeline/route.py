@@ -28,6 +28,7 @@ from gatewayz.security.auth import Principal
 
 class Routes(Step):
     span_name = "routing"
+    via_proxies = True  # try a provider's caching proxy first (chat)
 
     def __init__(
         self,
@@ -56,7 +57,8 @@ class Routes(Step):
         ov = override or exp.override  # the request's (or key's) preferences, else the data row's
         prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
         balanced = self.balancer.order(routes, exp.canonical, prefs, prices)
-        call.routes = through_proxies(balanced)  # a provider's proxy (Butter) first, then it
+        # A provider's proxy (Butter, a chat cache) first, then the provider itself.
+        call.routes = through_proxies(balanced) if self.via_proxies else balanced
         call.use(call.routes[0])
 
     def chain(self, model: str, override: str | dict[str, Any] | None = None) -> tuple[Route, ...]:
