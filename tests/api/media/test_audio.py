@@ -67,6 +67,7 @@ def test_text_formats_pass_through_as_text(gateway: Gateway, fmt: str) -> None:
     assert text.startswith({"text": "Simulated", "srt": "1\n", "vtt": "WEBVTT"}[fmt])
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK marks translations so
 def test_translations_go_to_the_translations_endpoint(gateway: Gateway, sims: tuple) -> None:
     _, key = add_user(gateway, credits_usd="1")
     r = client(gateway, key).audio.translations.create(
