@@ -107,8 +107,7 @@ class Price:
         sizes = row.get("image_sizes") or {}
         values["image_sizes"] = tuple(sorted((str(k), _dec(v, k)) for k, v in sizes.items()))
         eff = row.get("effective_from")
-        if isinstance(eff, str):
-            eff = date.fromisoformat(eff)
+        eff = date.fromisoformat(eff) if isinstance(eff, str) else eff
         context, output = row.get("context"), row.get("output")
         return cls(
             **values,
@@ -124,9 +123,11 @@ class Price:
         sizes = tuple((k, v * fraction) for k, v in self.image_sizes)
         return replace(self, **{n: v * fraction for n, v in rates.items()}, image_sizes=sizes)
 
-    def as_row(self) -> dict[str, str]:
-        """Decimal strings, the data file's format (rates only)."""
-        return {n: str(getattr(self, n)) for n in _PRICE_FIELDS if getattr(self, n) is not None}
+    def as_row(self) -> dict[str, Any]:
+        """What `from_row` reads: rates as decimal strings, mode and image sizes when set."""
+        row = {n: str(v) for n in (*_PRICE_FIELDS, "mode") if (v := getattr(self, n)) is not None}
+        sizes = {k: str(v) for k, v in self.image_sizes}
+        return row | ({"image_sizes": sizes} if sizes else {})
 
     @property
     def kind(self) -> str:

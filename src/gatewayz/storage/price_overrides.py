@@ -22,9 +22,18 @@ MAX_PROVIDER = 64  # price_overrides.provider is String(64)
 
 
 class PriceRow(Protocol):
-    """A price that gives its fields as the row's decimal strings (`billing.pricing.Price`)."""
+    """A price that gives its fields as the row's decimal strings, its mode and its image
+    sizes (`billing.pricing.Price`)."""
 
-    def as_row(self) -> dict[str, str]: ...
+    def as_row(self) -> dict[str, Any]: ...
+
+
+def _value(value: Any) -> Any:
+    """A stored field as `Price.from_row` reads it: a decimal string (or the mode), or an
+    object of them (`image_sizes`: {"hd/1024x1024": "0.08"})."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return str(value)
 
 
 def _shape(row: Any) -> dict[str, Any]:
@@ -35,7 +44,7 @@ def _shape(row: Any) -> dict[str, Any]:
         "model": row.model,
         "provider": row.provider or None,
     }
-    out.update({str(k): str(v) for k, v in dict(row.price or {}).items() if v is not None})
+    out.update({str(k): _value(v) for k, v in dict(row.price or {}).items() if v is not None})
     out["effective_from"] = date.fromisoformat(eff) if eff else None
     out["created_by"] = row.created_by
     out["created_at"] = row.created_at
@@ -44,7 +53,8 @@ def _shape(row: Any) -> dict[str, Any]:
 
 async def list_rows(conn: AsyncConnection) -> list[dict[str, Any]]:
     """Every override row, oldest first: id, model, provider (None: any provider), the price
-    fields as decimal strings, effective_from (`date` or None), created_by, created_at."""
+    fields as decimal strings (and `mode`, `image_sizes` when set), effective_from (`date` or
+    None), created_by, created_at."""
     result = await conn.execute(select(price_overrides).order_by(price_overrides.c.id))
     return [_shape(r) for r in result]
 

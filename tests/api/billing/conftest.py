@@ -21,7 +21,7 @@ from gatewayz.simulators import Simulator
 from gatewayz.storage.db import Database
 from gatewayz.storage.tables import audit_logs, users
 from gatewayz.storage.users import create_user
-from tests.e2e.harness import Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import UPSTREAM_KEY, Gateway, gateway_settings, start_gateway
 
 T = TypeVar("T")
 
@@ -39,7 +39,11 @@ def gw(upstream: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     data_dir: Path = tmp_path_factory.mktemp("billing_api")
     # A generous IP layer: these tests send many refused requests from 127.0.0.1.
     settings = gateway_settings(data_dir, upstream, ip_rate_limit_rpm=100_000)
-    gateway = start_gateway(settings, upstream)
+    # DeepInfra pointed at the simulator too: models the price data has no row for (its Whisper,
+    # its image models), served once an administrator prices them (test_admin_billing.py).
+    deepinfra = {"base_url": upstream.base_url, "api_key": UPSTREAM_KEY}
+    env = {**settings.provider_env, "deepinfra": deepinfra}
+    gateway = start_gateway(settings.model_copy(update={"provider_env": env}), upstream)
     yield gateway
     gateway.stop()
 

@@ -1,6 +1,7 @@
 """POST /admin/credits and GET/POST/DELETE /admin/pricing through a real gateway: permission
 guards (401 / 403 + audit), exact amounts, idempotency, refusals, audit events, and the price
-book (`services.meter`) rebuilt after every pricing change."""
+book (`services.meter`) rebuilt after every pricing change; media prices (mode, second,
+image_sizes) that make a model no price data knows servable, charged exactly that price."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+import openai
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gatewayz.billing import ledger
+from gatewayz.billing.pricing import Price
 from gatewayz.money import usd_to_nanos
+from gatewayz.storage import price_overrides
 from gatewayz.storage.ledger.money import verify_ledger
 from gatewayz.storage.tables import REQUEST_ID_LENGTH
 from gatewayz.storage.users import create_user
@@ -24,7 +28,9 @@ from tests.api.billing.conftest import (
     make_user,
     run,
 )
+from tests.api.media.conftest import wav
 from tests.e2e.harness import Gateway
+from tests.money.conftest import money, usage_rows
 
 ADMIN_WRITES = [
     ("POST", "/admin/credits", {"email": "x@example.com", "amount_usd": "1"}),
@@ -337,6 +343,184 @@ def test_admin_pricing_bad_requests_are_400(
     model = "acme/bad-price-model"
     r = call(gw, "POST", "/admin/pricing", admin[1], json={"model": model, **body})
     assert_openai_error(r, 400, param)
+    assert _price(gw, admin[1], model)["data"] == []
+
+
+# ---- media prices (mode, second, image_sizes) ---------------------------------------------
+
+WHISPER_NATIVE = "openai/whisper-large-v3"  # DeepInfra's name; no packaged row prices it
+IMAGE_NATIVE = "stabilityai/sdxl-turbo"  # likewise
+
+
+def _openai(gw: Gateway, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+
+
+def _charged(gw: Gateway, user_id: str) -> list[int]:
+    return [-int(r["amount_nanos"]) for r in usage_rows(money(gw, user_id))]
+
+
+def _override(gw: Gateway, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = call(gw, "POST", "/admin/pricing", key, json=body)
+    assert r.status_code == 201, r.text
+    row: dict[str, Any] = r.json()
+    return row
+
+
+def test_admin_prices_an_unpriced_transcription_model_and_it_is_served_at_that_price(
+    gw: Gateway, admin: tuple[str, str]
+) -> None:
+    _, key = admin
+    user_id, user_key = make_user(gw, "whisper", credits_usd=1)
+    model = f"deepinfra/{WHISPER_NATIVE}"  # pins DeepInfra, native id as given
+    audio = ("a.wav", wav(2.5), "audio/wav")
+    assert _price(gw, key, WHISPER_NATIVE, "deepinfra")["effective"]["is_default"] is True
+    # Unpriced, it is a chat model at the default rate: not served for transcription.
+    with pytest.raises(openai.BadRequestError) as err:
+        _openai(gw, user_key).audio.transcriptions.create(model=model, file=audio)
+    assert err.value.code == "model_not_supported"
+
+    body = {"model": WHISPER_NATIVE, "provider": "deepinfra", "mode": "audio", "second": "0.0003"}
+    row = _override(gw, key, body)
+    assert (row["mode"], row["second"], row["prompt"], row["completion"]) == (
+        "audio",
+        "0.0003",
+        "0",
+        "0",
+    )
+    raw = _openai(gw, user_key).audio.transcriptions.with_raw_response.create(
+        model=model, file=audio
+    )
+    assert raw.parse().text.startswith("Simulated transcript of a.wav")
+    assert Decimal(raw.headers["x-gatewayz-cost"]) == Decimal("0.00075")  # 2.5 s × $0.0003
+    assert _charged(gw, user_id) == [750_000]
+    sent = [q for q in gw.upstream.requests if q.path.endswith("/audio/transcriptions")]
+    assert sent and WHISPER_NATIVE.encode() in sent[-1].body
+    # What the meter uses is what the database holds (as_row → JSON → list_rows → from_row).
+    stored = [r for r in run(gw, price_overrides.list_rows) if r["id"] == row["id"]]
+    assert Price.from_row(stored[0]) == Price(
+        prompt=Decimal(0), completion=Decimal(0), second=Decimal("0.0003"), mode="audio"
+    )
+    audited = audit_rows(gw, "price_override_created", lambda x: x["detail"].get("id") == row["id"])
+    assert audited and audited[0]["detail"]["mode"] == "audio"
+    assert audited[0]["detail"]["second"] == "0.0003"
+    call(gw, "DELETE", f"/admin/pricing/{row['id']}", key)
+
+
+def test_admin_prices_an_unpriced_image_model_by_quality_and_size(
+    gw: Gateway, admin: tuple[str, str]
+) -> None:
+    _, key = admin
+    user_id, user_key = make_user(gw, "images", credits_usd=1)
+    model = f"deepinfra/{IMAGE_NATIVE}"
+    with pytest.raises(openai.BadRequestError):
+        _openai(gw, user_key).images.generate(model=model, prompt="a fox", size="1024x1024")
+    sizes = {"hd/1024x1024": "0.012", "1024x1024": 0, "standard": "0.0035"}
+    body = {"model": IMAGE_NATIVE, "provider": "deepinfra", "mode": "image", "image_sizes": sizes}
+    row = _override(gw, key, body)
+    shown = {"hd/1024x1024": "0.012", "1024x1024": "0", "standard": "0.0035"}
+    assert (row["mode"], row["image_sizes"]) == ("image", shown)
+    client = _openai(gw, user_key)
+    raw = client.images.with_raw_response.generate(
+        model=model, prompt="a fox", n=2, size="1024x1024", quality="hd"
+    )
+    assert len(raw.parse().data) == 2
+    assert Decimal(raw.headers["x-gatewayz-cost"]) == Decimal("0.024")  # 2 × $0.012
+    client.images.generate(model=model, prompt="a fox", size="1792x1024", quality="standard")
+    assert _charged(gw, user_id) == [24_000_000, 3_500_000]
+    # A size and quality it does not price is refused before the provider is called.
+    with pytest.raises(openai.BadRequestError) as err:
+        client.images.generate(model=model, prompt="a fox", size="1792x1024", quality="hd")
+    assert err.value.code == "pricing_unavailable"
+    # GET shows the row and the price charged now.
+    got = _price(gw, key, IMAGE_NATIVE, "deepinfra")
+    [listed] = [o for o in got["data"] if o["id"] == row["id"]]
+    assert (listed["mode"], listed["image_sizes"]) == ("image", shown)
+    eff = got["effective"]
+    assert (eff["source"], eff["mode"], eff["image_sizes"]) == ("override", "image", shown)
+    assert "image" not in eff and eff["prompt"] == "0"
+    call(gw, "DELETE", f"/admin/pricing/{row['id']}", key)
+
+
+def test_admin_media_override_without_a_mode_keeps_the_packaged_rows(
+    gw: Gateway, admin: tuple[str, str]
+) -> None:
+    """No mode: the packaged row's mode stays, and the price is checked as one of that mode
+    (no token prices needed for audio or images)."""
+    _, key = admin
+    audio = _override(
+        gw, key, {"model": "openai/whisper-1", "provider": "openai", "second": "0.0002"}
+    )
+    sizes = {"medium/1024x1024": "0.05"}
+    image = _override(
+        gw, key, {"model": "openai/gpt-image-1", "provider": "openai", "image_sizes": sizes}
+    )
+    try:
+        assert "mode" not in audio and "mode" not in image
+        eff = _price(gw, key, "openai/whisper-1", "openai")["effective"]
+        assert (eff["source"], eff["mode"], eff["second"]) == ("override", "audio", "0.0002")
+        eff = _price(gw, key, "openai/gpt-image-1", "openai")["effective"]
+        assert (eff["mode"], eff["image_sizes"]) == ("image", {"medium/1024x1024": "0.05"})
+        # An audio price needs `second`; a chat price cannot replace an image row.
+        r = call(
+            gw, "POST", "/admin/pricing", key, json={"model": "openai/whisper-1", "request": "1"}
+        )
+        assert_openai_error(r, 400, "second")
+        chat = {"model": "openai/gpt-image-1", "mode": "chat", "prompt": "1", "completion": "1"}
+        assert_openai_error(call(gw, "POST", "/admin/pricing", key, json=chat), 400, "mode")
+    finally:
+        for row in (audio, image):
+            call(gw, "DELETE", f"/admin/pricing/{row['id']}", key)
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "says"),
+    [
+        ({"mode": "video", "prompt": "1", "completion": "1"}, "mode", "one of chat, embedding"),
+        ({"mode": ["audio"], "second": "1"}, "mode", "one of chat, embedding"),
+        ({"mode": "audio"}, "second", "required for mode audio"),
+        ({"mode": "audio", "second": 0.001}, "second", "floats"),
+        ({"mode": "audio", "second": "-0.1"}, "second", "negative"),
+        ({"mode": "audio", "second": "1000001"}, "second", "at most"),
+        ({"mode": "audio", "second": "NaN"}, "second", "finite"),
+        ({"mode": "audio", "second": "1e-99999999"}, "second", "decimal places"),
+        ({"mode": "embedding", "second": "1"}, "prompt", "required for mode embedding"),
+        ({"mode": "chat", "prompt": "1"}, "completion", "required for mode chat"),
+        ({"prompt": "1", "completion": "1", "second": "0.1"}, "second", "prices audio"),
+        ({"mode": "image"}, "image", "needs 'image'"),
+        ({"mode": "image", "image_sizes": {}}, "image_sizes", "an object of 1 to 64"),
+        ({"mode": "image", "image_sizes": ["1024x1024"]}, "image_sizes", "an object of 1 to"),
+        ({"mode": "image", "image_sizes": "1024x1024=1"}, "image_sizes", "an object of 1 to"),
+        (
+            {"mode": "image", "image_sizes": {f"{64 + i}x64": "1" for i in range(65)}},
+            "image_sizes",
+            "an object of 1 to 64",
+        ),
+        ({"mode": "image", "image_sizes": {"ultra/1024x1024": "1"}}, "image_sizes", "key"),
+        ({"mode": "image", "image_sizes": {"auto": "1"}}, "image_sizes", "key"),
+        ({"mode": "image", "image_sizes": {"HD": "1"}}, "image_sizes", "key"),
+        ({"mode": "image", "image_sizes": {"1024x1024\n": "1"}}, "image_sizes", "key"),
+        ({"mode": "image", "image_sizes": {"10x10": "1"}}, "image_sizes", "key"),
+        ({"mode": "image", "image_sizes": {"hd/1024x1024/x": "1"}}, "image_sizes", "key"),
+        ({"mode": "image", "image_sizes": {"1024x1024": "-1"}}, "image_sizes", "negative"),
+        ({"mode": "image", "image_sizes": {"1024x1024": 0.5}}, "image_sizes", "floats"),
+        ({"mode": "image", "image_sizes": {"1024x1024": "x"}}, "image_sizes", "not a number"),
+        ({"mode": "image", "image_sizes": {"hd": "2e6"}}, "image_sizes", "at most"),
+        ({"mode": "image", "image_sizes": {"hd": None}}, "image_sizes", "not NoneType"),
+        (
+            {"mode": "audio", "second": "1", "image_sizes": {"hd": "1"}},
+            "image_sizes",
+            "prices image",
+        ),
+    ],
+)
+def test_admin_media_pricing_bad_requests_are_400(
+    gw: Gateway, admin: tuple[str, str], body: dict[str, Any], param: str, says: str
+) -> None:
+    model = "acme/bad-media-price-model"
+    r = call(gw, "POST", "/admin/pricing", admin[1], json={"model": model, **body})
+    assert_openai_error(r, 400, param)
+    assert says in r.json()["error"]["message"]
     assert _price(gw, admin[1], model)["data"] == []
 
 
