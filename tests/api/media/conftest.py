@@ -46,6 +46,7 @@ def gateway(
         billing_leases=False,  # each request's hold is a row the tests can read
     )
     env = {**settings.provider_env, **pair_env(sims, f"{EMBED},{IMAGE},{WHISPER},test-model")}
+    env["groq"] = {"base_url": sims[0].base_url, "api_key": "gsk-test"}  # packaged prices
     gw = start_gateway(settings.model_copy(update={"provider_env": env}), sims[0])
     for slug in PAIR:
         set_price(gw, EMBED, slug, mode="embedding", prompt=EMBED_PRICE)

@@ -34,6 +34,16 @@ def test_whisper_1_costs_a_hundredth_of_a_cent_per_second(gateway: Gateway) -> N
     assert charged(gateway, user) == 1_250_000  # 12.5 s × $0.0001
 
 
+def test_groq_whisper_large_v3_is_priced_per_second_as_groq_bills(gateway: Gateway) -> None:
+    user, key = add_user(gateway, credits_usd="1")
+    raw = client(gateway, key).audio.transcriptions.with_raw_response.create(
+        model="groq/whisper-large-v3", file=("a.wav", wav(10.0), "audio/wav")
+    )
+    assert raw.headers["x-gatewayz-provider"] == "groq"
+    assert charged(gateway, user) == 308_300  # 10 s × $0.00003083
+    assert gateway.upstream.requests[-1].headers["authorization"] == "Bearer gsk-test"
+
+
 def test_gpt_image_1_is_priced_by_quality_and_size(gateway: Gateway) -> None:
     user, key = add_user(gateway, credits_usd="1")
     r = client(gateway, key).images.generate(
