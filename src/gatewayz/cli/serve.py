@@ -63,6 +63,13 @@ async def _prepare(settings: Settings, host: str, port: int) -> None:
             _, key = await api_keys.create_api_key(
                 conn, KeyRing(*settings.secrets), user["id"], settings.env, "admin", is_primary=True
             )
+    except ValueError:
+        # Replicas starting together on an empty database: another one created the admin
+        # first (and printed its key); this one starts without.
+        async with db.begin() as conn:
+            if await users.get_user_by_email(conn, ADMIN_EMAIL) is not None:
+                return
+        raise
     finally:
         await db.dispose()
     base = f"http://{host}:{port}/v1"
