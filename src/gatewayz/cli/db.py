@@ -5,15 +5,19 @@ traceback)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
+from gatewayz import __version__
 from gatewayz.errors import GatewayError
 from gatewayz.observability.log_config import configure_logging
 from gatewayz.settings import Settings
-from gatewayz.storage.db import upgrade
+from gatewayz.storage.db import alembic_config, current_revision, sqlite_file, upgrade
 from gatewayz.storage.errors import DB_ERRORS, MIGRATION_ERRORS, summary
 
 T = TypeVar("T")
@@ -52,8 +56,68 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @app.command("upgrade")
-def upgrade_command() -> None:
+def upgrade_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line."),
+) -> None:
     """Migrate the database to the latest schema (safe to repeat)."""
     settings = load_settings()
     revision = run(upgrade(settings.resolved_database_url))
+    if as_json:
+        typer.echo(json.dumps({"revision": revision}))
+        return
     typer.echo(f"database at revision {revision}")
+
+
+def head_revision() -> str:
+    """The newest migration this version of gatewayz ships."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package ships its migrations
+    return head
+
+
+def revision_status(current: str | None, head: str) -> str:
+    """`current` (at head), `empty` (never migrated), `behind` (a revision this version knows,
+    older than head) or `unknown` (one it does not know: a newer gatewayz migrated it)."""
+    if current == head:
+        return "current"
+    if current is None:
+        return "empty"
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except CommandError:
+        known = None
+    return "behind" if known is not None else "unknown"
+
+
+async def database_revision(url: str) -> str | None:
+    """The database's revision; None when it was never migrated or (SQLite) does not exist,
+    which is not created by looking."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        return None
+    return await current_revision(url)
+
+
+@app.command("current")
+def current_command(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line."),
+) -> None:
+    """The database's migration revision and the newest this gatewayz ships; exit 1 unless
+    the database is at it."""
+    settings = load_settings()
+    current, head = run(database_revision(settings.resolved_database_url)), head_revision()
+    status = revision_status(current, head)
+    if as_json:
+        typer.echo(json.dumps({"current": current, "head": head, "status": status}))
+    else:
+        typer.echo(f"database  {current or '(none)'}")
+        typer.echo(f"head      {head}")
+        typer.echo(f"status    {status}")
+    if status == "empty":
+        fail("the database was never migrated: run `gatewayz db upgrade`")
+    if status == "behind":
+        fail("the database is behind: run `gatewayz db upgrade`")
+    if status == "unknown":
+        fail(
+            f"revision {current} is unknown to gatewayz {__version__}: a newer version migrated it"
+        )

@@ -1,4 +1,5 @@
-"""`gatewayz keys ...`: issue API keys for existing users."""
+"""`gatewayz keys ...`: issue API keys for existing users; list, revoke and rotate them
+(cli/keys_admin.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from gatewayz.accounts import api_keys
+from gatewayz.cli import keys_admin
 from gatewayz.cli.db import load_settings, run
 from gatewayz.cli.limits import LimitOptions, key_limits
 from gatewayz.security.keys import KeyRing
@@ -58,3 +60,8 @@ def create(
     typer.echo(f"name:        {row['name']}")
     typer.echo(f"api_key:     {key}")
     typer.echo("Store this key now: it will not be shown again.")
+
+
+app.command("list")(keys_admin.list_keys)
+app.command("revoke")(keys_admin.revoke)
+app.command("rotate")(keys_admin.rotate)

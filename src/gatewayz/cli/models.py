@@ -1,6 +1,7 @@
 """`gatewayz models resolve <name>`: how a model name resolves, step by step, with the synced
-catalog a running gateway would use (read from its database, never written); `gatewayz models
-sync`: the catalog from the providers' model lists (cli/models_sync.py)."""
+catalog a running gateway would use (read from its database, never written), and the failover
+chain a chat request for it would try, with what is left out and why (cli/models_chain.py);
+`gatewayz models sync`: the catalog from the providers' model lists (cli/models_sync.py)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,18 @@ from typing import Any
 
 import typer
 
-from gatewayz.billing.pricing import PriceBook
-from gatewayz.catalog.known import Knowledge
-from gatewayz.catalog.service import Catalog
 from gatewayz.cli import models_sync
 from gatewayz.cli.db import fail, load_settings, run
-from gatewayz.errors import GatewayError
-from gatewayz.providers.registry import Registry, load_registry
-from gatewayz.reliability.passive_health import PassiveHealth
-from gatewayz.routing.resolve import Explanation, Resolver
-from gatewayz.settings import Settings
-from gatewayz.storage import price_overrides
-from gatewayz.storage.catalog import sync_states
-from gatewayz.storage.db import Database, sqlite_file
-from gatewayz.storage.errors import DB_ERRORS
+from gatewayz.cli.models_chain import Chain, look_up
+from gatewayz.routing.explanation import Explanation
 
 app = typer.Typer(
     help="Model names (aliases, providers, native ids) and the catalog.", no_args_is_help=True
 )
 app.command("sync")(models_sync.sync)
+
+MAX_NAME = 512  # characters of a model name
+MAX_OVERRIDE = 4096  # characters of --provider
 
 
 @app.command("resolve")
@@ -41,57 +35,28 @@ def resolve(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Input name → alias → canonical id → the provider chain, served or not, with native ids."""
+    """Input name → alias → canonical id → the providers, served or not, with native ids → the
+    failover chain a chat request tries, and what is left out of it and why."""
+    if not name.strip() or len(name) > MAX_NAME:
+        fail(f"the model name must be 1-{MAX_NAME} characters")
+    if provider is not None and len(provider) > MAX_OVERRIDE:
+        fail(f"--provider must be at most {MAX_OVERRIDE} characters")
     override: Any = provider
     if provider is not None and provider.lstrip().startswith("{"):
         try:
             override = json.loads(provider)
         except json.JSONDecodeError as e:
             fail(f"--provider is not valid JSON: {e}")
-    settings = load_settings()
-    registry = load_registry(settings, simulated_base_url="http://127.0.0.1:0/v1")
-    knowledge, catalog = run(_knowledge(settings, registry))
-    try:
-        exp = Resolver(registry, known=lambda: knowledge).explain(name, override)
-    except GatewayError as err:
-        fail(err.message)
+    exp, catalog, chain = run(look_up(load_settings(), name, override))
     if as_json:
-        typer.echo(json.dumps({**exp.to_dict(), "catalog": catalog}, indent=2))
-        return
-    _print(exp, catalog)
-
-
-async def _knowledge(settings: Settings, registry: Registry) -> tuple[Knowledge | None, str]:
-    """What the gateway's synced catalog knows providers list and price, as `Services` reads
-    it, and a line saying which catalog the resolution used."""
-    url = settings.resolved_database_url
-    path = sqlite_file(url)
-    if path is not None and not path.exists():
-        return None, "none: resolved without it (no database yet)"
-    db = Database(url)
-    try:
-        async with db.begin() as conn:
-            await sync_states(conn)  # a database without the catalog fails here
-            book = PriceBook.load().with_overrides(await price_overrides.list_rows(conn))
-        configured = [{"id": m} for p in registry.enabled for m in p.models]
-        catalog = Catalog(
-            db, settings, registry, lambda: book, PassiveHealth(), extra_models=lambda: configured
+        typer.echo(
+            json.dumps({**exp.to_dict(), "catalog": catalog, "chain": chain.to_dict()}, indent=2)
         )
-        await catalog.publish_known()
-        knowledge = catalog.known()
-    except DB_ERRORS as exc:
-        return None, f"none: resolved without it (database: {exc.__class__.__name__})"
-    finally:
-        await registry.close()
-        await db.dispose()
-    if knowledge is None:
-        return None, "none: resolved without it (the catalog could not be read)"
-    if knowledge.synced:
-        return knowledge, "synced: org and aggregator routes need a listing or a price"
-    return knowledge, "not synced: org and aggregator routes are not checked"
+        return
+    _print(exp, catalog, chain)
 
 
-def _print(exp: Explanation, catalog: str) -> None:
+def _print(exp: Explanation, catalog: str, chain: Chain) -> None:
     typer.echo(f"input      {exp.model}")
     typer.echo(f"alias      {exp.alias if exp.alias else '(none)'}")
     typer.echo(f"canonical  {exp.canonical}")
@@ -109,8 +74,45 @@ def _print(exp: Explanation, catalog: str) -> None:
         served = "served" if c.served else f"not served: {c.provider.reason}"
         typer.echo(f"  {i:>2}. {c.provider.slug:<{width}}  {c.native_id}")
         typer.echo(f"      {'':<{width}}  {c.rule}: {c.detail}; {served}")
-    if exp.error is not None:
-        typer.echo(f"result     {exp.error.status} {exp.error.code}: {exp.error.message}")
-    else:
-        first = exp.routes[0]
-        typer.echo(f"result     {first.provider.slug} with native id '{first.native_id}'")
+    _print_chain(chain)
+    if chain.tried:
+        first = next((s for s in chain.tried if not _open(s)), chain.tried[0])
+        skipped = [s["key"] for s in chain.tried[: chain.tried.index(first)]]
+        after = f" (breaker open: {', '.join(skipped)})" if skipped else ""
+        typer.echo(f"result     {first['key']} with native id '{first['native_id']}'{after}")
+    elif chain.error is not None:
+        err = chain.error
+        typer.echo(f"result     {err.status} {err.code}: {err.message}")
+
+
+def _open(step: dict[str, Any]) -> bool:
+    breaker = step["breaker"]
+    return breaker is not None and breaker["state"] == "open"
+
+
+def _print_chain(chain: Chain) -> None:
+    typer.echo("failover chain, as a chat request tries it")
+    if not chain.tried:
+        typer.echo("  (none)")
+    width = max([len(s["key"]) for s in chain.tried] + [8])
+    for i, s in enumerate(chain.tried, 1):
+        price = s["price_per_1m_usd"]
+        line = (
+            f"  {i:>2}. {s['key']:<{width}}  {s['native_id']}  "
+            f"${price['prompt']}/${price['completion']} per 1M tokens ({s['price_source']})"
+        )
+        breaker = s["breaker"]
+        if breaker is not None and breaker["state"] != "closed":
+            scope = f" for {breaker['model']}" if breaker["model"] else ""
+            if breaker["state"] == "open":
+                line += f"; breaker open{scope}: skipped until {breaker['retry_at']}"
+            else:
+                line += f"; breaker half-open{scope}: one probe request at a time"
+        typer.echo(line)
+    if chain.left_out:
+        typer.echo("left out")
+        width = max(len(o["provider"]) for o in chain.left_out)
+        for o in chain.left_out:
+            typer.echo(f"   - {o['provider']:<{width}}  {o['reason']}")
+    for note in chain.notes:
+        typer.echo(f"note       {note}")

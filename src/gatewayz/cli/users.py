@@ -1,4 +1,5 @@
-"""`gatewayz users ...`: create users (each with a primary API key), grant them credits.
+"""`gatewayz users ...`: create users (each with a primary API key), grant them credits; list,
+show, and change a role or plan (cli/users_admin.py).
 
 A user created on the trial plan is provisioned exactly as `POST /auth/register` provisions one
 (`accounts/provisioning.py`): the trial's credit as a ledger row, its end, its tier label and
@@ -17,9 +18,10 @@ from gatewayz.accounts.provisioning import PRIMARY_KEY_NAME, provision_user, tri
 from gatewayz.billing import ledger
 from gatewayz.billing.ledger import Balance
 from gatewayz.billing.plans import load_plans
+from gatewayz.cli import users_admin
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.cli.limits import LimitOptions, key_limits
-from gatewayz.money import format_usd, usd_to_nanos
+from gatewayz.money import format_usd, usd_text, usd_to_nanos
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import users
@@ -27,6 +29,8 @@ from gatewayz.storage.db import Database, upgrade
 from gatewayz.storage.tables import ROLES
 
 app = typer.Typer(help="Users.", no_args_is_help=True)
+
+MAX_DESCRIPTION = 1000  # as POST /admin/credits bounds it
 
 
 def parse_credits(text: str) -> Decimal:
@@ -163,8 +167,11 @@ def grant(
         str, typer.Option("--type", help="grant|purchase|adjustment (adjustments may be < 0).")
     ] = "grant",
     description: Annotated[str | None, typer.Option("--description")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
 ) -> None:
     """Add purchased credits to a user (one ledger row); an adjustment may remove some."""
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        fail(f"--description must be at most {MAX_DESCRIPTION} characters")
     if kind not in ("grant", "purchase", "adjustment"):
         fail(f"--type must be grant, purchase or adjustment, got {kind!r}")
     negative = usd.strip().startswith("-")
@@ -176,4 +183,13 @@ def grant(
     user, bal = run(
         _grant(load_settings(), email, -amount if negative else amount, kind, description)
     )
+    if as_json:
+        typer.echo(json.dumps({"user_id": user["id"], "balance_usd": usd_text(bal.total)}))
+        return
     typer.echo(f"{user['email']}: balance {format_usd(usd_to_nanos(bal.total))}")
+
+
+app.command("list")(users_admin.list_users)
+app.command("show")(users_admin.show)
+app.command("set-role")(users_admin.set_role)
+app.command("set-plan")(users_admin.set_plan)
