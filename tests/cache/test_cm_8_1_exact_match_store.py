@@ -49,7 +49,7 @@ def test_cm_8_1_3_exact_match_cache_uses_sha256() -> None:
     # The material is the canonical JSON of the messages, the model and the parameters.
     version, scope, model, providers, dialect, messages, params = orjson.loads(material)
     assert (scope, model, providers, dialect) == ("usr_1", "openai/gpt-4o", None, None)
-    assert messages[1]["content"] == [{"text": "What is the capital of France?"}]
+    assert messages[1]["content"] == [{"text": "What is the capital of France?", "extra": None}]
     assert params["temperature"] == 0 and params["max_tokens"] == 50
     assert "stream" not in params and "user" not in params and "metadata" not in params
     assert version == 1

@@ -360,19 +360,23 @@ def test_a_provider_that_cannot_take_the_request_is_skipped_not_failed(
 ) -> None:
     for slug in ("cohere", "vllm"):
         set_price(gw, CHOICES, slug, prompt="1", completion="1")
+    # Cohere's API returns no log probabilities (canonical/fidelity.py: refused there).
     raw = client(gw).chat.completions.with_raw_response.create(
-        model=CHOICES, messages=MSG, n=2, extra_body={"provider": {"order": ["cohere", "vllm"]}}
+        model=CHOICES,
+        messages=MSG,
+        logprobs=True,
+        extra_body={"provider": {"order": ["cohere", "vllm"]}},
     )
-    assert len(raw.parse().choices) == 2
+    assert raw.parse().choices[0].logprobs is not None
     assert raw.headers["x-gatewayz-provider"] == "vllm"
     assert raw.headers["x-gatewayz-attempts"] == "1"  # nothing was sent to cohere
     assert asyncio.run(gw.services.breakers.state_of("cohere")) is BreakerState.CLOSED
-    # Only cohere allowed: its own 400, in the caller's dialect.
+    # Only cohere allowed: a 400 naming the field, in the caller's dialect.
     with pytest.raises(openai.BadRequestError) as caught:
         client(gw).chat.completions.create(
-            model=CHOICES, messages=MSG, n=2, extra_body={"provider": "cohere"}
+            model=CHOICES, messages=MSG, logprobs=True, extra_body={"provider": "cohere"}
         )
-    assert caught.value.code == "unsupported_by_provider" and "n > 1" in caught.value.message
+    assert caught.value.code == "unsupported_by_provider" and caught.value.param == "logprobs"
 
 
 def test_providers_whose_context_window_is_too_small_are_left_out(

@@ -91,9 +91,16 @@ class ChatEndpoint:
     """A raw ASGI endpoint (the hot path: no per-request framework objects). The media
     endpoints (api/media_routes.py) are this one with their own request reading and steps."""
 
+    # A header that repeats the request id on every answer, under the dialect's own name
+    # (Anthropic's SDKs read `request-id`; `X-Request-ID` is on every response already).
+    id_header: bytes | None = None
+
     def __init__(self, services: Services, dialect: Dialect) -> None:
         self.s = services
         self.dialect = dialect
+
+    def ids(self, ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+        return [(self.id_header, ctx.request_id.encode())] if self.id_header else []
 
     @property
     def steps(self) -> Steps:
@@ -107,10 +114,11 @@ class ChatEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ctx: RequestContext = scope["gw"]
         s, dialect = self.s, self.dialect
+        ids = self.ids(ctx)
         try:
             principal = await authenticate(s, scope)
         except GatewayError as err:
-            await send_error(send, dialect, err)
+            await send_error(send, dialect, err, ids)
             return
         call = Call(ctx, dialect.endpoint)
         call.principal = principal
@@ -124,12 +132,12 @@ class ChatEndpoint:
                 answer = await steps.answer(call)
                 if call.req.stream:
                     started = True
-                    await self._stream(call, answer, receive, send)
+                    await self._stream(call, answer, receive, send, ids)
                 else:
                     resp = answer.response()
                     await steps.finish(call)
                     rendered = dialect.render(resp, call)
-                    headers = [*_meta(call), *call.limits]
+                    headers = [*_meta(call), *call.limits, *ids]
                     if call.cost_header is not None:
                         headers.append(call.cost_header)
                     content_type = getattr(resp, "content_type", None)  # a transcription's
@@ -139,19 +147,26 @@ class ChatEndpoint:
             if not started:
                 call.fail(err)
                 meta = _meta(call) if call.attempts else []
-                await send_error(send, dialect, err, [*call.limits, *meta])
+                await send_error(send, dialect, err, [*call.limits, *meta, *ids])
         except Exception as exc:
             if not started:
                 err = internal_error(exc, call)
                 call.fail(err)
-                await send_error(send, dialect, err, call.limits)
+                await send_error(send, dialect, err, [*call.limits, *ids])
         except BaseException:  # cancelled: nobody is listening any more
             call.disconnected()
             raise
         finally:
             s.served.record(call.served())
 
-    async def _stream(self, call: Call, answer: Answer, receive: Receive, send: Send) -> None:
+    async def _stream(
+        self,
+        call: Call,
+        answer: Answer,
+        receive: Receive,
+        send: Send,
+        ids: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         """Write the answer as it arrives; at its end the steps finish (the charge) and the final
         usage (with the cost) closes the stream. An error after the status line becomes the
         dialect's error event and is raised again, for the call's stack to see it."""
@@ -168,7 +183,7 @@ class ChatEndpoint:
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*SSE_HEADERS, *_meta(call), *call.limits],
+                "headers": [*SSE_HEADERS, *_meta(call), *call.limits, *(ids or ())],
             }
         )
         try:

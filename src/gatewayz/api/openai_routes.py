@@ -33,13 +33,15 @@ class OpenAIDialect:
 
     def render(self, resp: ChatResponse, call: Call) -> bytes:
         assert call.route is not None
+        legacy = call.req is not None and call.req.legacy_functions
         return openai_chat.render_response(
-            resp, _completion_id(), int(time.time()), call.route.model
+            resp, _completion_id(), int(time.time()), call.route.model, legacy
         )
 
     def stream_writer(self, call: Call) -> OpenAIStreamWriter:
         assert call.route is not None and call.req is not None
-        return OpenAIStreamWriter(call.route.model, call.req.include_usage)
+        req = call.req
+        return OpenAIStreamWriter(call.route.model, req.include_usage, req.legacy_functions)
 
     def render_error(self, err: GatewayError) -> bytes:
         return openai_chat.render_error(err)
@@ -48,16 +50,17 @@ class OpenAIDialect:
 class OpenAIStreamWriter:
     """`data: {chunk}` events, an optional usage chunk, then `data: [DONE]`."""
 
-    def __init__(self, model: str, include_usage: bool) -> None:
+    def __init__(self, model: str, include_usage: bool, legacy: bool = False) -> None:
         self.rid, self.created, self.model = _completion_id(), int(time.time()), model
         self.include_usage = include_usage
+        self.legacy = legacy  # `functions` requests: calls go back as `function_call`
 
     def start(self) -> bytes:
         return b""
 
     def feed(self, chunk: StreamChunk) -> bytes:
         return openai_chat.render_chunk(
-            chunk, self.rid, self.created, self.model, self.include_usage
+            chunk, self.rid, self.created, self.model, self.include_usage, self.legacy
         )
 
     def finish(self, usage: Usage) -> bytes:

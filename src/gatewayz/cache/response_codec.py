@@ -108,14 +108,17 @@ def _choice_out(c: Choice) -> dict[str, Any]:
             "role": m.role,
             "content": m.content if not isinstance(m.content, list) else _parts_out(m.content),
             "name": m.name,
-            "tool_calls": [[t.id, t.name, t.arguments] for t in m.tool_calls]
-            if m.tool_calls
-            else None,
+            "tool_calls": [_call_out(t) for t in m.tool_calls] if m.tool_calls else None,
             "reasoning": m.reasoning,
             "reasoning_signature": m.reasoning_signature,
             "refusal": m.refusal,
         },
     }
+
+
+def _call_out(t: ToolCall) -> list[str]:
+    """[id, name, arguments], and the kind when it is not a function's."""
+    return [t.id, t.name, t.arguments] + ([t.kind] if t.kind != "function" else [])
 
 
 def _choice_in(c: dict[str, Any]) -> Choice:
@@ -193,7 +196,8 @@ def replay(resp: ChatResponse) -> list[StreamChunk]:
         if m.refusal:
             out.append(StreamChunk([ChoiceDelta(i, refusal=m.refusal)]))
         for n, tc in enumerate(m.tool_calls or ()):
-            delta = ToolCallDelta(n, id=tc.id, name=tc.name, arguments=tc.arguments)
+            kind = tc.kind if tc.kind != "function" else None
+            delta = ToolCallDelta(n, id=tc.id, name=tc.name, arguments=tc.arguments, kind=kind)
             out.append(StreamChunk([ChoiceDelta(i, tool_calls=[delta])]))
         finish = ChoiceDelta(i, finish_reason=c.finish_reason, stop_sequence=c.stop_sequence)
         out.append(StreamChunk([finish]))
@@ -214,7 +218,7 @@ class _Building:
         self.reasoning: list[str] = []
         self.signature: str | None = None
         self.refusal: list[str] = []
-        self.calls: dict[int, list[str]] = {}  # index → [id, name, arguments]
+        self.calls: dict[int, list[str]] = {}  # index → [id, name, arguments, kind]
         self.logprobs: dict[str, Any] | None = None
         self.finish: str | None = None
         self.stop: str | None = None
@@ -241,10 +245,11 @@ class StreamRecorder:
             if d.refusal:
                 b.refusal.append(d.refusal)
             for tc in d.tool_calls or ():
-                call = b.calls.setdefault(tc.index, ["", "", ""])
+                call = b.calls.setdefault(tc.index, ["", "", "", "function"])
                 call[0] = tc.id or call[0]
                 call[1] = tc.name or call[1]
                 call[2] += tc.arguments or ""
+                call[3] = tc.kind or call[3]
             if d.logprobs:
                 b.logprobs = _merge_logprobs(b.logprobs, d.logprobs)
             if d.finish_reason is not None:

@@ -7,7 +7,9 @@ What goes in, in this order:
     providers of that dialect alone), the messages, then every generation parameter:
     max_tokens, temperature, top_p, top_k, n, stop, seed, presence/frequency penalties,
     logit_bias, tools, tool_choice, parallel_tool_calls, response_format, logprobs,
-    top_logprobs, reasoning_effort, thinking, and the extra (unmodelled) fields.
+    top_logprobs, reasoning_effort, thinking, Anthropic beta flags, and the extra (unmodelled)
+    fields (those of content blocks and tools, such as `cache_control`, are in the messages
+    and tools).
 Not in it: stream / include_usage (a stored answer is replayed either way), user, metadata.
 
 An OpenAI and an Anthropic request that parse into the same canonical request send the same
@@ -54,6 +56,7 @@ def params(req: ChatRequest) -> dict[str, Any]:
         "top_logprobs": req.top_logprobs,
         "reasoning_effort": req.reasoning_effort,
         "thinking": req.thinking,
+        "betas": req.betas,
         "extra": req.extra,
     }
 

@@ -14,16 +14,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+# `extra` of a part, tool, tool call or tool-result message: the fields of the dialect's block
+# the canonical model does not name (`cache_control`, `citations`, `context`, ...), as the
+# client sent them. `cache_control` has the same shape in both dialects (Anthropic's, and
+# OpenRouter's in OpenAI parts); the others reach only providers of the dialect they came in
+# (`ChatRequest.extra_dialect`), and `canonical/fidelity.py` refuses them elsewhere.
+
 
 @dataclass(slots=True)
 class TextPart:
     text: str
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
 class ImagePart:
     url: str  # http(s) URL or data: URL
     detail: str | None = None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -35,6 +43,7 @@ class DocumentPart:
     data: str | None = None
     url: str | None = None
     title: str | None = None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -52,7 +61,9 @@ Part = TextPart | ImagePart | DocumentPart | OtherPart
 class ToolCall:
     id: str
     name: str
-    arguments: str  # JSON text, as produced by the model
+    arguments: str  # JSON text, as produced by the model (a custom tool's: its free-form input)
+    kind: str = "function"  # "function" | "custom" (OpenAI's free-form custom tools)
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -66,6 +77,7 @@ class Message:
     reasoning_signature: str | None = None
     refusal: str | None = None
     is_error: bool = False  # a tool result that reports a failure
+    extra: dict[str, Any] | None = None  # a tool result block's other fields (cache_control)
 
     def text(self) -> str:
         """All text of the message (content parts, tool-call arguments, reasoning)."""
@@ -89,6 +101,9 @@ class Tool:
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    kind: str = "function"  # "function" | "custom" (free-form input, OpenAI only)
+    format: dict[str, Any] | None = None  # a custom tool's input format (text or a grammar)
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -108,8 +123,9 @@ class ChatRequest:
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
     tools: list[Tool] | None = None
-    # "auto" | "none" | "required" | {"name": "<function>"}
-    tool_choice: str | dict[str, str] | None = None
+    # "auto" | "none" | "required" | {"name": "<function>"} | {"name": .., "kind": "custom"}
+    # | {"allowed": ["<tool name>", ...], "mode": "auto" | "required"} (OpenAI's allowed_tools)
+    tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     # {"type": "text"|"json_object"} or {"type": "json_schema", "json_schema": {...}}
     response_format: dict[str, Any] | None = None
@@ -120,6 +136,11 @@ class ChatRequest:
     reasoning_effort: str | None = None
     # Extended thinking: {"type": "enabled", "budget_tokens": N} (Anthropic's shape).
     thinking: dict[str, Any] | None = None
+    # Anthropic beta flags (the `anthropic-beta` request header), sent on to Anthropic.
+    betas: list[str] | None = None
+    # The request used OpenAI's legacy `functions` / `function_call`: they are tools here,
+    # and the answer goes back as `function_call`.
+    legacy_functions: bool = False
     # Parameters the dialect accepted but the canonical model does not name, and the dialect
     # they came in ("openai" | "anthropic"): forwarded only to providers of that same format.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -170,6 +191,7 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str | None = None
+    kind: str | None = None  # "custom" for a custom tool's call (None: a function's)
 
 
 @dataclass(slots=True)

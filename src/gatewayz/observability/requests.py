@@ -33,6 +33,7 @@ class Served:
     cache: str | None  # "hit", "semantic", "miss"; None when the cache was not consulted
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    end_user: str | None = None  # the request's `user` (`metadata.user_id`): for abuse tracing
 
 
 class ServedRequests:
@@ -106,6 +107,7 @@ def _log_access(served: Served) -> None:
         "cost_usd": None if cost is None else usd_text(cost),
         "cache": served.cache,
         "attempts": served.attempts,
+        "end_user": served.end_user,
     }
     access_log.info(
         "%s %s %s via %s: %.1f ms (overhead %.2f ms), %d+%d tokens, $%s, cache %s, %d attempts",

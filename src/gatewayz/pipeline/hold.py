@@ -1,10 +1,11 @@
 """Step: price and hold. Before any provider is called, the most the request can cost at the
 dearest candidate is held (billing/meter.py: 402 or 429 here when it does not fit; admin
-accounts hold nothing). When the answer is complete it is charged once, in full — or, empty,
-refunded. The hold's clean-up is pushed on the call's stack when it is taken: a hold still open
-when the call ends is settled at what the client received if it left mid-answer, at nothing for a
-request the provider refused as the caller's error (4xx), and released in every other case (the
-provider failed, the gateway failed, the request was cancelled)."""
+accounts hold nothing; n choices from a family that answers one are n whole requests). When
+the answer is complete it is charged once, in full — or, empty, refunded. The hold's clean-up
+is pushed on the call's stack when it is taken: a hold still open when the call ends is settled
+at what the client received if it left mid-answer, at nothing for a request the provider
+refused as the caller's error (4xx), and released in every other case (the provider failed, the
+gateway failed, the request was cancelled)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from types import TracebackType
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.pricing import Price
+from gatewayz.canonical.adapt import fans_out
 from gatewayz.errors import UpstreamError
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.steps import Step
@@ -33,8 +35,10 @@ class Hold(Step):
 
     async def take(self, call: Call, prices: dict[str, Price]) -> None:
         """Hold the worst case at `prices` (the cache step holds a billed hit this way)."""
-        assert call.principal is not None and call.req is not None
-        call.tab = await self.meter.open(call.principal, call.req, prices, call.ctx.request_id)
+        req = call.req
+        assert call.principal is not None and req is not None
+        fanned = {r.provider.slug for r in call.routes if fans_out(req, r.provider.family)}
+        call.tab = await self.meter.open(call.principal, req, prices, call.ctx.request_id, fanned)
         if call.tab is not None:
             call.stack.push_async_exit(partial(self._close, call))
 

@@ -3,7 +3,9 @@ and returned once it arrives; a stream is opened (failover until its first byte)
 the edge, its connection aborted on the call's stack unless it was read to the end. A provider
 that fails mid-stream counts against its breaker and passive health; a client that leaves does
 not. When the answer is complete, its usage goes on the request-log row and passive health gets
-the answer's output throughput (streams: from the first token; the time to it too)."""
+the answer's output throughput (streams: from the first token; the time to it too). Each
+attempt goes through `emulation.py`: what the provider's family lacks (n choices, one tool call
+at a time) is done around its adapter."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from types import TracebackType
 from gatewayz.billing.meter import Meter
 from gatewayz.canonical.types import ChatResponse
 from gatewayz.errors import UpstreamError
+from gatewayz.pipeline import emulation
 from gatewayz.pipeline.answer import Streamed, Whole
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.steps import Step
@@ -36,12 +39,10 @@ class Invoke(Step):
         cpt = self.chars_per_token
 
         async def send(route: Route) -> ChatResponse:
-            assert route.adapter is not None
-            return await route.adapter.send(req, route.native_id)
+            return await emulation.send(route, req, cpt)
 
         async def open_stream(route: Route) -> EventStream:
-            assert route.adapter is not None
-            return await route.adapter.stream(req, route.native_id)
+            return await emulation.open_stream(route, req)  # type: ignore[no-any-return]
 
         fallback, started = self.fallback, call.ctx.t0
         if req.stream:

@@ -277,3 +277,12 @@ def test_list_models(sim: Simulator) -> None:
     assert asyncio.run(run()) == [m.split("/")[1] for m in DEFAULT_MODELS]
     listed = [r for r in sim.requests if r.path == "/cohere/v1/models"]
     assert len(listed) == 1 and listed[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_n_choices_are_n_requests_merged(client: openai.OpenAI, sim: Simulator) -> None:
+    """Cohere answers one choice: n are n requests in parallel (canonical/fidelity.py)."""
+    r = client.chat.completions.create(model=MODEL, messages=MSG, n=2)
+    assert [c.index for c in r.choices] == [0, 1]
+    assert r.choices[0].message.content == r.choices[1].message.content
+    chats = [q.json for q in sim.requests if q.path == "/cohere/v2/chat"]
+    assert len(chats) == 2 and all("n" not in c for c in chats)

@@ -104,7 +104,9 @@ def test_tools_are_rejected(client: openai.OpenAI, sim: Simulator) -> None:
     with pytest.raises(openai.BadRequestError) as e:
         client.chat.completions.create(model=MODEL, messages=MSG, tools=tools)
     assert e.value.status_code == 400
-    assert e.value.response.json()["error"]["message"] == "fal does not support tools."
+    error = e.value.response.json()["error"]
+    assert error["param"] == "tools"
+    assert error["message"].startswith("The fal provider family does not support 'tools'")
     assert sim.requests == []
 
 
@@ -208,3 +210,31 @@ def test_simulator_checks_key_and_input(sim: Simulator) -> None:
         "partial": False,
         "error": None,
     }
+
+
+# ---------------------------------------------------------------- the fidelity rule
+def test_max_tokens_is_emulated_by_ending_the_answer(client: openai.OpenAI) -> None:
+    """any-llm takes no output limit: the gateway ends the answer after max_tokens (at about
+    4 characters a token) with finish_reason length, whole or streamed."""
+    cut = (ECHO_PREFIX + "Say hello")[:12]
+    r = client.chat.completions.create(model=MODEL, messages=MSG, max_tokens=3)
+    assert r.choices[0].message.content == cut and r.choices[0].finish_reason == "length"
+    chunks = list(
+        client.chat.completions.create(model=MODEL, messages=MSG, max_tokens=3, stream=True)
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert text == cut and finishes == ["length"]
+
+
+@pytest.mark.parametrize("field", ["temperature", "top_p", "seed", "stop", "presence_penalty"])
+def test_sampling_fields_fal_cannot_take_are_refused_by_name(
+    client: openai.OpenAI, sim: Simulator, field: str
+) -> None:
+    value: Any = ["x"] if field == "stop" else 1
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model=MODEL, messages=MSG, extra_body={field: value})
+    assert e.value.param == field and f"does not support '{field}'" in e.value.message
+    assert not sim.requests

@@ -1,4 +1,5 @@
-"""The Anthropic family's adapter: `POST /v1/messages` (send and stream) and the model list."""
+"""The Anthropic family's adapter: `POST /v1/messages` (send and stream) and the model list.
+A request's Anthropic beta flags (the `anthropic-beta` header the client sent) go along."""
 
 from __future__ import annotations
 
@@ -46,11 +47,14 @@ class Adapter(ModelListing):
         self._headers = headers
 
     async def _open(self, req: ChatRequest, native_model: str) -> UpstreamResponse:
+        headers = self._headers
+        if req.betas:
+            headers = [*headers, (b"anthropic-beta", ",".join(req.betas).encode())]
         return await open_upstream(
             self.pool,
             "POST",
             MESSAGES_PATH,
-            self._headers,
+            headers,
             anthropic_request.render_request(req, native_model),
             self.provider.slug,
             anthropic_response.upstream_error_message,

@@ -6,6 +6,11 @@ assistant turns (`thinking` / `redacted_thinking` blocks); canonically a tool re
 `tool` message and thinking is `reasoning` + `reasoning_signature` on the assistant message.
 A `redacted_thinking` block has no text: its opaque `data` travels as the reasoning signature
 with the `REDACTED` prefix, so it can be sent back unchanged.
+
+A block's fields the canonical model does not name (`cache_control`, `citations`, `context`,
+...) travel in the part's `extra` and are put back on the block: all of them for a request of
+the Anthropic dialect (`own`), only `cache_control` (OpenRouter's extension of OpenAI parts has
+Anthropic's shape) for one of another dialect.
 """
 
 from __future__ import annotations
@@ -46,6 +51,29 @@ def _dict(value: Any, param: str) -> dict[str, Any]:
     return value
 
 
+def block_extra(block: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+    """The fields of a block besides those the canonical model names (None: none)."""
+    extra = {k: v for k, v in block.items() if k not in known}
+    return extra or None
+
+
+def with_extra(block: dict[str, Any], extra: dict[str, Any] | None, own: bool) -> dict[str, Any]:
+    """`block` with a canonical item's `extra` put back (see the module's docstring)."""
+    if extra:
+        if own:
+            block.update(extra)
+        elif "cache_control" in extra:
+            block["cache_control"] = extra["cache_control"]
+    return block
+
+
+_IMAGE_KEYS = frozenset({"type", "source"})
+_DOCUMENT_KEYS = frozenset({"type", "source", "title"})
+_TEXT_KEYS = frozenset({"type", "text"})
+_RESULT_KEYS = frozenset({"type", "tool_use_id", "content", "is_error"})
+_USE_KEYS = frozenset({"type", "id", "name", "input"})
+
+
 # ---------------------------------------------------------------- blocks in
 def image_in(block: dict[str, Any], param: str) -> Part:
     src = _dict(block.get("source"), f"{param}.source")
@@ -53,9 +81,10 @@ def image_in(block: dict[str, Any], param: str) -> Part:
     if kind == "base64":
         media = _str(src.get("media_type"), f"{param}.source.media_type")
         data = _str(src.get("data"), f"{param}.source.data")
-        return ImagePart(f"data:{media};base64,{data}")
+        return ImagePart(f"data:{media};base64,{data}", extra=block_extra(block, _IMAGE_KEYS))
     if kind == "url":
-        return ImagePart(_str(src.get("url"), f"{param}.source.url"))
+        url = _str(src.get("url"), f"{param}.source.url")
+        return ImagePart(url, extra=block_extra(block, _IMAGE_KEYS))
     if kind == "file":
         return OtherPart("image", block)
     raise _bad("source.type must be one of 'base64', 'url', 'file'", f"{param}.source.type")
@@ -65,15 +94,18 @@ def document_in(block: dict[str, Any], param: str) -> Part:
     src = _dict(block.get("source"), f"{param}.source")
     kind = src.get("type")
     title = block.get("title") if isinstance(block.get("title"), str) else None
+    extra = block_extra(block, _DOCUMENT_KEYS)
     if kind == "base64":
         media = _str(src.get("media_type"), f"{param}.source.media_type")
-        return DocumentPart(media, data=_str(src.get("data"), f"{param}.source.data"), title=title)
+        data = _str(src.get("data"), f"{param}.source.data")
+        return DocumentPart(media, data=data, title=title, extra=extra)
     if kind == "text":
         data = _str(src.get("data"), f"{param}.source.data")
-        return DocumentPart(src.get("media_type") or "text/plain", data=data, title=title)
+        media = src.get("media_type") or "text/plain"
+        return DocumentPart(media, data=data, title=title, extra=extra)
     if kind == "url":
         url = _str(src.get("url"), f"{param}.source.url")
-        return DocumentPart("application/pdf", url=url, title=title)
+        return DocumentPart("application/pdf", url=url, title=title, extra=extra)
     if kind in ("content", "file"):
         return OtherPart("document", block)
     raise _bad("unknown document source type", f"{param}.source.type")
@@ -83,7 +115,7 @@ def part_in(block: dict[str, Any], param: str) -> Part:
     """A text, image or document block (or any other block, kept verbatim)."""
     kind = block.get("type")
     if kind == "text":
-        return TextPart(_str(block.get("text"), f"{param}.text"))
+        return TextPart(_str(block.get("text"), f"{param}.text"), block_extra(block, _TEXT_KEYS))
     if kind == "image":
         return image_in(block, param)
     if kind == "document":
@@ -106,7 +138,11 @@ def _tool_result_in(block: dict[str, Any], param: str) -> Message:
     content = block.get("content")
     parts = "" if content is None else _parts_in(content, f"{param}.content")
     return Message(
-        role="tool", content=parts, tool_call_id=tool_id, is_error=block.get("is_error") is True
+        role="tool",
+        content=parts,
+        tool_call_id=tool_id,
+        is_error=block.get("is_error") is True,
+        extra=block_extra(block, _RESULT_KEYS),
     )
 
 
@@ -145,6 +181,7 @@ def _assistant_in(content: list[Any], param: str) -> Message:
                     _str(block.get("id"), f"{p}.id"),
                     _str(block.get("name"), f"{p}.name"),
                     orjson.dumps(_dict(args, f"{p}.input")).decode(),
+                    extra=block_extra(block, _USE_KEYS),
                 )
             )
         elif kind == "thinking":
@@ -199,7 +236,8 @@ def system_in(raw: Any) -> list[Message]:
         block = _dict(b, f"system.{j}")
         if block.get("type") != "text":
             raise _bad("system blocks must be of type 'text'", f"system.{j}.type")
-        parts.append(TextPart(_str(block.get("text"), f"system.{j}.text")))
+        text = _str(block.get("text"), f"system.{j}.text")
+        parts.append(TextPart(text, block_extra(block, _TEXT_KEYS)))
     return [Message("system", parts)]
 
 
@@ -226,14 +264,15 @@ def _document_out(p: DocumentPart) -> dict[str, Any]:
     return out
 
 
-def part_out(p: Part) -> dict[str, Any] | None:
-    """A canonical part as an Anthropic block (None: nothing to send, an empty text)."""
+def part_out(p: Part, own: bool = True) -> dict[str, Any] | None:
+    """A canonical part as an Anthropic block (None: nothing to send, an empty text); `own`:
+    the request is of the Anthropic dialect (every field of its blocks goes back)."""
     if isinstance(p, TextPart):
-        return {"type": "text", "text": p.text} if p.text else None
+        return with_extra({"type": "text", "text": p.text}, p.extra, own) if p.text else None
     if isinstance(p, ImagePart):
-        return _image_out(p)
+        return with_extra(_image_out(p), p.extra, own)
     if isinstance(p, DocumentPart):
-        return _document_out(p)
+        return with_extra(_document_out(p), p.extra, own)
     if p.type in _FOREIGN_PARTS:
         raise Unsupported(
             f"Content parts of type '{p.type}' are not supported by this provider.",
@@ -242,12 +281,12 @@ def part_out(p: Part) -> dict[str, Any] | None:
     return p.data
 
 
-def parts_out(content: str | list[Part] | None) -> list[dict[str, Any]]:
+def parts_out(content: str | list[Part] | None, own: bool = True) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
-    return [b for b in (part_out(p) for p in content) if b is not None]
+    return [b for b in (part_out(p, own) for p in content) if b is not None]
 
 
 def thinking_out(m: Message) -> list[dict[str, Any]]:
@@ -273,46 +312,46 @@ def tool_input(arguments: str, param: str) -> dict[str, Any]:
     return value
 
 
-def _tool_result_out(m: Message) -> dict[str, Any]:
+def _tool_result_out(m: Message, own: bool) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id or ""}
     if isinstance(m.content, list):
-        block["content"] = parts_out(m.content)
+        block["content"] = parts_out(m.content, own)
     elif m.content:
         block["content"] = m.content
     if m.is_error:
         block["is_error"] = True
-    return block
+    return with_extra(block, m.extra, own)
 
 
 def messages_out(
-    messages: list[Message],
+    messages: list[Message], own: bool = True
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Canonical messages → (`system` text blocks, alternating `messages`). System/developer
     messages move to `system`; consecutive `tool` messages (and the user text after them) merge
-    into one user turn; consecutive same-role messages merge (Anthropic requires alternation)."""
+    into one user turn; consecutive same-role messages merge (Anthropic requires alternation).
+    `own`: the request is of the Anthropic dialect (see the module's docstring)."""
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []  # {"role", "content": list of blocks, "text": str | None}
     for i, m in enumerate(messages):
         if m.role in ("system", "developer"):
-            system.extend(parts_out(m.content))
+            system.extend(parts_out(m.content, own))
             continue
         if m.role == "tool":
-            role, blocks = "user", [_tool_result_out(m)]
+            role, blocks = "user", [_tool_result_out(m, own)]
         elif m.role == "assistant":
-            role, blocks = "assistant", thinking_out(m) + parts_out(m.content)
+            role, blocks = "assistant", thinking_out(m) + parts_out(m.content, own)
             for j, tc in enumerate(m.tool_calls or ()):
                 param = f"messages[{i}].tool_calls[{j}].function.arguments"
-                blocks.append(
-                    {
-                        "type": "tool_use",
-                        "id": tc.id,
-                        "name": tc.name,
-                        "input": tool_input(tc.arguments, param),
-                    }
-                )
+                use = {
+                    "type": "tool_use",
+                    "id": tc.id,
+                    "name": tc.name,
+                    "input": tool_input(tc.arguments, param),
+                }
+                blocks.append(with_extra(use, tc.extra, own))
         else:
-            role, blocks = "user", parts_out(m.content)
-        text = m.content if isinstance(m.content, str) and role == "user" else None
+            role, blocks = "user", parts_out(m.content, own)
+        text = m.content if isinstance(m.content, str) and m.role == "user" else None
         if not blocks and text is None:
             continue
         if turns and turns[-1]["role"] == role:

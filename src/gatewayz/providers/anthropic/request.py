@@ -11,9 +11,17 @@ from typing import Any
 import orjson
 
 from gatewayz.canonical.bounds import check_model_id, check_output_tokens
+from gatewayz.canonical.fidelity_fields import NATIVE_EXTRAS
 from gatewayz.canonical.types import ChatRequest, Tool
 from gatewayz.errors import InvalidRequest
-from gatewayz.providers.anthropic.content import messages_in, messages_out, system_in
+from gatewayz.providers.anthropic.content import (
+    block_extra,
+    messages_in,
+    messages_out,
+    system_in,
+    with_extra,
+)
+from gatewayz.providers.anthropic.structured import structured_in
 
 DEFAULT_MAX_TOKENS = 4096
 # OpenAI-style reasoning_effort → an extended-thinking budget (Anthropic's minimum is 1024).
@@ -21,7 +29,8 @@ EFFORT_BUDGET = {"minimal": 1024, "low": 1024, "medium": 4096, "high": 16384}
 _MIN_BUDGET = 1024
 
 # Fields of a Messages request the canonical request names; everything else is kept in
-# `extra` (forwarded to Anthropic-family providers only).
+# `extra` and sent on, as it came, to Anthropic-family providers (canonical/fidelity.py
+# says what becomes of them elsewhere).
 _KNOWN = frozenset(
     {
         "model",
@@ -39,11 +48,9 @@ _KNOWN = frozenset(
         "thinking",
     }
 )
-# Extra fields a request from another dialect may carry that Anthropic knows by the same name.
-_PASSTHROUGH = frozenset(
-    {"output_config", "container", "mcp_servers", "context_management", "cache_control"}
-)
-_SERVICE_TIERS = frozenset({"auto", "standard_only"})
+# Extra fields a request of another dialect may carry that Anthropic knows by the same name.
+_PASSTHROUGH = NATIVE_EXTRAS["anthropic"] - {"thinking"}
+_TOOL_KEYS = frozenset({"type", "name", "description", "input_schema", "strict"})
 
 
 # ---------------------------------------------------------------- edge: request in
@@ -73,6 +80,8 @@ def _int(raw: dict[str, Any], name: str, lo: int) -> int | None:
     value = raw.get(name)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:  # 100.0
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"{name}: Input should be a valid integer", param=name)
     if value < lo:
@@ -107,6 +116,7 @@ def _tools_in(raw: Any) -> tuple[list[Tool] | None, list[dict[str, Any]]]:
                 desc if isinstance(desc, str) else None,
                 schema,
                 strict if isinstance(strict, bool) else None,
+                extra=block_extra(t, _TOOL_KEYS),
             )
         )
     return tools or None, server
@@ -165,12 +175,15 @@ def _common(raw: dict[str, Any]) -> ChatRequest:
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
     if server_tools:
         extra["server_tools"] = server_tools
+    response_format, effort = structured_in(extra)
     return ChatRequest(
         model=model,
         messages=messages,
         tools=tools,
         tool_choice=tool_choice,
         parallel_tool_calls=parallel,
+        response_format=response_format,
+        reasoning_effort=effort,
         thinking=_thinking_in(raw.get("thinking")),
         extra=extra,
         extra_dialect="anthropic",
@@ -221,14 +234,14 @@ def count_tokens_request(body: bytes) -> ChatRequest:
 
 
 # ---------------------------------------------------------------- family: request out
-def _tool_out(t: Any) -> dict[str, Any]:
+def _tool_out(t: Tool, own: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": t.name}
     if t.description is not None:
         out["description"] = t.description
     out["input_schema"] = t.parameters or {"type": "object", "properties": {}}
     if t.strict is not None:
         out["strict"] = t.strict
-    return out
+    return with_extra(out, t.extra, own)
 
 
 def _tool_choice_out(req: ChatRequest) -> dict[str, Any] | None:
@@ -253,6 +266,8 @@ def _thinking_out(req: ChatRequest, max_tokens: int) -> tuple[dict[str, Any] | N
     thinking = req.thinking if req.thinking is not None else req.extra.get("thinking")
     if isinstance(thinking, dict):
         return thinking, max_tokens
+    if req.extra_dialect == "anthropic":  # its effort is `output_config.effort`, sent as it is
+        return None, max_tokens
     budget = EFFORT_BUDGET.get(req.reasoning_effort or "")
     if budget is None:
         return None, max_tokens
@@ -266,8 +281,11 @@ def _thinking_out(req: ChatRequest, max_tokens: int) -> tuple[dict[str, Any] | N
 
 def render_request(req: ChatRequest, model: str) -> bytes:
     """The Messages body for an Anthropic-family provider. max_tokens is required there: the
-    request's, else DEFAULT_MAX_TOKENS. Only Anthropic's own fields are sent."""
-    system, messages = messages_out(req.messages)
+    request's, else DEFAULT_MAX_TOKENS. A request of the Anthropic dialect keeps every field it
+    came with (blocks' `cache_control`, `citations`, ..., top-level fields the canonical request
+    does not name); one of another dialect sends only what Anthropic knows by those names."""
+    own = req.extra_dialect == "anthropic"
+    system, messages = messages_out(req.messages, own)
     thinking, max_tokens = _thinking_out(req, req.max_tokens or DEFAULT_MAX_TOKENS)
     body: dict[str, Any] = {"model": model, "max_tokens": max_tokens, "messages": messages}
     if system:
@@ -284,9 +302,8 @@ def render_request(req: ChatRequest, model: str) -> bytes:
         body["metadata"] = {"user_id": req.user}
     if thinking is not None:
         body["thinking"] = thinking
-    tools = [_tool_out(t) for t in req.tools or ()]
-    own = req.extra if req.extra_dialect == "anthropic" else {}  # never another dialect's
-    server = own.get("server_tools")
+    tools = [_tool_out(t, own) for t in req.tools or ()]
+    server = req.extra.get("server_tools") if own else None
     if isinstance(server, list):
         tools.extend(server)
     if tools:
@@ -294,13 +311,13 @@ def render_request(req: ChatRequest, model: str) -> bytes:
         choice = _tool_choice_out(req)
         if choice is not None:
             body["tool_choice"] = choice
-    for name in _PASSTHROUGH:
-        if name in own:
-            body[name] = own[name]
-    if own.get("service_tier") in _SERVICE_TIERS:
-        body["service_tier"] = own["service_tier"]
+    for name, value in req.extra.items():
+        if (own and name != "server_tools") or name in _PASSTHROUGH:
+            body.setdefault(name, value)
+    if "cache_control" in req.extra:  # top-level (automatic) caching: the same in both
+        body.setdefault("cache_control", req.extra["cache_control"])
     rf = req.response_format
-    if rf and rf.get("type") == "json_schema":
+    if not own and rf and rf.get("type") == "json_schema":
         schema = (rf.get("json_schema") or {}).get("schema")
         if isinstance(schema, dict):
             config = dict(body.get("output_config") or {})

@@ -24,6 +24,7 @@ from gatewayz.providers.fal.codec import (
     FalStreamDecoder,
     bad_upstream,
     error_message,
+    output_limit,
     parse_response,
     render_request,
 )
@@ -64,7 +65,7 @@ class Adapter(ModelListing):
         resp = await open_upstream(
             self.pool, "POST", LLM_APP, self._json, body, slug, error_message
         )
-        return parse_response(await read_body(resp, slug), slug)
+        return parse_response(await read_body(resp, slug), slug, output_limit(req))
 
     async def stream(self, req: ChatRequest, native_model: str) -> EventStream:
         slug = self.provider.slug
@@ -72,7 +73,7 @@ class Adapter(ModelListing):
         resp = await open_upstream(
             self.pool, "POST", LLM_STREAM_APP, self._sse, body, slug, error_message
         )
-        return await event_stream(resp, slug, FalStreamDecoder(slug))
+        return await event_stream(resp, slug, FalStreamDecoder(slug, output_limit(req)))
 
     async def _post(self, path: str, body: bytes) -> bytes:
         slug = self.provider.slug

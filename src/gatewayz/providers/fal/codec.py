@@ -4,7 +4,9 @@ its SSE stream of cumulative outputs → deltas (`FalStreamDecoder`). Error bodi
 
 The conversation is rendered into one `prompt` plus a `system_prompt`, and the model's native
 id (e.g. `google/gemini-flash-1.5`) is its `model`; a stream event carries the output so far,
-the one with `partial: false` ends the answer.
+the one with `partial: false` ends the answer. any-llm takes no output limit: the gateway
+ends the answer after `max_tokens` (at `CHARS_PER_TOKEN` characters a token) with
+finish_reason `length` (canonical/fidelity.py: emulated).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ from gatewayz.providers.sse import SSEDecoder
 from gatewayz.providers.upstream_errors import error_message as error_message
 
 _SPEAKERS = {"user": "User", "assistant": "Assistant"}
+CHARS_PER_TOKEN = 4
+
+
+def output_limit(req: ChatRequest) -> int | None:
+    """The most characters of answer the request's `max_tokens` allows (None: no limit)."""
+    return req.max_tokens * CHARS_PER_TOKEN if req.max_tokens else None
 
 
 # ---------------------------------------------------------------- request out
@@ -99,13 +107,16 @@ def _checked(raw: Any, provider: str) -> dict[str, Any]:
     return raw
 
 
-def parse_response(body: bytes, provider: str) -> ChatResponse:
+def parse_response(body: bytes, provider: str, limit: int | None = None) -> ChatResponse:
     try:
         raw = _checked(orjson.loads(body), provider)
     except (orjson.JSONDecodeError, TypeError) as exc:
         raise bad_upstream(provider, exc) from None
-    message = Message(role="assistant", content=raw["output"], reasoning=raw.get("reasoning"))
-    return ChatResponse(choices=[Choice(0, message, "stop")])
+    text, finish = raw["output"], "stop"
+    if limit is not None and len(text) > limit:
+        text, finish = text[:limit], "length"
+    message = Message(role="assistant", content=text, reasoning=raw.get("reasoning"))
+    return ChatResponse(choices=[Choice(0, message, finish)])
 
 
 def bad_upstream(provider: str, exc: Exception) -> GatewayError:
@@ -118,9 +129,11 @@ class FalStreamDecoder:
     """SSE `data:` events of cumulative output → canonical text (and reasoning) deltas; the
     event with `partial: false` ends the answer."""
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, limit: int | None = None) -> None:
         self._sse = SSEDecoder()
         self._provider = provider
+        self._limit = limit  # characters of output (max_tokens), then the answer ends
+        self._sent = 0
         self._output = ""
         self._reasoning = ""
         self._started = False
@@ -137,11 +150,15 @@ class FalStreamDecoder:
                 raise bad_upstream(self._provider, ValueError("stream event")) from None
             text = self._advance("_output", raw["output"])
             thought = self._advance("_reasoning", raw.get("reasoning") or "")
+            finish = "stop" if raw.get("partial") is False else None
+            if self._limit is not None and self._sent + len(text) > self._limit:
+                text, finish = text[: self._limit - self._sent], "length"
+            self._sent += len(text)
             delta = ChoiceDelta(0, content=text or None, reasoning=thought or None)
             if not self._started:
                 delta.role, self._started = "assistant", True
-            if raw.get("partial") is False:
-                delta.finish_reason, self._done = "stop", True
+            if finish is not None:
+                delta.finish_reason, self._done = finish, True
             if delta.role or delta.content or delta.reasoning or delta.finish_reason:
                 batch.append(StreamChunk([delta]))
         return batch

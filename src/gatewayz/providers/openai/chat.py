@@ -24,6 +24,7 @@ from gatewayz.canonical.types import (
     Usage,
 )
 from gatewayz.errors import GatewayError, UpstreamUnavailable
+from gatewayz.providers.openai.tools import call_out
 from gatewayz.providers.upstream_errors import error_message
 
 upstream_error_message = error_message  # one implementation for every format
@@ -75,19 +76,20 @@ def content_text(value: Any) -> str | None:
     raise TypeError(f"content is a {type(value).__name__}")
 
 
+def _call_from(tc: dict[str, Any]) -> ToolCall:
+    if tc.get("type") == "custom":  # a custom tool's call: free-form input
+        c = tc["custom"]
+        return ToolCall(tc.get("id", ""), c["name"], c.get("input") or "", kind="custom")
+    fn = tc["function"]
+    return ToolCall(tc.get("id", ""), fn["name"], fn.get("arguments") or "")
+
+
 def _message_from(d: dict[str, Any]) -> Message:
     calls = d.get("tool_calls")
     return Message(
         role="assistant",
         content=content_text(d.get("content")),
-        tool_calls=[
-            ToolCall(
-                tc.get("id", ""), tc["function"]["name"], tc["function"].get("arguments") or ""
-            )
-            for tc in calls
-        ]
-        if calls
-        else None,
+        tool_calls=[_call_from(tc) for tc in calls] if calls else None,
         reasoning=d.get("reasoning_content") or d.get("reasoning"),
         refusal=d.get("refusal"),
     )
@@ -125,22 +127,22 @@ def parse_chunk(raw: dict[str, Any]) -> StreamChunk:
                 content=content_text(d.get("content")),
                 reasoning=d.get("reasoning_content") or d.get("reasoning"),
                 refusal=d.get("refusal"),
-                tool_calls=[
-                    ToolCallDelta(
-                        index=tc.get("index", 0),
-                        id=tc.get("id"),
-                        name=(tc.get("function") or {}).get("name"),
-                        arguments=(tc.get("function") or {}).get("arguments"),
-                    )
-                    for tc in calls
-                ]
-                if calls
-                else None,
+                tool_calls=[_call_delta_from(tc) for tc in calls] if calls else None,
                 finish_reason=c.get("finish_reason"),
                 logprobs=c.get("logprobs"),
             )
         )
     return StreamChunk(deltas, parse_usage(raw.get("usage")))
+
+
+def _call_delta_from(tc: dict[str, Any]) -> ToolCallDelta:
+    if tc.get("type") == "custom" or "custom" in tc:
+        c = tc.get("custom") or {}
+        return ToolCallDelta(
+            tc.get("index", 0), tc.get("id"), c.get("name"), c.get("input"), kind="custom"
+        )
+    fn = tc.get("function") or {}
+    return ToolCallDelta(tc.get("index", 0), tc.get("id"), fn.get("name"), fn.get("arguments"))
 
 
 # ---------------------------------------------------------------- edge: response out
@@ -161,29 +163,26 @@ def render_usage(u: Usage) -> dict[str, Any]:
     return out
 
 
-def render_response(resp: ChatResponse, rid: str, created: int, model: str) -> bytes:
+def render_response(
+    resp: ChatResponse, rid: str, created: int, model: str, legacy: bool = False
+) -> bytes:
+    """The chat.completion object; `legacy`: the request used `functions`, so a call is
+    answered as the message's `function_call` (finish_reason `function_call`)."""
     choices = []
     for c in resp.choices:
         m = c.message
         msg: dict[str, Any] = {"role": "assistant", "content": m.content, "refusal": m.refusal}
-        if m.tool_calls:
-            msg["tool_calls"] = [
-                {
-                    "id": tc.id,
-                    "type": "function",
-                    "function": {"name": tc.name, "arguments": tc.arguments},
-                }
-                for tc in m.tool_calls
-            ]
+        finish = c.finish_reason
+        if m.tool_calls and legacy:
+            first = m.tool_calls[0]  # legacy requests ask for one call at a time
+            msg["function_call"] = {"name": first.name, "arguments": first.arguments}
+            finish = "function_call" if finish == "tool_calls" else finish
+        elif m.tool_calls:
+            msg["tool_calls"] = [call_out(tc) for tc in m.tool_calls]
         if m.reasoning:
             msg["reasoning_content"] = m.reasoning
         choices.append(
-            {
-                "index": c.index,
-                "message": msg,
-                "logprobs": c.logprobs,
-                "finish_reason": c.finish_reason,
-            }
+            {"index": c.index, "message": msg, "logprobs": c.logprobs, "finish_reason": finish}
         )
     body: dict[str, Any] = {
         "id": rid,
@@ -198,9 +197,14 @@ def render_response(resp: ChatResponse, rid: str, created: int, model: str) -> b
 
 
 def render_chunk(
-    chunk: StreamChunk, rid: str, created: int, model: str, include_usage: bool
+    chunk: StreamChunk,
+    rid: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    legacy: bool = False,
 ) -> bytes:
-    """One `data: {...}\\n\\n` SSE event."""
+    """One `data: {...}\\n\\n` SSE event (`legacy`: calls as `function_call` deltas)."""
     choices = []
     for d in chunk.choices:
         delta: dict[str, Any] = {}
@@ -212,29 +216,18 @@ def render_chunk(
             delta["reasoning_content"] = d.reasoning
         if d.refusal is not None:
             delta["refusal"] = d.refusal
-        if d.tool_calls:
-            calls = []
-            for tc in d.tool_calls:
-                call: dict[str, Any] = {"index": tc.index}
-                fn: dict[str, str] = {}
-                if tc.id is not None:
-                    call["id"] = tc.id
-                    call["type"] = "function"
-                if tc.name is not None:
-                    fn["name"] = tc.name
-                if tc.arguments is not None:
-                    fn["arguments"] = tc.arguments
-                if fn:
-                    call["function"] = fn
-                calls.append(call)
-            delta["tool_calls"] = calls
+        finish = d.finish_reason
+        if d.tool_calls and legacy:
+            first = [tc for tc in d.tool_calls if tc.index == 0]
+            fn = _fn_delta(first[0]) if first else {}
+            if fn:
+                delta["function_call"] = fn
+        elif d.tool_calls:
+            delta["tool_calls"] = [_call_delta(tc) for tc in d.tool_calls]
+        if legacy and finish == "tool_calls":
+            finish = "function_call"
         choices.append(
-            {
-                "index": d.index,
-                "delta": delta,
-                "logprobs": d.logprobs,
-                "finish_reason": d.finish_reason,
-            }
+            {"index": d.index, "delta": delta, "logprobs": d.logprobs, "finish_reason": finish}
         )
     body: dict[str, Any] = {
         "id": rid,
@@ -246,6 +239,29 @@ def render_chunk(
     if include_usage:
         body["usage"] = render_usage(chunk.usage) if chunk.usage is not None else None
     return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+def _fn_delta(tc: ToolCallDelta) -> dict[str, str]:
+    fn: dict[str, str] = {}
+    if tc.name is not None:
+        fn["name"] = tc.name
+    if tc.arguments is not None:
+        fn["arguments"] = tc.arguments
+    return fn
+
+
+def _call_delta(tc: ToolCallDelta) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": tc.index}
+    kind = tc.kind or "function"
+    if tc.id is not None:
+        call["id"] = tc.id
+        call["type"] = kind
+    fn = _fn_delta(tc)
+    if kind == "custom" and "arguments" in fn:
+        fn["input"] = fn.pop("arguments")
+    if fn:
+        call[kind] = fn
+    return call
 
 
 DONE = b"data: [DONE]\n\n"

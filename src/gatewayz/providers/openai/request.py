@@ -12,18 +12,27 @@ from pydantic import ValidationError
 from gatewayz.canonical.bounds import check_model_id, check_output_tokens
 from gatewayz.canonical.types import (
     ChatRequest,
+    DocumentPart,
     ImagePart,
     Message,
     OtherPart,
     Part,
     TextPart,
-    Tool,
-    ToolCall,
 )
-from gatewayz.errors import InvalidRequest
+from gatewayz.errors import InvalidRequest, Unsupported
 from gatewayz.providers.openai.schema import ChatCompletionIn, MessageIn
+from gatewayz.providers.openai.tools import (
+    call_out,
+    calls_in,
+    choice_out,
+    function_result_id,
+    tool_out,
+    tools_in,
+)
 
-_KNOWN = frozenset(ChatCompletionIn.model_fields) | {"stream_options"}
+_KNOWN = frozenset(ChatCompletionIn.model_fields) | {"stream_options", "top_k"}
+# Anthropic's thinking budget → OpenAI's reasoning effort (the budget is at most this).
+_EFFORT_OF_BUDGET = ((2048, "low"), (8192, "medium"))
 
 
 # ---------------------------------------------------------------- edge: request in
@@ -42,8 +51,10 @@ def parse_request(body: bytes) -> ChatRequest:
     check_model_id(m.model)
     check_output_tokens(m.max_tokens, "max_tokens")
     check_output_tokens(m.max_completion_tokens, "max_completion_tokens")
-    if m.tool_choice not in (None, "none") and not m.tools and m.tool_choice != "auto":
-        raise InvalidRequest("tool_choice requires tools to be specified.", param="tool_choice")
+    tools, tool_choice, parallel, legacy = tools_in(m)
+    if tool_choice not in (None, "none", "auto") and not tools:
+        param = "function_call" if legacy else "tool_choice"
+        raise InvalidRequest(f"{param} requires tools to be specified.", param=param)
     if m.top_logprobs is not None and not m.logprobs:
         raise InvalidRequest("top_logprobs requires logprobs to be true.", param="top_logprobs")
     rf = None
@@ -54,15 +65,10 @@ def parse_request(body: bytes) -> ChatRequest:
                 param="response_format.json_schema",
             )
         rf = m.response_format.model_dump(exclude_none=True, by_alias=True)
-    tool_choice: str | dict[str, str] | None
-    if m.tool_choice is None or isinstance(m.tool_choice, str):
-        tool_choice = m.tool_choice
-    else:
-        tool_choice = {"name": m.tool_choice.function.name}
     stop = [m.stop] if isinstance(m.stop, str) else m.stop
     return ChatRequest(
         model=m.model,
-        messages=[_message_in(msg) for msg in m.messages],
+        messages=[_message_in(m.messages, i) for i in range(len(m.messages))],
         stream=bool(m.stream),
         include_usage=bool(m.stream_options and m.stream_options.include_usage),
         max_tokens=m.max_completion_tokens or m.max_tokens,
@@ -74,14 +80,11 @@ def parse_request(body: bytes) -> ChatRequest:
         presence_penalty=m.presence_penalty,
         frequency_penalty=m.frequency_penalty,
         logit_bias=m.logit_bias,
-        tools=[
-            Tool(t.function.name, t.function.description, t.function.parameters, t.function.strict)
-            for t in m.tools
-        ]
-        if m.tools
-        else None,
+        top_k=_top_k(raw.get("top_k")),
+        tools=tools,
         tool_choice=tool_choice,
-        parallel_tool_calls=m.parallel_tool_calls,
+        parallel_tool_calls=parallel,
+        legacy_functions=legacy,
         response_format=rf,
         logprobs=bool(m.logprobs),
         top_logprobs=m.top_logprobs,
@@ -103,8 +106,12 @@ def _validation_error(exc: ValidationError) -> InvalidRequest:
         if path and p == path[-1] and isinstance(p, str):
             continue
         path.append(p)
+    kind = err["type"]
+    if kind == "union_tag_not_found":  # a tagged object without its tag: the tag is missing
+        path.append(str((err.get("ctx") or {}).get("discriminator", "type")).strip("'"))
+        kind = "missing"
     param = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-    if err["type"] == "missing":
+    if kind == "missing":
         msg = f"Missing required parameter: '{param}'."
     else:
         got = type(err.get("input")).__name__ if "input" in err else "value"
@@ -115,7 +122,19 @@ def _validation_error(exc: ValidationError) -> InvalidRequest:
 _TYPE_LABELS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "literal"})
 
 
-def _message_in(m: MessageIn) -> Message:
+def _top_k(value: Any) -> int | None:
+    """`top_k`, an extra field many OpenAI-compatible servers take (and Anthropic, Gemini)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer() and value < 2**31:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise InvalidRequest("Invalid value for 'top_k': expected an integer >= 0.", param="top_k")
+    return value
+
+
+def _message_in(messages: list[MessageIn], i: int) -> Message:
+    m = messages[i]
     content: str | list[Part] | None
     if m.content is None or isinstance(m.content, str):
         content = m.content
@@ -123,23 +142,29 @@ def _message_in(m: MessageIn) -> Message:
         content = []
         for p in m.content:
             if p.type == "text":
-                content.append(TextPart(p.text))  # type: ignore[union-attr]
+                content.append(TextPart(p.text, p.model_extra or None))  # type: ignore[union-attr]
             elif p.type == "image_url":
-                content.append(ImagePart(p.image_url.url, p.image_url.detail))  # type: ignore[union-attr]
+                url = p.image_url  # type: ignore[union-attr]
+                content.append(ImagePart(url.url, url.detail, p.model_extra or None))
             else:
                 content.append(OtherPart(p.type, p.model_dump()))
-    if m.role == "tool" and not m.tool_call_id:
+    role, tool_call_id = m.role, m.tool_call_id
+    if role == "function":  # legacy: the result of the assistant's `function_call`
+        if m.name is None:
+            raise InvalidRequest(
+                "Messages with role 'function' must have a 'name'.", param=f"messages[{i}].name"
+            )
+        role, tool_call_id = "tool", function_result_id(messages, i)
+    elif role == "tool" and tool_call_id is None:
         raise InvalidRequest(
             "Messages with role 'tool' must have a 'tool_call_id'.", param="messages.tool_call_id"
         )
     return Message(
-        role=m.role,
+        role=role,
         content=content,
         name=m.name,
-        tool_calls=[ToolCall(tc.id, tc.function.name, tc.function.arguments) for tc in m.tool_calls]
-        if m.tool_calls
-        else None,
-        tool_call_id=m.tool_call_id,
+        tool_calls=calls_in(m, i),
+        tool_call_id=tool_call_id,
         reasoning=m.reasoning_content,
         refusal=m.refusal,
     )
@@ -157,7 +182,11 @@ def render_request(
     (when the provider supports it) so every request is metered from real counts. OpenAI itself
     wants `max_completion_tokens` (its reasoning models refuse `max_tokens`); most others
     only know `max_tokens`."""
-    body: dict[str, Any] = {"model": model, "messages": [_message_out(m) for m in req.messages]}
+    own = req.extra_dialect == "openai"
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [_message_out(m, own) for m in req.messages],
+    }
     if req.stream:
         body["stream"] = True
         if stream_usage:
@@ -177,10 +206,14 @@ def render_request(
         "user",
         "metadata",
         "reasoning_effort",
+        "top_k",
     ):
         value = getattr(req, name)
         if value is not None:
             body[name] = value
+    effort = _effort_of_thinking(req)
+    if effort is not None:
+        body.setdefault("reasoning_effort", effort)
     if req.n != 1:
         body["n"] = req.n
     if req.stop:
@@ -188,49 +221,42 @@ def render_request(
     if req.logprobs:
         body["logprobs"] = True
     if req.tools:
-        body["tools"] = [_tool_out(t) for t in req.tools]
+        body["tools"] = [tool_out(t) for t in req.tools]
     if req.tool_choice is not None:
-        tc = req.tool_choice
-        body["tool_choice"] = tc if isinstance(tc, str) else {"type": "function", "function": tc}
-    if req.extra_dialect == "openai":  # never another dialect's parameters
+        body["tool_choice"] = choice_out(req)
+    if own:  # never another dialect's parameters (canonical/fidelity.py refuses those)
         for k, v in req.extra.items():
             body.setdefault(k, v)
     return orjson.dumps(body)
 
 
-def _tool_out(t: Tool) -> dict[str, Any]:
-    fn: dict[str, Any] = {"name": t.name}
-    if t.description is not None:
-        fn["description"] = t.description
-    if t.parameters is not None:
-        fn["parameters"] = t.parameters
-    if t.strict is not None:
-        fn["strict"] = t.strict
-    return {"type": "function", "function": fn}
+def _effort_of_thinking(req: ChatRequest) -> str | None:
+    """Anthropic's `thinking` (a request of its dialect) as a reasoning effort: enabled with a
+    budget → low / medium / high; adaptive or disabled → none said (the model's default)."""
+    thinking = req.thinking
+    if req.extra_dialect != "anthropic" or not thinking or thinking.get("type") != "enabled":
+        return None
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int):
+        return None
+    return next((effort for most, effort in _EFFORT_OF_BUDGET if budget <= most), "high")
 
 
-def _message_out(m: Message) -> dict[str, Any]:
+def _message_out(m: Message, own: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m.role}
     if isinstance(m.content, list):
-        if all(isinstance(p, TextPart) for p in m.content):
+        if all(isinstance(p, TextPart) and not (own and p.extra) for p in m.content):
             # Text-only content as one string: every OpenAI-compatible server accepts that,
             # while some refuse arrays (notably for system messages).
             out["content"] = "\n".join(p.text for p in m.content)  # type: ignore[union-attr]
         else:
-            out["content"] = [_part_out(p) for p in m.content]
+            out["content"] = [_part_out(p, own) for p in m.content]
     else:
         out["content"] = m.content
-    if m.name is not None:
+    if m.name is not None and m.role != "tool":
         out["name"] = m.name
     if m.tool_calls:
-        out["tool_calls"] = [
-            {
-                "id": tc.id,
-                "type": "function",
-                "function": {"name": tc.name, "arguments": tc.arguments},
-            }
-            for tc in m.tool_calls
-        ]
+        out["tool_calls"] = [call_out(tc) for tc in m.tool_calls]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
     if m.refusal is not None:
@@ -238,12 +264,30 @@ def _message_out(m: Message) -> dict[str, Any]:
     return out
 
 
-def _part_out(p: Part) -> dict[str, Any]:
+def _part_out(p: Part, own: bool) -> dict[str, Any]:
     if isinstance(p, TextPart):
-        return {"type": "text", "text": p.text}
+        text = {"type": "text", "text": p.text}
+        return {**text, **p.extra} if own and p.extra else text
     if isinstance(p, ImagePart):
         image: dict[str, Any] = {"url": p.url}
         if p.detail:
             image["detail"] = p.detail
-        return {"type": "image_url", "image_url": image}
+        part = {"type": "image_url", "image_url": image}
+        return {**part, **p.extra} if own and p.extra else part
+    if isinstance(p, DocumentPart):
+        return _document_out(p)
     return p.data
+
+
+def _document_out(p: DocumentPart) -> dict[str, Any]:
+    """A document as OpenAI's `file` part (base64 data), or its text."""
+    if p.media_type.startswith("text/") and p.data is not None:
+        return {"type": "text", "text": p.data}
+    if p.data is None:
+        raise Unsupported(
+            "OpenAI-compatible providers do not support documents by URL (only inline data).",
+            param="messages",
+        )
+    name = p.title or ("document.pdf" if p.media_type == "application/pdf" else "document")
+    data = f"data:{p.media_type};base64,{p.data}"
+    return {"type": "file", "file": {"filename": name, "file_data": data}}

@@ -1,14 +1,27 @@
 """Pydantic models of an OpenAI chat-completions request: the edge validation, nothing else.
 
-Strict types (a string is not a number), as OpenAI itself answers. Unknown top-level
-parameters are kept and forwarded to OpenAI-compatible providers only.
+Strict types (a string is not a number, except that a whole float is an integer: `n: 1.0`), as
+OpenAI itself answers. Unknown top-level parameters are kept and forwarded to OpenAI-compatible
+providers only (`canonical/fidelity.py` says what becomes of them elsewhere). Every shape of
+the current API is accepted: custom tools, `allowed_tools`, the legacy `functions` /
+`function_call` and `role: "function"` messages.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _whole(value: Any) -> Any:
+    """`100.0` → 100: JSON has one number type, and OpenAI takes whole floats for integers."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+WholeInt = Annotated[int, BeforeValidator(_whole)]
 
 
 class _Strict(BaseModel):
@@ -22,9 +35,23 @@ class FunctionDef(_Strict):
     strict: bool | None = None
 
 
-class ToolDef(_Strict):
+class FunctionToolDef(_Strict):
     type: Literal["function"]
     function: FunctionDef
+
+
+class CustomDef(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    description: str | None = None
+    format: dict[str, Any] | None = None  # {"type": "text"} or {"type": "grammar", ...}
+
+
+class CustomToolDef(_Strict):
+    type: Literal["custom"]
+    custom: CustomDef
+
+
+ToolDef = Annotated[FunctionToolDef | CustomToolDef, Field(discriminator="type")]
 
 
 class FunctionCall(_Strict):
@@ -38,7 +65,19 @@ class ToolCallIn(_Strict):
     function: FunctionCall
 
 
+class CustomCall(_Strict):
+    name: str
+    input: str
+
+
+class CustomToolCallIn(_Strict):
+    id: str
+    type: Literal["custom"]
+    custom: CustomCall
+
+
 class TextPartIn(_Strict):
+    model_config = ConfigDict(strict=True, extra="allow")  # cache_control (OpenRouter's)
     type: Literal["text"]
     text: str
 
@@ -49,6 +88,7 @@ class ImageURL(_Strict):
 
 
 class ImagePartIn(_Strict):
+    model_config = ConfigDict(strict=True, extra="allow")
     type: Literal["image_url"]
     image_url: ImageURL
 
@@ -62,10 +102,11 @@ ContentPart = Annotated[TextPartIn | ImagePartIn | OtherPartIn, Field(discrimina
 
 
 class MessageIn(_Strict):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
-    tool_calls: list[ToolCallIn] | None = None
+    tool_calls: list[ToolCallIn | CustomToolCallIn] | None = None
+    function_call: FunctionCall | None = None  # legacy: an assistant's one call
     tool_call_id: str | None = None
     reasoning_content: str | None = None
     refusal: str | None = None
@@ -82,6 +123,26 @@ class NamedFunction(_Strict):
 class NamedToolChoice(_Strict):
     type: Literal["function"]
     function: NamedFunction
+
+
+class CustomToolChoice(_Strict):
+    type: Literal["custom"]
+    custom: NamedFunction
+
+
+class AllowedTools(_Strict):
+    mode: Literal["auto", "required"]
+    tools: Annotated[list[dict[str, Any]], Field(min_length=1)]
+
+
+class AllowedToolsChoice(_Strict):
+    type: Literal["allowed_tools"]
+    allowed_tools: AllowedTools
+
+
+ToolChoice = Annotated[
+    NamedToolChoice | CustomToolChoice | AllowedToolsChoice, Field(discriminator="type")
+]
 
 
 class JsonSchemaSpec(_Strict):
@@ -103,22 +164,24 @@ class ChatCompletionIn(BaseModel):
     messages: Annotated[list[MessageIn], Field(min_length=1)]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[WholeInt, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[WholeInt, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    n: Annotated[WholeInt, Field(ge=1, le=128)] | None = None
     stop: str | Annotated[list[str], Field(max_length=4)] | None = None
-    seed: int | None = None
+    seed: WholeInt | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     logit_bias: dict[str, float] | None = None
     tools: list[ToolDef] | None = None
-    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    tool_choice: Literal["none", "auto", "required"] | ToolChoice | None = None
+    functions: Annotated[list[FunctionDef], Field(min_length=1)] | None = None  # legacy
+    function_call: Literal["none", "auto"] | NamedFunction | None = None  # legacy
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     logprobs: bool | None = None
-    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    top_logprobs: Annotated[WholeInt, Field(ge=0, le=20)] | None = None
     user: str | None = None
     metadata: dict[str, str] | None = None
     reasoning_effort: str | None = None

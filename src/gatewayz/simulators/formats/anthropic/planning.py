@@ -1,6 +1,7 @@
 """The Anthropic format's answers: a Messages request → the deterministic planner's
 (`simulators.content`) OpenAI-shaped view of it → the output blocks (thinking, text, tool_use,
-with stop sequences and max_tokens applied) → Anthropic's exact SSE event sequence."""
+with stop sequences and max_tokens applied; JSON following the schema of structured outputs)
+→ Anthropic's exact SSE event sequence."""
 
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ def _plan_request(p: dict[str, Any]) -> dict[str, Any]:
     else:
         plan["tool_choice"] = "none" if kind == "none" else "auto"
     plan["parallel_tool_calls"] = choice.get("disable_parallel_tool_use") is not True
+    # Structured outputs (`output_config.format`, the beta's `output_format`): JSON that
+    # follows the schema, as the OpenAI side answers `response_format` json_schema.
+    config = p.get("output_config") if isinstance(p.get("output_config"), dict) else {}
+    fmt = config.get("format") or p.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        plan["response_format"] = {"type": "json_schema", "json_schema": fmt}
     return plan
 
 
