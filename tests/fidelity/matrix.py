@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DIALECTS = ["openai", "anthropic"]
+from gatewayz.canonical.fidelity_doc import markdown as fields_section
+
+DIALECTS = ["openai", "anthropic", "responses"]
+# How each dialect's section of the table is titled (the SDK and API its cells call).
+DIALECT_TITLES = {
+    "openai": "openai SDK",
+    "anthropic": "anthropic SDK",
+    "responses": "openai SDK, Responses API (`client.responses`)",
+}
 SCENARIOS = ["plain", "streaming", "tools", "streaming_tools", "images_in", "usage"]
 
 
@@ -127,7 +135,7 @@ def render_table(results: dict[tuple[str, str, str], str]) -> str:
         "reaches the provider in its own format), **usage** (real token counts, not estimates).",
     ]
     for dialect in DIALECTS:
-        lines += ["", f"## Inbound: {dialect} SDK", ""]
+        lines += ["", f"## Inbound: {DIALECT_TITLES[dialect]}", ""]
         lines.append(
             "| family (provider) | " + " | ".join(s.replace("_", " ") for s in SCENARIOS) + " |"
         )
@@ -146,6 +154,7 @@ def render_table(results: dict[tuple[str, str, str], str]) -> str:
             lines += ["", "Not applicable:", ""]
             lines += [f"{i}. {n[2:]}" for i, n in enumerate(notes, 1)]
     lines += _media_section(results)
+    lines += fields_section()  # the request-field table the gateway applies
     return "\n".join(lines) + "\n"
 
 

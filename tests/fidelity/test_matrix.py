@@ -21,6 +21,7 @@ from tests.e2e.harness import (
     start_gateway,
 )
 from tests.fidelity.matrix import DIALECTS, FAMILIES, SCENARIOS, Family
+from tests.fidelity.responses_scenarios import RESPONSES_SCENARIOS
 
 # a 1×1 PNG
 PNG = (
@@ -79,7 +80,11 @@ def test_cell(fidelity_gateway: Gateway, dialect: str, family: str, scenario: st
         pytest.skip("wire format not implemented yet")
     if scenario in fam.limits:
         pytest.skip(fam.limits[scenario])
-    run = OPENAI_SCENARIOS if dialect == "openai" else ANTHROPIC_SCENARIOS
+    run = {
+        "openai": OPENAI_SCENARIOS,
+        "anthropic": ANTHROPIC_SCENARIOS,
+        "responses": RESPONSES_SCENARIOS,
+    }[dialect]
     try:
         run[scenario](fidelity_gateway, fam.model)
     except (openai.BadRequestError, anthropic.BadRequestError) as exc:
