@@ -84,19 +84,21 @@ class Authenticator:
         if row is None or not row["is_active"] or not self._keyring.verify(key, row["key_hash"]):
             self._negative.put(digest, now + self._negative_ttl)
             raise Unauthorized("Incorrect API key provided.")
-        expires = row.get("expires_at")
-        principal = Principal(
-            api_key_id=row["api_key_id"],
-            user_id=row["user_id"],
-            env=row["env"],
-            role=row["role"],
-            plan=row["plan"],
-            expires_at=_timestamp(expires),
-            record=row,
-        )
+        principal = _principal(row)
         if generation == self._generation:
             self._cache[digest] = (now + self._ttl, principal)
         return principal
+
+    async def principal_of(self, api_key_id: str) -> Principal:
+        """The principal of a stored key, by its id, read as `authenticate` reads it (for work
+        done later on a key's behalf: a batch's lines); Unauthorized when the key is revoked,
+        inactive or expired, or its user is inactive."""
+        async with self._db.begin() as conn:
+            key = await repo.get_key(conn, api_key_id)
+            row = None if key is None else await repo.find_key(conn, key["key_hash"])
+        if row is None or not row["is_active"]:
+            raise Unauthorized("The API key is no longer active.")
+        return _principal(row)
 
     def invalidate(self, key_hash: str | None = None) -> None:
         """Forget one key (by its HMAC) or, with None, every cached key. Cross-process
@@ -106,6 +108,18 @@ class Authenticator:
             self._cache.clear()
         else:
             self._cache.pop(key_hash, None)
+
+
+def _principal(row: dict[str, Any]) -> Principal:
+    return Principal(
+        api_key_id=row["api_key_id"],
+        user_id=row["user_id"],
+        env=row["env"],
+        role=row["role"],
+        plan=row["plan"],
+        expires_at=_timestamp(row.get("expires_at")),
+        record=row,
+    )
 
 
 def _timestamp(value: datetime | None) -> float | None:

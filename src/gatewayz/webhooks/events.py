@@ -9,6 +9,8 @@ Every payload is `{"id", "type", "created", "data"}`, amounts as decimal strings
                        the low-balance events again, in its own transaction)
     model.degraded, model.recovered   incidents opened and resolved (every user's endpoints)
     rate_limit.approaching   a key passed 80 % of its requests per minute (once a minute)
+    batch.completed    a batch ended (`status`: completed, failed, expired or cancelled), with
+                       its request counts and output and error files; once per batch
     webhook.test       `POST /user/webhooks/{id}/test`, to that endpoint only
 
 The balance is allowance plus purchased credits. A charge that takes it below the account's
@@ -26,13 +28,14 @@ from typing import Any
 
 from gatewayz.money import usd_text
 from gatewayz.storage import webhooks as store
+from gatewayz.storage.batches import BATCH_COMPLETED
 from gatewayz.storage.db import DbConnection
 from gatewayz.storage.ledger.outbox import ADDED, CHECK, DEPLETED, LOW, alarms, new_id
 from gatewayz.webhooks.approaching import APPROACHING
 
 DEGRADED, RECOVERED, TEST = "model.degraded", "model.recovered", "webhook.test"
 # What an endpoint may ask for.
-EVENT_TYPES = (LOW, DEPLETED, ADDED, DEGRADED, RECOVERED, APPROACHING)
+EVENT_TYPES = (LOW, DEPLETED, ADDED, DEGRADED, RECOVERED, APPROACHING, BATCH_COMPLETED)
 DEFAULT_LOW_THRESHOLD_NANOS = 10**9  # $1
 
 
