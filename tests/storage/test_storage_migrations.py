@@ -14,7 +14,12 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gatewayz.storage import webhook_tables  # noqa: F401 (its tables, on `metadata`)
+from gatewayz.storage import (  # noqa: F401 (their tables, on `metadata`)
+    batch_tables,
+    meta_tables,
+    response_tables,
+    webhook_tables,
+)
 from gatewayz.storage.db import Database, alembic_config, current_revision, make_engine, upgrade
 from gatewayz.storage.tables import metadata, utcnow
 

@@ -10,14 +10,18 @@ from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 
 from gatewayz import __version__
 from gatewayz.errors import GatewayError
 from gatewayz.observability.log_config import configure_logging
 from gatewayz.settings import Settings
-from gatewayz.storage.db import alembic_config, current_revision, sqlite_file, upgrade
+from gatewayz.storage.db import (
+    current_revision,
+    head_revision,
+    revision_status,
+    sqlite_file,
+    upgrade,
+)
 from gatewayz.storage.errors import DB_ERRORS, MIGRATION_ERRORS, summary
 
 T = TypeVar("T")
@@ -66,27 +70,6 @@ def upgrade_command(
         typer.echo(json.dumps({"revision": revision}))
         return
     typer.echo(f"database at revision {revision}")
-
-
-def head_revision() -> str:
-    """The newest migration this version of gatewayz ships."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None  # the package ships its migrations
-    return head
-
-
-def revision_status(current: str | None, head: str) -> str:
-    """`current` (at head), `empty` (never migrated), `behind` (a revision this version knows,
-    older than head) or `unknown` (one it does not know: a newer gatewayz migrated it)."""
-    if current == head:
-        return "current"
-    if current is None:
-        return "empty"
-    try:
-        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
-    except CommandError:
-        known = None
-    return "behind" if known is not None else "unknown"
 
 
 async def database_revision(url: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from gatewayz import __version__
-from gatewayz.cli import breakers, db, keys, models, plans, providers, serve, users
+from gatewayz.cli import breakers, db, keys, models, plans, providers, secrets, serve, users
 
 app = typer.Typer(help="Gatewayz: one API key, every AI model, one bill.", no_args_is_help=True)
 
@@ -27,6 +27,7 @@ def main(
 
 app.command(name="serve")(serve.serve)
 app.add_typer(db.app, name="db")
+app.add_typer(secrets.app, name="secrets")
 app.add_typer(users.app, name="users")
 app.add_typer(keys.app, name="keys")
 app.add_typer(providers.app, name="providers")

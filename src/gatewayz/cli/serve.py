@@ -8,6 +8,7 @@ import uvicorn
 from gatewayz.accounts import api_keys
 from gatewayz.cli.db import fail, load_settings, run
 from gatewayz.observability.log_config import logging_config
+from gatewayz.security.fingerprint import check_secrets
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
 from gatewayz.storage import users
@@ -56,6 +57,7 @@ async def _prepare(settings: Settings, host: str, port: int) -> None:
     await upgrade(url)
     db = Database(url)
     try:
+        await check_secrets(db, settings.secrets)  # replicas must share them: refused if not
         async with db.begin() as conn:
             if await users.count_users(conn) > 0:
                 return

@@ -14,6 +14,8 @@ from typing import Any, TypeAlias
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -196,6 +198,27 @@ async def upgrade(url: str) -> str:
             return await conn.run_sync(_upgrade_sync)
     finally:
         await engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration this version of gatewayz ships."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the package ships its migrations
+    return head
+
+
+def revision_status(current: str | None, head: str) -> str:
+    """`current` (at head), `empty` (never migrated), `behind` (a revision this version knows,
+    older than head) or `unknown` (one it does not know: a newer gatewayz migrated it)."""
+    if current == head:
+        return "current"
+    if current is None:
+        return "empty"
+    try:
+        known = ScriptDirectory.from_config(alembic_config()).get_revision(current)
+    except CommandError:
+        known = None
+    return "behind" if known is not None else "unknown"
 
 
 async def current_revision(url: str) -> str | None:
