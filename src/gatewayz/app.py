@@ -16,6 +16,7 @@ from gatewayz import __version__
 from gatewayz.api import (
     admin_billing_routes,
     admin_routes,
+    batch_routes,
     billing_routes,
     breaker_routes,
     health_routes,
@@ -25,7 +26,7 @@ from gatewayz.api import (
     usage_routes,
     webhook_routes,
 )
-from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens
+from gatewayz.api.anthropic_routes import ANTHROPIC, CountTokens, MessagesEndpoint
 from gatewayz.api.asgi import speaks_anthropic
 from gatewayz.api.auth_routes import auth_routes
 from gatewayz.api.catalog_routes import catalog_routes
@@ -36,6 +37,8 @@ from gatewayz.api.media_routes import media_routes
 from gatewayz.api.metrics_routes import MetricsEndpoint
 from gatewayz.api.middleware import RequestContextMiddleware
 from gatewayz.api.openai_routes import OPENAI, Models
+from gatewayz.api.openapi_doc import install_openapi
+from gatewayz.api.responses_routes import ResponsesEndpoint, StoredResponse
 from gatewayz.errors import GatewayError, InvalidRequest, NotFound
 from gatewayz.observability.error_reports import report
 from gatewayz.security.client_ip import trusted_networks
@@ -45,7 +48,7 @@ from gatewayz.settings import Settings
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    services = Services(settings)
+    services = Services(settings, batch_lines=batch_routes.LINE_KINDS)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -71,8 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Route("/v1/chat/completions", ChatEndpoint(services, OPENAI), methods=["POST"]),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models, methods=["GET"]),
-        Route("/v1/messages", ChatEndpoint(services, ANTHROPIC), methods=["POST"]),
+        Route("/v1/messages", MessagesEndpoint(services), methods=["POST"]),
         Route("/v1/messages/count_tokens", CountTokens(services), methods=["POST"]),
+        Route("/v1/responses", ResponsesEndpoint(services), methods=["POST"]),
+        Route("/v1/responses/{response_id}", StoredResponse(services), methods=["GET", "DELETE"]),
         Route("/metrics", MetricsEndpoint(services), methods=["GET"]),
     ]
     app.router.routes += media_routes(services)  # /v1/embeddings, /v1/images, /v1/audio
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(breaker_routes.router)  # admin: /admin/circuit-breakers (list, reset)
     app.include_router(stripe_routes.router)  # payments: checkout, Stripe webhook, referral
     app.include_router(webhook_routes.router)  # users: /user/webhooks (endpoints, deliveries)
+    app.include_router(batch_routes.router)  # /v1/files, /v1/batches
     _error_handlers(app)
     # The IP rate-limit layer runs before authentication; the request context stays outermost
     # (the last added) so that even its 429s carry X-Request-ID.
@@ -97,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trusted=trusted_networks(settings.trusted_proxies),
         tracing=services.tracing,
     )
+    install_openapi(app)  # /openapi.json and /docs: the raw-ASGI routes too (api/openapi_doc.py)
     return app
 
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any, Protocol
 
+from gatewayz.batches.files import FileStore
+from gatewayz.batches.lines import LineKind, LineRunner
+from gatewayz.batches.runner import BatchRunner
+from gatewayz.batches.service import BatchService
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.settle_spool import SettleReplayer
 from gatewayz.billing.sweep import Sweeper
@@ -28,6 +33,7 @@ from gatewayz.observability.request_log import RequestLog
 from gatewayz.observability.requests import ServedRequests
 from gatewayz.observability.tracing import Tracing
 from gatewayz.pipeline.chat import ChatPipeline
+from gatewayz.pipeline.stored_responses import StoredResponses
 from gatewayz.providers.registry import Registry, load_registry
 from gatewayz.ratelimit import LimiterMetrics, RateLimiter
 from gatewayz.reliability import CircuitBreakers
@@ -35,6 +41,7 @@ from gatewayz.reliability.incidents import IncidentTracker
 from gatewayz.reliability.probes import Prober
 from gatewayz.routing.resolve import Resolver
 from gatewayz.security.auth import Authenticator
+from gatewayz.security.fingerprint import check_secrets
 from gatewayz.security.invalidation import AuthSync
 from gatewayz.security.keys import KeyRing
 from gatewayz.settings import Settings
@@ -67,6 +74,7 @@ class Services:
     events: EventBus
     incidents: IncidentTracker
     pipeline: ChatPipeline
+    responses: StoredResponses
     tracing: Tracing
     request_log: RequestLog
     served: ServedRequests
@@ -82,9 +90,16 @@ class Services:
     prober: Prober | None
     catalog: Catalog
     simulator: Simulator | None
+    batches: BatchService
+    batch_runner: BatchRunner
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, batch_lines: Mapping[str, LineKind] | None = None
+    ) -> None:
         self.settings = settings
+        # How a batch's lines are read and answered, by endpoint (the edge's dialects: without
+        # them this worker runs no batch lines).
+        self.batch_lines = dict(batch_lines or {})
         self.simulator = None
         self.prober = None
         # Here, not in `start`: the edge middleware is handed it when the app is built.
@@ -116,6 +131,7 @@ class Services:
         stack.push_async_callback(self.tracing.stop)
         self.db = Database(s.resolved_database_url)
         stack.push_async_callback(self.db.dispose)
+        await check_secrets(self.db, s.secrets)  # every replica's must be the same: else refused
         self.keyring = KeyRing(*s.secrets)
         metrics = self.metrics = (
             Metrics(multiprocess_dir=s.metrics_multiprocess_dir) if s.metrics else None
@@ -259,6 +275,27 @@ class Services:
             on_attempt=metrics.webhook_attempt if metrics is not None else None,
         )
         _start_task(stack, self.webhooks)
+        # Batches: files under the data dir, lines run through the same steps as requests.
+        files = FileStore(
+            s.data_dir, max_bytes=s.batch_max_file_bytes, max_line_bytes=s.max_body_bytes
+        )
+        self.batches = BatchService(self.db, files)
+        self.batch_runner = BatchRunner(
+            self.db,
+            LineRunner(self.pipeline, self.served, s.batch_discount),
+            self.batch_lines,
+            self.auth,
+            files,
+            concurrency=s.batch_concurrency,
+            poll_s=s.batch_poll_s,
+        )
+        _start_task(stack, self.batch_runner)
+        # Stored Responses-API responses: saved beside the answer, purged when they expire (a
+        # continued conversation may be a few requests long: four bodies' worth).
+        self.responses = StoredResponses(
+            self.db, s.responses_retention_days, max_bytes=4 * s.max_body_bytes
+        )
+        _start_task(stack, self.responses)
 
     def model_list(self) -> list[dict[str, Any]]:
         """Models this gateway can serve by exact name, in OpenAI's model-object shape."""

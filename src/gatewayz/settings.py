@@ -241,6 +241,14 @@ class Settings(BaseSettings):
     webhook_retry_base_s: float = Field(default=30.0, gt=0)
     webhook_max_attempts: int = Field(default=12, ge=1, le=50)
     webhook_dispatch_s: float = Field(default=1.0, gt=0)
+    # Batches (gatewayz/batches): an input file's limit, lines in flight per worker, the share
+    # taken off what a line costs (0: none), how often each worker looks for work.
+    batch_max_file_bytes: int = Field(default=200 << 20, ge=1)
+    batch_concurrency: int = Field(default=8, ge=1)
+    batch_discount: Decimal = Field(default=Decimal(0), ge=0, lt=1)
+    batch_poll_s: float = Field(default=1.0, gt=0)
+    # Stored Responses-API responses (`store`, the default) are kept this long, then deleted.
+    responses_retention_days: int = Field(default=30, ge=1, le=3650)
 
     # ---- error reports (observability/error_reports.py) ---------------------------------------
     # Sentry: unexpected errors (500s, failing background jobs) with their request id, route and

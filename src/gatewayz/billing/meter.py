@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import timedelta
+from decimal import Decimal
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from gatewayz.storage.db import Database
 
 log = logging.getLogger("gatewayz.billing")
+NONE = Decimal(0)
 
 
 class _Provider(Protocol):
@@ -151,9 +153,11 @@ class Meter:
         return check_priceable(route.model, found)
 
     # ------------------------------------------------------------------ the request
-    def price_routes(self, routes: Sequence[Route]) -> dict[str, Price]:
+    def price_routes(self, routes: Sequence[Route], discount: Decimal = NONE) -> dict[str, Price]:
         """Each route's price by provider slug; routes no price allows are left out (a premium
-        model at the default rate), and if that is all of them the first refusal is raised."""
+        model at the default rate), and if that is all of them the first refusal is raised.
+        With a `discount` (a fraction: a batch's lines), every price is that much lower: what
+        is held and what is charged both come from these prices, rounded once per charge."""
         prices: dict[str, Price] = {}
         refusal: PricingUnavailable | None = None
         for route in routes:
@@ -163,6 +167,8 @@ class Meter:
                 refusal = refusal or exc
         if not prices and refusal is not None:
             raise refusal
+        if discount:
+            return {slug: price.scaled(1 - discount) for slug, price in prices.items()}
         return prices
 
     async def open(
@@ -171,15 +177,21 @@ class Meter:
         req: ChatRequest,
         prices: dict[str, Price],
         request_id: str,
+        fanned: Container[str] = (),
     ) -> Tab | None:
         """Hold the most the request can cost at the dearest candidate provider (failover may
         end at any of them); None when it costs nothing. Sets `req.max_tokens` when a provider
-        without a known output limit needs one for the bound to hold (`bounds.py`)."""
+        without a known output limit needs one for the bound to hold (`bounds.py`). n choices
+        are n outputs; at the providers in `fanned` (n requests: pipeline/emulation.py) they
+        are n prompts too."""
         self._refresh_prices()
         prompt = prompt_bound(req, self.bounds)
         outputs, send = output_bounds(req.max_tokens, prices, self.default_max_tokens)
         n = max(req.n or 1, 1)
-        worst = max(estimate_max_nanos(p, prompt, outputs[s] * n) for s, p in prices.items())
+        worst = max(
+            estimate_max_nanos(p, prompt * (n if s in fanned else 1), outputs[s] * n)
+            for s, p in prices.items()
+        )
         if send is not None and worst and principal.role != "admin":
             req.max_tokens = send
         most = max(outputs.values()) * n

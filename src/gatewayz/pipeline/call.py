@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from decimal import Decimal
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from gatewayz.routing.detect import Override
 
 
+NO_DISCOUNT = Decimal(0)
+
+
 class Call:
     __slots__ = (
         "answer",
@@ -39,6 +43,7 @@ class Call:
         "cache",
         "canonical",
         "ctx",
+        "discount",
         "gone",
         "limits",
         "override",
@@ -64,6 +69,7 @@ class Call:
         self.canonical = ""  # the model's canonical id, once resolved
         self.routes: tuple[Route, ...] = ()  # the candidates, in the order they are tried
         self.prices: dict[str, Price] = {}  # each candidate provider's price
+        self.discount = NO_DISCOUNT  # the share off every price (a batch's line: batch_discount)
         self.route: Route | None = None  # the route of the answer (or of the last attempt)
         self.tab: Tab | None = None
         self.answer: Answer | None = None
@@ -145,6 +151,9 @@ class Call:
         cache = self.cache or ("miss" if self.plan is not None else None)
         model = self.canonical or (self.req.model if self.req is not None else "")
         served = Served(row, model, self.attempts, cache)
+        user = getattr(self.req, "user", None)  # a transcription has none
+        if user:  # kept where a family has no field for it
+            served.end_user = user[:256]
         usage = self.answer.usage if self.answer is not None else None
         if usage is not None:
             served.cached_tokens = usage.cached_tokens or 0

@@ -3,9 +3,11 @@
 The request's `provider` preferences over its key's defaults (field by field) → the resolver's
 providers for the model (routing/resolve.py), in the failover policy's order or exactly the order
 an explicit override asks for → each one's price (a premium model never at the default rate)
-→ those whose context window holds the prompt (none → 400 `context_length_exceeded`, before
-anything is held or sent) → load balancing (routing/balance.py). The `provider` field is ours:
-it is taken out of the request, never forwarded."""
+→ those whose family can take every field the request uses (canonical/fidelity.py: none →
+a 400 naming the field) → those whose context window holds the prompt (none → 400
+`context_length_exceeded`, before anything is held or sent) → load balancing
+(routing/balance.py). The `provider` field is ours: it is taken out of the request, never
+forwarded."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from typing import Any
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.pricing import Price
+from gatewayz.canonical.fidelity import Survey, refusal
 from gatewayz.canonical.types import ChatRequest
-from gatewayz.errors import InvalidRequest
+from gatewayz.errors import InvalidRequest, Unsupported
 from gatewayz.pipeline.call import Call
 from gatewayz.pipeline.steps import Step
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
@@ -52,7 +55,9 @@ class Routes(Step):
         override = call.override = preferences(principal, req.extra.pop("provider", None))
         exp, routes = self.chain_of(req.model, override)
         call.canonical = exp.canonical
-        prices = call.prices = self.meter.price_routes(routes)
+        prices = call.prices = self.meter.price_routes(routes, call.discount)
+        if isinstance(req, ChatRequest):  # not the media requests (pipeline/media.py)
+            routes = able(routes, prices, req)
         routes = self._fitting(call, routes, prices, req)
         ov = override or exp.override  # the request's (or key's) preferences, else the data row's
         prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
@@ -121,6 +126,29 @@ ENDPOINTS = {
     "image": "POST /v1/images/generations",
     "audio": "POST /v1/audio/transcriptions",
 }
+
+
+def able(
+    routes: tuple[Route, ...], prices: dict[str, Price], req: ChatRequest
+) -> tuple[Route, ...]:
+    """The routes whose family can take every field of the request (canonical/fidelity.py):
+    a field a family would have to drop routes the request to another family; with none left,
+    the first refusal is the answer (a 400 naming the field)."""
+    refusals: dict[str, Unsupported | None] = {}
+    survey = Survey.of(req)
+    fit = []
+    for r in routes:
+        family = r.provider.family
+        if family not in refusals:
+            refusals[family] = refusal(req, family, survey)
+        if refusals[family] is None:
+            fit.append(r)
+    if len(fit) < len(routes):
+        for slug in {r.provider.slug for r in routes} - {r.provider.slug for r in fit}:
+            prices.pop(slug, None)
+        if not prices:  # none left that may serve it (those left have no price)
+            raise next(e for e in refusals.values() if e is not None)
+    return tuple(fit)
 
 
 def preferences(principal: Principal, requested: Any) -> Override | None:
