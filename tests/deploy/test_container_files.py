@@ -45,6 +45,23 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_a_health_check() -> None:
     assert entry + cmd == ["gatewayz", "serve"]
 
 
+def test_the_commands_the_files_run_exist(tmp_path: Path) -> None:
+    """The image's entry point (`gatewayz serve`) and the health checks' interpreter code."""
+    from tests.deploy.helpers import clean_env, run_cli
+
+    result = run_cli(["serve", "--help"], clean_env(GATEWAYZ_DATA_DIR=str(tmp_path)), tmp_path)
+    assert result.returncode == 0 and "--workers" in result.stdout, result.stderr
+    final = instructions()
+    (health,) = [rest for op, rest in final if op == "HEALTHCHECK"]
+    code = json.loads(health[health.index("CMD") + 3 :].strip())
+    assert code[:2] == ["python", "-c"]
+    compile(code[2], "HEALTHCHECK", "exec")  # the command's Python is valid
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    test = compose["services"]["gatewayz"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    compile(test[3], "compose healthcheck", "exec")
+
+
 def test_the_dockerfile_copies_what_exists_and_sets_real_settings() -> None:
     ins = instructions()
     for op, rest in ins:
