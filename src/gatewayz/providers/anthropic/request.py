@@ -21,7 +21,7 @@ from gatewayz.providers.anthropic.content import (
     system_in,
     with_extra,
 )
-from gatewayz.providers.anthropic.structured import structured_in
+from gatewayz.providers.anthropic.structured import for_anthropic, structured_in
 
 DEFAULT_MAX_TOKENS = 4096
 # OpenAI-style reasoning_effort → an extended-thinking budget (Anthropic's minimum is 1024).
@@ -238,7 +238,9 @@ def _tool_out(t: Tool, own: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"name": t.name}
     if t.description is not None:
         out["description"] = t.description
-    out["input_schema"] = t.parameters or {"type": "object", "properties": {}}
+    schema = t.parameters or {"type": "object", "properties": {}}
+    # A strict tool from another dialect: the schema in the subset Anthropic's strict mode takes.
+    out["input_schema"] = for_anthropic(schema) if t.strict and not own else schema
     if t.strict is not None:
         out["strict"] = t.strict
     return with_extra(out, t.extra, own)
@@ -321,6 +323,6 @@ def render_request(req: ChatRequest, model: str) -> bytes:
         schema = (rf.get("json_schema") or {}).get("schema")
         if isinstance(schema, dict):
             config = dict(body.get("output_config") or {})
-            config["format"] = {"type": "json_schema", "schema": schema}
+            config["format"] = {"type": "json_schema", "schema": for_anthropic(schema)}
             body["output_config"] = config
     return orjson.dumps(body)

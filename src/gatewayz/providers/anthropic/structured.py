@@ -4,7 +4,9 @@ request (so a provider of another family gets them as its own fields).
 Anthropic's JSON outputs are `output_config.format` = `{"type": "json_schema", "schema": {...}}`
 (generally available; the beta's `output_format`, with the `structured-outputs-2025-11-13`
 header, still works for a transition). Canonically that is OpenAI's `response_format` of type
-`json_schema` (named `output`, strict: Anthropic's outputs always follow the schema). Effort
+`json_schema` (named `output`; strict when OpenAI's strict mode takes the schema). The other
+way, an OpenAI schema reaches Anthropic with the constraints it refuses moved into
+descriptions (`for_anthropic`). Effort
 (`output_config.effort`: low, medium, high, max) is `reasoning_effort` (max: `xhigh`).
 
 The fields themselves stay in the request's `extra`: an Anthropic provider gets them as they
@@ -41,7 +43,7 @@ def structured_in(extra: dict[str, Any]) -> tuple[dict[str, Any] | None, str | N
                 f"{param}: Input should be {{'type': 'json_schema', 'schema': {{...}}}}",
                 param=param,
             )
-        spec = {"name": "output", "schema": schema, "strict": True}
+        spec = {"name": "output", "schema": schema, "strict": strict_for_openai(schema)}
         response_format = {"type": "json_schema", "json_schema": spec}
     effort = config.get("effort")
     if effort is not None and effort not in _EFFORTS:
@@ -50,3 +52,60 @@ def structured_in(extra: dict[str, Any]) -> tuple[dict[str, Any] | None, str | N
             param="output_config.effort",
         )
     return response_format, _EFFORTS.get(effort) if effort is not None else None
+
+
+# Constraints OpenAI's JSON Schema allows and Anthropic's structured outputs refuse (a 400:
+# "For 'integer' type, properties maximum, minimum are not supported"). They are moved into the
+# field's description, as Anthropic's own SDK does: the model still reads them.
+UNSUPPORTED_BY_ANTHROPIC = (
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "pattern",
+    "format",
+)
+
+
+def for_anthropic(schema: Any) -> Any:
+    """`schema` (OpenAI's structured output) in the subset Anthropic accepts."""
+    if isinstance(schema, list):
+        return [for_anthropic(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    moved: list[str] = []
+    for key, value in schema.items():
+        if key in UNSUPPORTED_BY_ANTHROPIC and not isinstance(value, dict | list):
+            moved.append(f"{key}: {value}")
+        elif key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {name: for_anthropic(sub) for name, sub in value.items()}
+        else:
+            out[key] = for_anthropic(value)
+    if moved:
+        note = "{" + ", ".join(moved) + "}"
+        out["description"] = f"{out['description']} {note}" if out.get("description") else note
+    return out
+
+
+def strict_for_openai(schema: Any) -> bool:
+    """Whether OpenAI's strict mode takes `schema` as it is: every object closed
+    (`additionalProperties: false`) with every property required. Anthropic's outputs follow
+    any schema; a schema strict mode would refuse goes to OpenAI with `strict: false`."""
+    if isinstance(schema, list):
+        return all(strict_for_openai(item) for item in schema)
+    if not isinstance(schema, dict):
+        return True
+    props = schema.get("properties")
+    if isinstance(props, dict) and (
+        schema.get("additionalProperties") is not False
+        or set(schema.get("required") or ()) != set(props)
+    ):
+        return False
+    return all(strict_for_openai(v) for k, v in schema.items() if k != "required")
