@@ -1,4 +1,4 @@
-"""The client libraries people build on the official SDKs (LangChain, Pydantic AI, instructor),
+"""The client libraries people build on the official SDKs (LangChain, Pydantic AI),
 pointed at a real gateway whose `openai` and `anthropic` providers are one simulator on loopback:
 each test drives a library's common path and asserts what the library returns (text, tool calls
 with parsed arguments, validated Pydantic objects) and, where it matters, what the provider
