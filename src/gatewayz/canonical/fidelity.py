@@ -18,8 +18,9 @@ bedrock, cohere, fal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 
 from gatewayz.canonical.fidelity_fields import (
     GATEWAY_FIELDS,
@@ -336,14 +337,26 @@ class Survey:
     blocks: list[str]  # fields of its content blocks and tools besides cache_control
 
     @classmethod
-    def of(cls, req: ChatRequest) -> Survey:
+    def of(cls, req: ChatRequest, families: Iterable[str] | None = None) -> Survey:
+        """The fields `req` uses — of those some of `families` refuse, when given (the hot
+        path: a request to families that refuse nothing it can use is not looked through)."""
+        keys = USES.keys() if families is None else _refused_by(frozenset(families))
         fields = []
-        for key, used in USES.items():
-            name = used(req)
+        for key in keys:
+            name = USES[key](req)
             if name is not None:
                 fields.append((name, _BY_KEY[key]))
+        foreign = families is None or any(OWN_DIALECT.get(f) != req.extra_dialect for f in families)
+        if not foreign:  # another dialect's own fields only matter to the other families
+            return cls(fields, [], [])
         extra = [n for n in untranslated(req) if n not in GATEWAY_FIELDS]
         return cls(fields, extra, part_fields(req))
+
+
+@cache
+def _refused_by(families: frozenset[str]) -> tuple[str, ...]:
+    """The table's keys (of fields a request can use) some of `families` refuse."""
+    return tuple(k for k in USES if any(_BY_KEY[k].cell(f)[0] == REFUSED for f in families))
 
 
 def refusal(req: ChatRequest, family: str, survey: Survey | None = None) -> Unsupported | None:

@@ -135,7 +135,7 @@ def able(
     a field a family would have to drop routes the request to another family; with none left,
     the first refusal is the answer (a 400 naming the field)."""
     refusals: dict[str, Unsupported | None] = {}
-    survey = Survey.of(req)
+    survey = Survey.of(req, {r.provider.family for r in routes})
     fit = []
     for r in routes:
         family = r.provider.family
