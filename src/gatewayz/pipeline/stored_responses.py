@@ -124,7 +124,11 @@ class StoredResponses:
         saving = self._saving.get(response_id)
         if saving is not None:
             await asyncio.shield(saving)
-        deadline = 0.0 if response_id in self._mine else _made_at(response_id) + RECENT_S
+        # An id's time is the client's to forge: never waited on beyond RECENT_S from now.
+        now = time.time()
+        made = _made_at(response_id)
+        young = response_id not in self._mine and now - RECENT_S <= made <= now
+        deadline = min(made, now) + RECENT_S if young else 0.0
         while True:
             try:
                 async with self.db.begin() as conn:
