@@ -237,12 +237,12 @@ def test_embeddings_refuse_an_empty_user(c: httpx2.Client) -> None:
 
 
 @bug(
-    "an unknown top-level field of a Responses request whose name starts with a capital letter "
-    "(or holds '[') is refused naming '' ('Unrecognized request argument supplied: ', param "
-    "''): responses_schema.validation_error drops such location parts, taking them for "
-    "pydantic's union labels"
+    "an unknown top-level field of a Responses request is refused under another name when it "
+    "starts with a capital letter or holds '[' (named '': 'Unrecognized request argument "
+    "supplied: ') or starts with '.' (named without it): responses_schema.validation_error "
+    "drops location parts it takes for pydantic's union labels, and strips leading dots"
 )
-@pytest.mark.parametrize("field", ["Temperature", "x[0]"])
+@pytest.mark.parametrize("field", ["Temperature", "x[0]", ".x"])
 def test_an_unknown_field_is_refused_without_its_name(c: httpx2.Client, field: str) -> None:
     r = c.post("/responses", json={"model": CHAT_MODEL, "input": "hi", field: 1})
     assert r.status_code == 400

@@ -295,6 +295,27 @@ def _role_of(case: schemathesis.Case, error: dict[str, Any]) -> str | None:
     return role if isinstance(role, str) else None
 
 
+MESSAGE_SCHEMAS = {
+    "developer": "ChatCompletionRequestDeveloperMessage",
+    "system": "ChatCompletionRequestSystemMessage",
+    "user": "ChatCompletionRequestUserMessage",
+    "assistant": "ChatCompletionRequestAssistantMessage",
+    "tool": "ChatCompletionRequestToolMessage",
+    "function": "ChatCompletionRequestFunctionMessage",
+}
+
+
+def _undeclared_on_message(case: schemathesis.Case, error: dict[str, Any]) -> bool:
+    match = re.match(r"messages\[\d+\]\.([^.\[]+)", error.get("param") or "")
+    role = _role_of(case, error)
+    return (
+        match is not None
+        and role in MESSAGE_SCHEMAS
+        and match[1] not in declared(MESSAGE_SCHEMAS[role])
+        and any(match[1] in declared(other) for other in MESSAGE_SCHEMAS.values())
+    )
+
+
 def _code(*codes: str) -> Check:
     return lambda _case, error: error.get("code") in codes
 
@@ -375,13 +396,18 @@ def _item_reference(case: schemathesis.Case, error: dict[str, Any]) -> bool:
 SERVED_TYPES = {
     "input": ("message", "function_call", "function_call_output", "reasoning"),
     "tools": ("function",),
+    "content": ("input_text", "input_image", "output_text", "refusal"),
 }
 
 
 def _unlisted_type(case: schemathesis.Case, error: dict[str, Any]) -> bool:
-    match = re.fullmatch(r"(tools|input)\[(\d+)\]\.type", error.get("param") or "")
-    kind = _at(_body(case), f"{match[1]}[{match[2]}].type") if match else None
-    return isinstance(kind, str) and kind not in SERVED_TYPES[match[1]]
+    param = error.get("param") or ""
+    match = re.fullmatch(r"(tools|input)\[\d+\](\.type|\.content\[\d+\](\.type)?)", param)
+    if match is None:
+        return False
+    where = "content" if ".content[" in param else match[1]
+    kind = _at(_body(case), param if param.endswith(".type") else f"{param}.type")
+    return isinstance(kind, str) and kind not in SERVED_TYPES[where]
 
 
 CHAT = ("POST /chat/completions", "POST /responses")
@@ -484,8 +510,9 @@ DOCUMENTED: tuple[Refusal, ...] = (
         ("POST /responses",),
         400,
         _unlisted_type,
-        "an input item or a tool of a type the README does not list for /v1/responses (hosted "
-        "tools and their calls, which it names, custom tools, compaction, item references, ...)",
+        "an input item, a content part or a tool of a type the README does not list for "
+        "/v1/responses (hosted tools and their calls, which it names, custom tools, compaction, "
+        "input_file parts, ...)",
     ),
     Refusal(
         ("POST /responses",),
@@ -559,12 +586,17 @@ DOCUMENTED: tuple[Refusal, ...] = (
     Refusal(
         ("POST /chat/completions",),
         400,
-        lambda case, error: (
-            re.match(r"messages\[\d+\]\.tool_calls", error.get("param") or "") is not None
-            and _role_of(case, error) not in (None, "assistant")
-        ),
-        "tool_calls on a message other than an assistant's: the document declares them on "
-        "assistant messages only; the generator's value there is read as theirs",
+        _undeclared_on_message,
+        "a field the document does not declare for the message's role (the generator adds "
+        "them) but declares for another, such as tool_calls (assistant) or tool_call_id (tool), "
+        "with a value that field cannot have there",
+    ),
+    Refusal(
+        ("POST /responses",),
+        400,
+        _param("include", lambda v: isinstance(v, list) and len(v) > 16),
+        "include of more than 16 values (providers/openai/responses_schema.py): the document's "
+        "list of values is shorter, so a longer one repeats them",
     ),
     Refusal(
         ("POST /responses",),
@@ -599,9 +631,14 @@ DOCUMENTED: tuple[Refusal, ...] = (
     Refusal(
         ("POST /chat/completions",),
         400,
-        _when(lambda body: body.get("tools") is not None and bool(body.get("functions"))),
-        "both `tools` and the deprecated `functions`: the answer's shape (tool_calls, or the "
-        "legacy function_call) depends on which one the request uses",
+        _when(
+            lambda body: (
+                body.get("tools") is not None
+                and (bool(body.get("functions")) or body.get("function_call") is not None)
+            )
+        ),
+        "`tools` with the deprecated `functions` / `function_call`: the answer's shape "
+        "(tool_calls, or the legacy function_call) depends on which one the request uses",
     ),
     Refusal(
         ("POST /chat/completions",),
@@ -836,7 +873,7 @@ def _anthropic(message: str) -> Check:
 def _unnamed_unknown_field(case: schemathesis.Case, error: dict[str, Any]) -> bool:
     undeclared = [k for k in _body(case) if k not in declared("CreateResponse")]
     return error.get("param") not in undeclared and any(
-        k[:1].isupper() or "[" in k for k in undeclared
+        k[:1].isupper() or k.startswith(".") or "[" in k for k in undeclared
     )
 
 
