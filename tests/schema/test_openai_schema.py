@@ -78,7 +78,9 @@ SERVED = (*CHAT_FAMILIES, *EMBED_MODELS)
 
 @cache
 def document() -> dict[str, Any]:
-    return yaml.load(SUBSET.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    return yaml.load(
+        SUBSET.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    )
 
 
 def _generated_from() -> dict[str, Any]:
@@ -293,6 +295,11 @@ def _role_of(case: schemathesis.Case, error: dict[str, Any]) -> str | None:
     match = re.match(r"messages\[(\d+)\]", error.get("param") or "")
     role = _at(_body(case), f"messages[{match[1]}].role") if match else None
     return role if isinstance(role, str) else None
+
+
+def _names_a_tool(value: Any) -> bool:
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind in ("function", "custom") and isinstance(_at(value, f"{kind}.name"), str)
 
 
 MESSAGE_SCHEMAS = {
@@ -590,6 +597,13 @@ DOCUMENTED: tuple[Refusal, ...] = (
         "a field the document does not declare for the message's role (the generator adds "
         "them) but declares for another, such as tool_calls (assistant) or tool_call_id (tool), "
         "with a value that field cannot have there",
+    ),
+    Refusal(
+        ("POST /chat/completions",),
+        400,
+        _param(r"tool_choice\.allowed_tools\.tools\[\d+\]", lambda v: not _names_a_tool(v)),
+        "an allowed tool that names no tool: the document's items are 'a tool definition that "
+        "the model should be allowed to call', {type, function: {name}}",
     ),
     Refusal(
         ("POST /responses",),
