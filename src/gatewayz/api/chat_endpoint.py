@@ -230,10 +230,14 @@ def internal_error(exc: BaseException, call: Call) -> GatewayError:
 def _meta(call: Call) -> list[tuple[bytes, bytes]]:
     """Which provider answered, after how many attempts (failover and 429 retries; 0 for a
     cached answer), and whether the response cache answered (`hit`, `semantic`) or not
-    (`miss`, also for requests that are not cacheable)."""
+    (`miss`, also for requests that are not cacheable); for a `router:*` name, the router's
+    choice and why (`X-Gatewayz-Route`)."""
     assert call.route is not None
-    return [
+    meta = [
         (b"x-gatewayz-provider", call.route.provider.slug.encode()),
         (b"x-gatewayz-attempts", str(call.attempts).encode()),
         (b"x-gatewayz-cache", (call.cache or "miss").encode()),
     ]
+    if call.decision is not None:  # a router chose the model (pipeline/smart_route.py)
+        meta.append((b"x-gatewayz-route", call.decision.header().encode()))
+    return meta

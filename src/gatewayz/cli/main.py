@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from gatewayz import __version__
-from gatewayz.cli import breakers, db, keys, models, plans, providers, secrets, serve, users
+from gatewayz.cli import (
+    breakers,
+    db,
+    keys,
+    models,
+    plans,
+    providers,
+    routing,
+    secrets,
+    serve,
+    users,
+)
 
 app = typer.Typer(help="Gatewayz: one API key, every AI model, one bill.", no_args_is_help=True)
 
@@ -34,6 +45,7 @@ app.add_typer(providers.app, name="providers")
 app.add_typer(models.app, name="models")
 app.add_typer(breakers.app, name="breakers")
 app.add_typer(plans.app, name="plans")
+app.add_typer(routing.app, name="routing")
 
 if __name__ == "__main__":
     app()

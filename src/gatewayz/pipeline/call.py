@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gatewayz.cache.response_cache import CachePlan
     from gatewayz.pipeline.answer import Answer
     from gatewayz.routing.detect import Override
+    from gatewayz.routing.smart.pick import Decision
 
 
 NO_DISCOUNT = Decimal(0)
@@ -43,6 +44,7 @@ class Call:
         "cache",
         "canonical",
         "ctx",
+        "decision",
         "discount",
         "gone",
         "limits",
@@ -69,6 +71,7 @@ class Call:
         self.canonical = ""  # the model's canonical id, once resolved
         self.routes: tuple[Route, ...] = ()  # the candidates, in the order they are tried
         self.prices: dict[str, Price] = {}  # each candidate provider's price
+        self.decision: Decision | None = None  # a router's choice (pipeline/smart_route.py)
         self.discount = NO_DISCOUNT  # the share off every price (a batch's line: batch_discount)
         self.route: Route | None = None  # the route of the answer (or of the last attempt)
         self.tab: Tab | None = None

@@ -2,7 +2,8 @@
 as its list of steps (pipeline/steps.py):
 
     Limit   → rate limits (key, or anonymous `:free` only); tokens counted when the call ends
-    Routes  → candidate providers and their prices, fitted to the prompt, balanced
+    Routes  → candidate providers and their prices, fitted to the prompt, balanced (for a
+              `router:*` name: the router's models, ranked — pipeline/smart_route.py)
     Cache   → a stored answer ends the request here (nothing held unless hits are billed)
     Hold    → the most the request can cost, held (402 before any provider call)
     Invoke  → the providers, with failover (routing/fallback.py): the answer, whole or streamed
@@ -26,6 +27,7 @@ from gatewayz.pipeline.invoke import Invoke
 from gatewayz.pipeline.limit import Limit
 from gatewayz.pipeline.media import MediaHold, MediaInvoke, MediaRoutes, media_tokens
 from gatewayz.pipeline.route import Routes
+from gatewayz.pipeline.smart_route import SmartRoutes
 from gatewayz.pipeline.steps import Steps
 from gatewayz.ratelimit.limits import RateLimiter
 from gatewayz.reliability.breaker import CircuitBreakers
@@ -66,6 +68,7 @@ class ChatPipeline:
         tracing = tracing or Tracing()
         self.fallback = Fallback(rules, breakers, self.health, tracing)
         self.routes = Routes(resolver, policy, balancer, meter, cpt)
+        self.routes.smart = SmartRoutes(self.routes, self.health)
         hold = Hold(meter, cpt)
         cache = cache or ResponseCache.off()
         self.steps = Steps(

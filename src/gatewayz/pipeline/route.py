@@ -11,7 +11,7 @@ forwarded."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gatewayz.billing.meter import Meter
 from gatewayz.billing.pricing import Price
@@ -26,7 +26,11 @@ from gatewayz.routing.detect import Override, parse_override
 from gatewayz.routing.explanation import Explanation, Route, through_proxies
 from gatewayz.routing.failover import FailoverPolicy
 from gatewayz.routing.resolve import Resolver
+from gatewayz.routing.smart.modes import parse_router
 from gatewayz.security.auth import Principal
+
+if TYPE_CHECKING:
+    from gatewayz.pipeline.smart_route import SmartRoutes
 
 
 class Routes(Step):
@@ -46,6 +50,7 @@ class Routes(Step):
         self.balancer = balancer
         self.meter = meter
         self.chars_per_token = chars_per_token
+        self.smart: SmartRoutes | None = None  # `router:*` names (set by the chat pipeline)
 
     async def run(self, call: Call) -> None:
         req, principal = call.req, call.principal
@@ -53,6 +58,15 @@ class Routes(Step):
         call.row["model"] = req.model
         call.row["stream"] = req.stream
         override = call.override = preferences(principal, req.extra.pop("provider", None))
+        router = parse_router(req.model)
+        if router is not None:
+            if self.smart is None or not isinstance(req, ChatRequest):
+                raise InvalidRequest(
+                    f"'{router}' chooses among chat models: name a model for this endpoint.",
+                    code="model_not_supported",
+                    param="model",
+                )
+            return self.smart.run(call, router)
         exp, routes = self.chain_of(req.model, override)
         call.canonical = exp.canonical
         prices = call.prices = self.meter.price_routes(routes, call.discount)
@@ -62,9 +76,12 @@ class Routes(Step):
         ov = override or exp.override  # the request's (or key's) preferences, else the data row's
         prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
         balanced = self.balancer.order(routes, exp.canonical, prefs, prices)
-        # A provider's proxy (Butter, a chat cache) first, then the provider itself.
-        call.routes = through_proxies(balanced) if self.via_proxies else balanced
+        call.routes = self.proxied(balanced)
         call.use(call.routes[0])
+
+    def proxied(self, routes: tuple[Route, ...]) -> tuple[Route, ...]:
+        """A provider's proxy (Butter, a chat cache) first, then the provider itself."""
+        return through_proxies(routes) if self.via_proxies else routes
 
     def chain(self, model: str, override: str | dict[str, Any] | None = None) -> tuple[Route, ...]:
         """The providers a request for `model` may try, in the failover policy's order, or
