@@ -196,3 +196,9 @@ def test_a_media_endpoint_refuses_a_router_name(gw: Gateway, smart: SmartRoutes)
             headers={"Authorization": f"Bearer {gw.api_key}"},
         )
     assert r.status_code == 400 and "chat models" in r.json()["error"]["message"]
+
+
+def test_the_responses_api_takes_a_router_name(gw: Gateway, smart: SmartRoutes) -> None:
+    raw = oai(gw).responses.with_raw_response.create(model="router:general:cost", input="hello")
+    assert raw.parse().model == "openai/gpt-4.1-mini"
+    assert route_header(raw)["model"] == "openai/gpt-4.1-mini"
