@@ -18,7 +18,7 @@ from gatewayz.pipeline.smart_route import SmartRoutes
 from gatewayz.routing.smart.classifier import TierModel
 from gatewayz.routing.smart.data import RouterData
 from gatewayz.simulators import Fault, Simulator
-from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, start_gateway
+from tests.e2e.harness import WEATHER_TOOLS, Gateway, gateway_settings, simulators, start_gateway
 
 HI = [{"role": "user", "content": "hello"}]
 # Served here: OpenAI's and Anthropic's models (both providers point at the simulator).
@@ -50,10 +50,8 @@ def always(tier: int) -> TierModel:
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
-    upstream = Simulator()
-    upstream.start_in_thread()
-    yield upstream
-    upstream.stop_thread()
+    with simulators(Simulator, 1) as (upstream,):
+        yield upstream
 
 
 @pytest.fixture(scope="module")
