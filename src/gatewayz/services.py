@@ -298,7 +298,8 @@ class Services:
         _start_task(stack, self.responses)
 
     def model_list(self) -> list[dict[str, Any]]:
-        """Models this gateway can serve by exact name, in OpenAI's model-object shape."""
+        """Models this gateway can serve by exact name, in OpenAI's model-object shape (the
+        routers last)."""
         out: list[dict[str, Any]] = []
         if self.simulator is not None and self.registry.providers["simulated"].enabled:
             for mid in self.simulator.models:
@@ -324,7 +325,8 @@ class Services:
                         "provider": p.slug,
                     }
                 )
-        return out
+        smart = self.pipeline.routes.smart
+        return out if smart is None else out + smart.listed()
 
 
 class _Background(Protocol):

@@ -200,3 +200,16 @@ def test_the_responses_api_takes_a_router_name(gw: Gateway, smart: SmartRoutes) 
     raw = oai(gw).responses.with_raw_response.create(model="router:general:cost", input="hello")
     assert raw.parse().model == "openai/gpt-4.1-mini"
     assert route_header(raw)["model"] == "openai/gpt-4.1-mini"
+
+
+def test_the_models_list_names_the_routers_that_have_a_served_model(
+    gw: Gateway, smart: SmartRoutes
+) -> None:
+    listed = {m.id for m in oai(gw).models.list()}
+    assert {"router:general:cost", "router:code:agentic"} <= listed
+    assert oai(gw).models.retrieve("router:general:cost").owned_by == "gatewayz"
+    smart.data = RouterData.from_mapping(
+        {"general": {"openai/gpt-4.1-nano": {"score": 1, "tier": 1}}, "code": {}}
+    )
+    listed = {m["id"] for m in smart.listed()}  # (the list itself is cached a while)
+    assert "router:general:balanced" in listed and "router:code:auto" not in listed

@@ -12,6 +12,7 @@ just failed the chosen model. The hold covers every model in the chain, as for a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gatewayz.billing.pricing import Price
 from gatewayz.canonical.types import ChatRequest
@@ -26,7 +27,7 @@ from gatewayz.routing.detect import Override
 from gatewayz.routing.explanation import Route
 from gatewayz.routing.smart import classifier, data
 from gatewayz.routing.smart.features import Prompt
-from gatewayz.routing.smart.modes import RouterName
+from gatewayz.routing.smart.modes import MODES, PREFIX, WHAT, RouterName
 from gatewayz.routing.smart.pick import Decision, Option, blended, decide
 
 MODELS = 3  # the chosen model and two runner-ups
@@ -75,6 +76,23 @@ class SmartRoutes:
         if decision is None:
             raise _nothing_fits(name, refusals)
         self._use(call, decision, served)
+
+    def listed(self) -> list[dict[str, Any]]:
+        """The router names `GET /v1/models` lists (OpenAI's model-object shape): those of a
+        router with at least one candidate this gateway serves."""
+        resolver = self.routes.resolver
+        return [
+            {
+                "id": f"{PREFIX}{kind}:{mode}",
+                "object": "model",
+                "created": 0,
+                "owned_by": "gatewayz",
+                "description": f"Smart router: {WHAT[f'{kind}:{mode}']}.",
+            }
+            for kind, modes in MODES.items()
+            if any(resolver.explain(c.model).error is None for c in self.data.candidates[kind])
+            for mode in modes
+        ]
 
     def _serve(self, cand: data.Candidate, call: Call, prompt: Prompt, need: int) -> _Served:
         req = call.req

@@ -14,6 +14,16 @@ MODES: dict[str, tuple[str, ...]] = {
     "code": ("auto", "price", "quality", "agentic"),
 }
 DEFAULT_MODE = {"general": "balanced", "code": "auto"}
+WHAT = {
+    "general:quality": "the highest benchmark score",
+    "general:cost": "the cheapest model at or above the prompt's tier",
+    "general:latency": "the lowest live p50 at or above the prompt's tier",
+    "general:balanced": "a blend of score, price and speed at or above the prompt's tier",
+    "code:auto": "the best SWE-bench score in the task's tier",
+    "code:price": "the cheapest code model in the task's tier",
+    "code:quality": "the best code model one tier above the task's",
+    "code:agentic": "the best code model of the top tier",
+}
 VALID = tuple(f"{PREFIX}{kind}:{mode}" for kind, modes in MODES.items() for mode in modes)
 
 
