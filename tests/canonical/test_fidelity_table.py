@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from gatewayz.canonical.fidelity import (
@@ -98,3 +99,80 @@ def test_merged_choices_bill_every_request() -> None:
     assert merged.usage.prompt_tokens == 10 + 1  # the second: estimated from its own request
     assert merged.usage.completion_tokens == 2 + 1 and merged.usage.estimated
     assert merged.usage.cached_tokens == 4
+
+
+def _openai(messages: list[dict[str, object]]) -> ChatRequest:
+    return openai_request(orjson.dumps({"model": "m", "messages": messages}))
+
+
+@pytest.mark.parametrize(
+    ("part", "refused_by", "carried_by"),
+    [
+        (
+            {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+            ("anthropic", "bedrock", "cohere", "fal"),
+            ("openai", "gemini", "vertex"),
+        ),
+        (
+            {"type": "file", "file": {"file_id": "file-abc"}},
+            ("anthropic", "bedrock", "cohere", "fal"),
+            ("openai", "gemini", "vertex"),
+        ),
+        (  # a document: the `documents` row, which Anthropic translates
+            {
+                "type": "file",
+                "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="},
+            },
+            ("fal",),
+            ("openai", "anthropic", "gemini", "bedrock"),
+        ),
+    ],
+    ids=["input_audio", "file_id", "pdf"],
+)
+def test_content_parts_are_refused_naming_the_part(
+    part: dict[str, object], refused_by: tuple[str, ...], carried_by: tuple[str, ...]
+) -> None:
+    req = _openai([{"role": "user", "content": [{"type": "text", "text": "read"}, part]}])
+    for family in refused_by:
+        err = refusal(req, family)
+        assert err is not None and err.failover, family
+        assert err.param in ("messages[0].content[1]", "messages"), family
+    assert all(refusal(req, family) is None for family in carried_by)
+
+
+def test_a_conversation_of_system_messages_only() -> None:
+    req = _openai(
+        [{"role": "system", "content": "Say hello."}, {"role": "developer", "content": "x"}]
+    )
+    for family in ("anthropic", "gemini", "vertex", "bedrock", "fal"):
+        err = refusal(req, family)
+        assert err is not None and err.param == "messages" and err.failover
+    assert refusal(req, "openai") is None
+    assert (
+        refusal(
+            _openai([{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]),
+            "anthropic",
+        )
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "refused"),
+    [("{not json", True), ("[1, 2]", True), ('"s"', True), ("", False), ('{"a": 1}', False)],
+)
+def test_tool_call_arguments_that_are_not_an_object(arguments: str, refused: bool) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
+    req = _openai(
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+        ]
+    )
+    for family in ("anthropic", "gemini", "vertex", "bedrock"):
+        err = refusal(req, family)
+        assert (err is not None) is refused, family
+        if err is not None:
+            assert err.param == "messages[1].tool_calls[0].function.arguments"
+    assert refusal(req, "openai") is None and refusal(req, "cohere") is None

@@ -1,6 +1,7 @@
-"""What the schema run (`test_openai_schema.py`) found, one focused reproduction each, as strict
-xfails: each fails while its bug is there, and once it is fixed the xfail turns into a failure
-that says so; then remove the mark here and the bug's entry in `KNOWN_BUGS` there."""
+"""What the schema run (`test_openai_schema.py`) found, one focused reproduction each. An open
+finding is a strict xfail (`@bug(...)`): it fails while its bug is there, and once it is fixed
+the xfail turns into a failure that says so; then remove the mark here and the bug's entry in
+`KNOWN_BUGS` there, and the test stays to prove the fix (as every test below, issue 17's)."""
 
 from __future__ import annotations
 
@@ -67,17 +68,12 @@ def test_a_stored_response_read_by_a_future_looking_id_answers_at_once(
 # ---- answers off the document's schemas ---------------------------------------------------------
 
 
-@bug(
-    "File, Batch and the batch list send their absent optional fields as null "
-    "(`status_details`; `errors`, `output_file_id`, `error_file_id`, `in_progress_at`, "
-    "`finalizing_at`, `completed_at`, `failed_at`, `expired_at`, `cancelling_at`, "
-    "`cancelled_at`; an empty list's `first_id` / `last_id`), which the document types as "
-    "string / integer / object, not nullable: leave them out (the SDKs read a missing field as "
-    "None)"
-)
 def test_absent_values_are_null_where_the_schema_types_them(
     gw: Gateway, c: httpx2.Client, known: dict[str, str]
 ) -> None:
+    """Fixed (batches/service.py): File, Batch and the batch list leave out what they do not
+    have (`status_details`, a batch's files and times, an empty list's first/last id), which
+    the document types string / integer / object, not nullable (the SDKs read None)."""
     problems = _violations(_schema("OpenAIFile"), c.get(f"/files/{known['file']}").json(), "file ")
     batch = c.get(f"/batches/{known['batch']}").json()
     problems += _violations(_schema("Batch"), batch, "batch ")
@@ -90,36 +86,30 @@ def test_absent_values_are_null_where_the_schema_types_them(
 # ---- schema-valid requests refused --------------------------------------------------------------
 
 
-@bug(
-    "providers/openai/responses.py refuses these fields only when set (`raw.get(name) is not "
-    "None`), but CreateResponseIn (extra='forbid') does not declare them, so null, which the "
-    "document allows and means 'not used', is a 400 'Unrecognized request argument supplied'"
-)
 @pytest.mark.parametrize("field", ["conversation", "prompt", "context_management", "moderation"])
 def test_an_unserved_responses_feature_set_to_null_is_refused(c: httpx2.Client, field: str) -> None:
+    """Fixed (responses_schema.py declares them): null, which the document allows, means not
+    used; a value is still refused by name (providers/openai/responses.py)."""
     r = c.post("/responses", json={"model": CHAT_MODEL, "input": "hi", field: None})
     assert r.status_code == 200, r.text
 
 
-@bug(
-    "the Responses request's integers are strict (providers/openai/responses_schema.py): a whole "
-    "float such as 16.0 is a 400 'Input should be a valid integer (got float)', though JSON "
-    "Schema counts it an integer and chat takes whole floats (README: max_tokens `100.0`)"
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [("max_output_tokens", 16.0), ("top_logprobs", 2.0), ("max_tool_calls", 3.0)],
 )
 def test_responses_whole_floats_are_refused(c: httpx2.Client, field: str, value: float) -> None:
+    """Fixed: a whole float is an integer, as JSON Schema and chat count it (`WholeInt`)."""
     r = c.post("/responses", json={"model": CHAT_MODEL, "input": "hi", field: value})
     assert r.status_code == 200, r.text
 
 
-def _answered_or_refused_as_the_table_says(c: httpx2.Client, body: dict[str, Any]) -> None:
-    """200, or the 400 `unsupported_by_provider` the fidelity table predicts for Anthropic."""
+def _answered_or_refused_as_the_table_says(c: httpx2.Client, body: dict[str, Any]) -> int:
+    """200, or the 400 `unsupported_by_provider` the fidelity table predicts for Anthropic,
+    naming the field (so that routing can pass the family over); the status."""
     r = c.post("/chat/completions", json=body)
     if r.status_code == 200:
-        return
+        return 200
     predicted = refusal(chat_request.parse_request(json.dumps(body).encode()), "anthropic")
     error = r.json()["error"]
     assert predicted is not None, f"refused, and the fidelity table says nothing: {r.text}"
@@ -128,15 +118,9 @@ def _answered_or_refused_as_the_table_says(c: httpx2.Client, body: dict[str, Any
         "unsupported_by_provider",
         predicted.param,
     )
+    return 400
 
 
-@bug(
-    "OpenAI content parts the fidelity table has no row for, `file` (here a PDF, inline) and "
-    "`input_audio`, to an Anthropic-family model are a 400 unsupported_by_provider 'Content "
-    "parts of type '...' are not supported by this provider' naming `messages`, which the table "
-    "does not predict (it has Anthropic carry document blocks): translate them (a PDF is a "
-    "document block), or add the refusals to the table, naming the part"
-)
 @pytest.mark.parametrize(
     "part",
     [
@@ -148,60 +132,51 @@ def _answered_or_refused_as_the_table_says(c: httpx2.Client, body: dict[str, Any
 def test_anthropic_family_refuses_parts_the_table_does_not(
     c: httpx2.Client, part: dict[str, Any]
 ) -> None:
+    """Fixed: an inline PDF `file` part is a document (Anthropic: a document block with a base64
+    source), answered; `input_audio`, which the Messages API cannot carry, is refused by the
+    fidelity table's `audio` row, naming the part."""
     messages = [{"role": "user", "content": [{"type": "text", "text": "read"}, part]}]
-    _answered_or_refused_as_the_table_says(c, {"model": ANTHROPIC_MODEL, "messages": messages})
+    status = _answered_or_refused_as_the_table_says(
+        c, {"model": ANTHROPIC_MODEL, "messages": messages}
+    )
+    assert status == (200 if part["type"] == "file" else 400)
 
 
-@bug(
-    "a chat of only system / developer messages (OpenAI answers it; the OpenAI family here "
-    "does) to an Anthropic-family model is a 400 invalid_request 'messages: at least one "
-    "message is required' naming nothing: not in the fidelity table, and not "
-    "unsupported_by_provider, so no failover either"
-)
 def test_anthropic_family_refuses_a_chat_of_system_messages(c: httpx2.Client) -> None:
+    """Refused by the fidelity table (`system_only`: the Messages API needs a user or assistant
+    turn), so routing passes the family over; with no other, a 400 naming `messages`."""
     messages = [{"role": "system", "content": "Say hello."}]
-    _answered_or_refused_as_the_table_says(c, {"model": ANTHROPIC_MODEL, "messages": messages})
+    body = {"model": ANTHROPIC_MODEL, "messages": messages}
+    assert _answered_or_refused_as_the_table_says(c, body) == 400
 
 
-@bug(
-    "an assistant tool call whose `arguments` is not a JSON object (the document warns that the "
-    "model 'does not always generate valid JSON', so clients send such turns back) is a 400 "
-    "invalid_request for an Anthropic-family model: not in the fidelity table, not "
-    "unsupported_by_provider (no failover); the OpenAI family carries it"
-)
 @pytest.mark.parametrize("arguments", ["{not json", "[1, 2]"])
 def test_anthropic_family_refuses_malformed_tool_call_arguments(
     c: httpx2.Client, arguments: str
 ) -> None:
+    """Refused by the fidelity table (`tool_arguments`: a tool_use block's input is a JSON
+    object), naming the arguments, so routing can find a family that carries them."""
     call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": arguments}}
     messages = [
         *HI,
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "c1", "content": "ok"},
     ]
-    _answered_or_refused_as_the_table_says(c, {"model": ANTHROPIC_MODEL, "messages": messages})
+    body = {"model": ANTHROPIC_MODEL, "messages": messages}
+    assert _answered_or_refused_as_the_table_says(c, body) == 400
 
 
-@bug(
-    '`function_call: "none"` (the document: the default when no functions are present) or '
-    "`\"auto\"` without `functions` is a 400 'function_call requires functions.' "
-    '(providers/openai/tools.py), where `tool_choice: "none"` / `"auto"` without tools is '
-    "accepted"
-)
 @pytest.mark.parametrize("value", ["none", "auto"])
 def test_function_call_none_without_functions_is_refused(c: httpx2.Client, value: str) -> None:
+    """Fixed (providers/openai/tools.py): with no functions there is nothing to call either way."""
     body = {"model": CHAT_MODEL, "messages": HI, "function_call": value}
     r = c.post("/chat/completions", json=body)
     assert r.status_code == 200, r.text
 
 
-@bug(
-    '`tool_choice: {"type": "allowed_tools", "allowed_tools": {"mode": "auto", '
-    '"tools": []}}` (no tool allowed: answer with a message) is a 400 with a misleading '
-    "message, 'Input should be 'none', 'auto' or 'required' (got dict)' (AllowedTools wants "
-    "one tool at least)"
-)
 def test_allowed_tools_with_an_empty_list_is_refused(c: httpx2.Client) -> None:
+    """Fixed: no tool allowed, mode auto, is `tool_choice: "none"` (mode required: a 400 naming
+    `tool_choice.allowed_tools.tools`, documented in the schema run)."""
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
     choice = {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}
     body = {"model": CHAT_MODEL, "messages": HI, "tools": [tool], "tool_choice": choice}
@@ -209,14 +184,10 @@ def test_allowed_tools_with_an_empty_list_is_refused(c: httpx2.Client) -> None:
     assert r.status_code == 200, r.text
 
 
-@bug(
-    "a batch's metadata with an empty key is a 400 (batches/service.py wants keys of 1-64 "
-    "characters); the document's limits are 16 pairs, keys up to 64 and values up to 512 "
-    "characters, and /v1/responses takes the same metadata"
-)
 def test_batch_metadata_with_an_empty_key_is_refused(
     c: httpx2.Client, known: dict[str, str]
 ) -> None:
+    """Fixed (batches/service.py): keys up to 64 characters, an empty one included."""
     body = {
         "input_file_id": known["file"],
         "endpoint": "/v1/chat/completions",
@@ -227,23 +198,16 @@ def test_batch_metadata_with_an_empty_key_is_refused(
     assert r.status_code == 200, r.text
 
 
-@bug(
-    "embeddings refuse `user: \"\"` ('must be a string of 1 to 256 characters', "
-    "api/media_requests.py), which chat and responses accept and the document allows"
-)
 def test_embeddings_refuse_an_empty_user(c: httpx2.Client) -> None:
+    """Fixed (api/media_requests.py): `user` of 0 to 256 characters, as chat takes it."""
     r = c.post("/embeddings", json={"model": EMBED_MODEL, "input": "hi", "user": ""})
     assert r.status_code == 200, r.text
 
 
-@bug(
-    "an unknown top-level field of a Responses request is refused under another name when it "
-    "starts with a capital letter or holds '[' (named '': 'Unrecognized request argument "
-    "supplied: ') or starts with '.' (named without it): responses_schema.validation_error "
-    "drops location parts it takes for pydantic's union labels, and strips leading dots"
-)
 @pytest.mark.parametrize("field", ["Temperature", "x[0]", ".x"])
 def test_an_unknown_field_is_refused_without_its_name(c: httpx2.Client, field: str) -> None:
+    """Fixed (responses_schema.validation_error): a location's parts are parameters when they
+    are keys or indexes of the request, whatever their spelling."""
     r = c.post("/responses", json={"model": CHAT_MODEL, "input": "hi", field: 1})
     assert r.status_code == 400
     assert r.json()["error"]["param"] == field

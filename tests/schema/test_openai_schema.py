@@ -138,11 +138,12 @@ def _set(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 
 def _without_refused(label: str, body: dict[str, Any]) -> dict[str, Any]:
-    """`body` less the top-level fields the fidelity table says the model's family refuses."""
+    """`body` less the top-level fields the fidelity table says the model's family refuses
+    (not the conversation itself: a refusal within `messages` / `input` stays to be checked)."""
     for _ in range(len(body)):
         predicted = _fidelity_refusal(label, body)
         name = re.split(r"[.\[]", predicted.param or "")[0] if predicted is not None else ""
-        if name not in body:
+        if name not in body or name in ("messages", "input"):
             break
         body = {k: v for k, v in body.items() if k != name}
     return body
@@ -606,6 +607,13 @@ DOCUMENTED: tuple[Refusal, ...] = (
         "the model should be allowed to call', {type, function: {name}}",
     ),
     Refusal(
+        CHAT,
+        400,
+        _param(r"tool_choice(\.allowed_tools)?\.tools", lambda v: v == []),
+        "an allowed_tools choice of mode `required` that allows no tool: nothing can satisfy it "
+        '(of mode `auto` it is answered: no tool may be called, as `tool_choice: "none"`)',
+    ),
+    Refusal(
         ("POST /responses",),
         400,
         _param("include", lambda v: isinstance(v, list) and len(v) > 16),
@@ -838,133 +846,9 @@ class KnownBug:
     refused: Check = _never
 
 
-NULLED = {  # object -> its optional fields the gateway sends as null, which the schema types
-    "OpenAIFile": ("status_details",),
-    "Batch": (
-        "errors", "output_file_id", "error_file_id", "in_progress_at", "finalizing_at",
-        "completed_at", "failed_at", "expired_at", "cancelling_at", "cancelled_at",
-    ),
-    "ListBatchesResponse": ("first_id", "last_id"),
-}  # fmt: skip
-NULLED_IN = {
-    "POST /files": "OpenAIFile",
-    "GET /files/{file_id}": "OpenAIFile",
-    "POST /batches": "Batch",
-    "GET /batches/{batch_id}": "Batch",
-    "GET /batches": "ListBatchesResponse",
-}
-
-
-def _drop_nulls(case: schemathesis.Case, body: Any) -> Any:
-    kind = NULLED_IN.get(_label(case))
-    if kind is None or not isinstance(body, dict):
-        return body
-
-    def clean(obj: dict[str, Any], name: str) -> dict[str, Any]:
-        return {k: v for k, v in obj.items() if not (v is None and k in NULLED[name])}
-
-    body = clean(body, kind)
-    if kind == "ListBatchesResponse":
-        body["data"] = [clean(b, "Batch") for b in body.get("data", [])]
-    return body
-
-
-def _on(label: str, check: Check) -> Check:
-    return lambda case, error: _label(case) == label and check(case, error)
-
-
-def _anthropic(message: str) -> Check:
-    """A refusal of a request for an Anthropic-family model, by the start of its message."""
-    return _on(
-        "POST /chat/completions",
-        lambda case, error: (
-            CHAT_FAMILIES.get(_body(case).get("model", "")) == "anthropic"
-            and re.match(message, error.get("message", "")) is not None
-        ),
-    )
-
-
-def _unnamed_unknown_field(case: schemathesis.Case, error: dict[str, Any]) -> bool:
-    undeclared = [k for k in _body(case) if k not in declared("CreateResponse")]
-    return error.get("param") not in undeclared and any(
-        k[:1].isupper() or k.startswith(".") or "[" in k for k in undeclared
-    )
-
-
-def _empty_allowed_tools(body: dict[str, Any]) -> bool:
-    choice = body.get("tool_choice")
-    return isinstance(choice, dict) and _at(choice, "allowed_tools.tools") == []
-
-
-KNOWN_BUGS: tuple[KnownBug, ...] = (
-    KnownBug("test_absent_values_are_null_where_the_schema_types_them", set_aside=_drop_nulls),
-    KnownBug(
-        "test_an_unserved_responses_feature_set_to_null_is_refused",
-        refused=_on(
-            "POST /responses",
-            _param("conversation|prompt|context_management|moderation", lambda v: v is None),
-        ),
-    ),
-    KnownBug(
-        "test_responses_whole_floats_are_refused",
-        refused=_on(
-            "POST /responses",
-            _param(
-                "max_output_tokens|top_logprobs|max_tool_calls",
-                lambda v: isinstance(v, float) and v.is_integer(),
-            ),
-        ),
-    ),
-    KnownBug(
-        "test_anthropic_family_refuses_parts_the_table_does_not",
-        refused=_anthropic("Content parts of type '(file|input_audio)' are not supported"),
-    ),
-    KnownBug(
-        "test_anthropic_family_refuses_a_chat_of_system_messages",
-        refused=_anthropic("messages: at least one message is required"),
-    ),
-    KnownBug(
-        "test_anthropic_family_refuses_malformed_tool_call_arguments",
-        refused=_anthropic(
-            r"messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments: tool call arguments "
-            r"(are not valid JSON|must be a JSON object)"
-        ),
-    ),
-    KnownBug(
-        "test_function_call_none_without_functions_is_refused",
-        refused=_on(
-            "POST /chat/completions",
-            lambda case, error: (
-                error.get("message") == "function_call requires functions."
-                and _body(case).get("function_call") in ("none", "auto")
-            ),
-        ),
-    ),
-    KnownBug(
-        "test_allowed_tools_with_an_empty_list_is_refused",
-        refused=_on(
-            "POST /chat/completions",
-            lambda case, error: (
-                error.get("param") == "tool_choice" and _empty_allowed_tools(_body(case))
-            ),
-        ),
-    ),
-    KnownBug(
-        "test_batch_metadata_with_an_empty_key_is_refused",
-        refused=_on(
-            "POST /batches",
-            _param("metadata", lambda v: isinstance(v, dict) and "" in v),
-        ),
-    ),
-    KnownBug(
-        "test_embeddings_refuse_an_empty_user",
-        refused=_on("POST /embeddings", _param("user", lambda v: v == "")),
-    ),
-    KnownBug(
-        "test_an_unknown_field_is_refused_without_its_name",
-        refused=_on("POST /responses", _unnamed_unknown_field),
-    ),
-)
+# None open: each finding of issue 17 is fixed (its test in test_found.py now proves it) or,
+# where it is the right answer, a refusal `DOCUMENTED` or predicted by the fidelity table.
+KNOWN_BUGS: tuple[KnownBug, ...] = ()
 
 
 def known_refusal(case: schemathesis.Case, error: dict[str, Any]) -> str | None:

@@ -40,14 +40,18 @@ def _object(body: bytes) -> dict[str, Any]:
     return raw
 
 
-def _text(raw: dict[str, Any], name: str, limit: int, required: bool = False) -> str | None:
+def _text(
+    raw: dict[str, Any], name: str, limit: int, required: bool = False, least: int = 1
+) -> str | None:
     value = raw.pop(name, None)
     if value is None:
         if required:
             raise InvalidRequest(f"'{name}' is required.", param=name)
         return None
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise InvalidRequest(f"'{name}' must be a string of 1 to {limit} characters.", param=name)
+    if not isinstance(value, str) or not least <= len(value) <= limit:
+        raise InvalidRequest(
+            f"'{name}' must be a string of {least} to {limit} characters.", param=name
+        )
     return value
 
 
@@ -102,7 +106,7 @@ def parse_embeddings(body: bytes) -> EmbeddingRequest:
     req.dimensions = _int(raw, "dimensions", 1, MAX_DIMENSIONS)
     fmt = _choice(raw, "encoding_format", {"float", "base64"}, "float")
     req.encoding_format = fmt or "float"
-    req.user = _text(raw, "user", MAX_MODEL)
+    req.user = _text(raw, "user", MAX_MODEL, least=0)  # "" as chat takes it
     req.extra = raw
     return req
 
@@ -133,7 +137,7 @@ def parse_images(body: bytes) -> ImageRequest:
     req.style = _choice(raw, "style", IMAGE_STYLES, None)
     fmt = _choice(raw, "response_format", {"url", "b64_json"}, "url")
     req.response_format = fmt or "url"
-    req.user = _text(raw, "user", MAX_MODEL)
+    req.user = _text(raw, "user", MAX_MODEL, least=0)  # "" as chat takes it
     req.extra = raw
     return req
 

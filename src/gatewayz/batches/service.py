@@ -51,8 +51,7 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
         "filename": row["filename"],
         "purpose": row["purpose"],
         "status": "processed",
-        "status_details": None,
-    }
+    }  # no `status_details`: OpenAI's schema types it a string, so an absent one is left out
 
 
 def batch_object(row: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +68,10 @@ def batch_object(row: dict[str, Any], counts: dict[str, Any]) -> dict[str, Any]:
         "error_file_id": row["error_file_id"],
     }
     out.update({name: _unix(row[name]) for name in TIMES})
+    # What a batch does not have yet (an output file, a finishing time, ...) is left out, not
+    # null: OpenAI's schema types these fields string / integer / object, not nullable, and the
+    # SDKs read a missing one as None.
+    out = {k: v for k, v in out.items() if v is not None}
     out["request_counts"] = {
         "total": row["total"],
         "completed": counts["completed"],
@@ -227,9 +230,12 @@ class BatchService:
 
 
 def _page(data: list[dict[str, Any]], more: bool) -> dict[str, Any]:
-    first = data[0]["id"] if data else None
-    last = data[-1]["id"] if data else None
-    return {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": more}
+    """A list page; an empty one has no `first_id` / `last_id` (typed strings, not null)."""
+    page: dict[str, Any] = {"object": "list", "data": data}
+    if data:
+        page.update(first_id=data[0]["id"], last_id=data[-1]["id"])
+    page["has_more"] = more
+    return page
 
 
 def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str:
@@ -247,7 +253,7 @@ def _metadata(value: Any) -> dict[str, str] | None:
     if (
         not isinstance(value, dict)
         or len(value) > MAX_METADATA
-        or not all(isinstance(k, str) and 0 < len(k) <= 64 for k in value)
+        or not all(isinstance(k, str) and len(k) <= 64 for k in value)
         or not all(isinstance(v, str) and len(v) <= 512 for v in value.values())
     ):
         raise InvalidRequest(

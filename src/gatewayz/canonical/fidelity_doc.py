@@ -18,7 +18,7 @@ def markdown() -> list[str]:
         "shape), **emulated** (the gateway does it) or **refused**: a provider of that family is",
         "passed over, so the request is routed to one that can take it, and with none left the",
         "answer is a 400 naming the field (`unsupported_by_provider`). Never silently dropped.",
-        "Generated from `src/gatewayz/canonical/fidelity.py`, the table the gateway applies.",
+        "Generated from `src/gatewayz/canonical/fidelity_rows.py`, the table the gateway applies.",
         "",
         "| field | " + " | ".join(FAMILIES) + " |",
         "|---|" + "---|" * len(FAMILIES),

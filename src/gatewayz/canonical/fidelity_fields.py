@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gatewayz.canonical.types import ChatRequest, DocumentPart, ImagePart
+import orjson
+
+from gatewayz.canonical.types import ChatRequest, DocumentPart, ImagePart, OtherPart
 
 # Fields of the request that are the gateway's own (routing preferences, the response cache;
 # OpenRouter's `usage` accounting: every answer reports its usage): never a provider's.
@@ -127,6 +129,39 @@ def _has(req: ChatRequest, kind: type) -> bool:
     return any(isinstance(p, kind) for p in _parts(req))
 
 
+def _other_part(req: ChatRequest, kind: str) -> str | None:
+    """The first content part of `kind` the gateway does not read (OtherPart), by its place."""
+    for i, m in enumerate(req.messages):
+        for j, p in enumerate(m.content if isinstance(m.content, list) else ()):
+            if isinstance(p, OtherPart) and p.type == kind:
+                return f"messages[{i}].content[{j}]"
+    return None
+
+
+def _system_only(req: ChatRequest) -> str | None:
+    only = bool(req.messages) and all(m.role in ("system", "developer") for m in req.messages)
+    return _if(only, "messages")
+
+
+def _is_object(arguments: str) -> bool:
+    if not arguments.strip():
+        return True  # no arguments: an empty object
+    try:
+        return isinstance(orjson.loads(arguments), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _tool_arguments(req: ChatRequest) -> str | None:
+    """The first function call whose arguments are not a JSON object (the model's own output,
+    which OpenAI warns is not always valid JSON, sent back in the conversation)."""
+    for i, m in enumerate(req.messages):
+        for j, tc in enumerate(m.tool_calls or ()):
+            if tc.kind == "function" and not _is_object(tc.arguments):
+                return f"messages[{i}].tool_calls[{j}].function.arguments"
+    return None
+
+
 USES: dict[str, Callable[[ChatRequest], str | None]] = {
     "max_tokens": lambda r: _if(r.max_tokens is not None, "max_tokens"),
     "temperature": lambda r: (
@@ -166,4 +201,8 @@ USES: dict[str, Callable[[ChatRequest], str | None]] = {
     "betas": lambda r: _if(r.betas, "anthropic-beta"),
     "images": lambda r: _if(_has(r, ImagePart), "messages"),
     "documents": lambda r: _if(_has(r, DocumentPart), "messages"),
+    "audio": lambda r: _other_part(r, "input_audio"),
+    "files": lambda r: _other_part(r, "file"),
+    "system_only": _system_only,
+    "tool_arguments": _tool_arguments,
 }

@@ -10,8 +10,10 @@ import orjson
 import pytest
 
 from gatewayz.canonical.types import (
+    DocumentPart,
     ImagePart,
     Message,
+    OtherPart,
     TextPart,
     Tool,
     ToolCall,
@@ -301,3 +303,47 @@ def test_other_dialects_extras_never_reach_openai_compatible_providers() -> None
     assert "server_tools" not in body and "output_config" not in body
     req.extra_dialect = "openai"
     assert orjson.loads(oreq.render_request(req, "m"))["output_config"] == {"x": 1}
+
+
+# ================================================================ file parts
+PDF_DATA = "JVBERi0xLjQK"
+
+
+def _with_part(part: dict[str, Any]) -> Any:
+    content = [{"type": "text", "text": "read"}, part]
+    return oreq.parse_request(_req(messages=[{"role": "user", "content": content}]))
+
+
+@pytest.mark.parametrize("filename", ["a.pdf", None])
+def test_an_inline_pdf_file_part_is_a_document_and_goes_back_as_a_file_part(
+    filename: str | None,
+) -> None:
+    file: dict[str, Any] = {"file_data": f"data:application/pdf;base64,{PDF_DATA}"}
+    if filename is not None:
+        file["filename"] = filename
+    req = _with_part({"type": "file", "file": file})
+    content = req.messages[0].content
+    assert isinstance(content, list)
+    assert content[1] == DocumentPart("application/pdf", data=PDF_DATA, title=filename)
+    body = orjson.loads(oreq.render_request(req, "m"))
+    # OpenAI wants a filename with file_data: the client's, else one made up.
+    file["filename"] = filename or "document.pdf"
+    assert body["messages"][0]["content"][1] == {"type": "file", "file": file}
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "file", "file": {"file_id": "file-abc"}},
+        {"type": "file", "file": {"filename": "a.txt", "file_data": "data:text/plain;base64,aGk="}},
+        {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF_DATA}"}, "x": 1},
+        {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+    ],
+    ids=["file_id", "text", "extra-field", "input_audio"],
+)
+def test_other_parts_travel_as_they_came(part: dict[str, Any]) -> None:
+    req = _with_part(part)
+    content = req.messages[0].content
+    assert isinstance(content, list) and content[1] == OtherPart(part["type"], part)
+    body = orjson.loads(oreq.render_request(req, "m"))
+    assert body["messages"][0]["content"][1] == part

@@ -301,14 +301,20 @@ def thinking_out(m: Message) -> list[dict[str, Any]]:
 
 
 def tool_input(arguments: str, param: str) -> dict[str, Any]:
+    """A call's arguments as a `tool_use` block's `input`, which is a JSON object: other
+    arguments (the fidelity table refuses them for this family first) are Unsupported."""
     if not arguments.strip():
         return {}
     try:
         value = orjson.loads(arguments)
     except orjson.JSONDecodeError:
-        raise _bad("tool call arguments are not valid JSON", param) from None
+        value = None
     if not isinstance(value, dict):
-        raise _bad("tool call arguments must be a JSON object", param)
+        raise Unsupported(
+            f"{param}: the anthropic provider family takes tool-call arguments that are a JSON "
+            "object only",
+            param=param,
+        )
     return value
 
 

@@ -133,6 +133,26 @@ def _top_k(value: Any) -> int | None:
     return value
 
 
+_PDF_DATA = "data:application/pdf;base64,"
+
+
+def _other_part_in(part: dict[str, Any]) -> Part:
+    """A `file` part holding a PDF inline (`file_data`, and a `filename`: nothing else) is a
+    document, which every family that reads documents takes (Anthropic: a document block);
+    any other part (`input_audio`, a file by `file_id`, ...) travels as it came."""
+    f = part.get("file")
+    if part.get("type") == "file" and part.keys() == {"type", "file"} and isinstance(f, dict):
+        data, name = f.get("file_data"), f.get("filename")
+        if (
+            f.keys() <= {"file_data", "filename"}
+            and isinstance(data, str)
+            and data.startswith(_PDF_DATA)
+            and isinstance(name, str | None)
+        ):
+            return DocumentPart("application/pdf", data=data[len(_PDF_DATA) :], title=name)
+    return OtherPart(str(part["type"]), part)
+
+
 def _message_in(messages: list[MessageIn], i: int) -> Message:
     m = messages[i]
     content: str | list[Part] | None
@@ -147,7 +167,7 @@ def _message_in(messages: list[MessageIn], i: int) -> Message:
                 url = p.image_url  # type: ignore[union-attr]
                 content.append(ImagePart(url.url, url.detail, p.model_extra or None))
             else:
-                content.append(OtherPart(p.type, p.model_dump()))
+                content.append(_other_part_in(p.model_dump()))
     role, tool_call_id = m.role, m.tool_call_id
     if role == "function":  # legacy: the result of the assistant's `function_call`
         if m.name is None:

@@ -112,7 +112,7 @@ def parse_request(body: bytes) -> ResponsesRequest:
     try:
         m = schema.CreateResponseIn.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(exc) from None
+        raise validation_error(exc, raw) from None
     check_model_id(m.model)
     check_output_tokens(m.max_output_tokens, "max_output_tokens")
     if m.background:
@@ -211,7 +211,7 @@ def _tools(raw: list[Any]) -> list[Tool]:
         try:
             f = schema.FunctionTool.model_validate(t)
         except ValidationError as exc:
-            raise validation_error(exc, where) from None
+            raise validation_error(exc, t, where) from None
         out.append(Tool(f.name, f.description, f.parameters, f.strict))
     return out
 
@@ -248,9 +248,16 @@ def _tool_choice(
                 param="tool_choice.mode",
             )
         allowed = choice.get("tools")
-        if not isinstance(allowed, list) or not allowed or len(allowed) > schema.MAX_TOOLS:
+        if not isinstance(allowed, list) or len(allowed) > schema.MAX_TOOLS:
             raise InvalidRequest(
-                f"'tool_choice.tools' must list 1 to {schema.MAX_TOOLS} tools.",
+                f"'tool_choice.tools' must list up to {schema.MAX_TOOLS} tools.",
+                param="tool_choice.tools",
+            )
+        if not allowed:  # no tool allowed: answer with a message (as in chat: tools.py)
+            if mode == "auto":
+                return tools, "none"
+            raise InvalidRequest(
+                "tool_choice.tools of mode 'required' must allow at least one tool.",
                 param="tool_choice.tools",
             )
         names = set()

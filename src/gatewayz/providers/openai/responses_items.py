@@ -38,7 +38,7 @@ def parse_item(raw: Any, i: int) -> schema.Item:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(exc, where) from None
+        raise validation_error(exc, raw, where) from None
 
 
 def items_to_messages(items: list[schema.Item]) -> list[Message]:

@@ -1,11 +1,12 @@
 """Pydantic models of an OpenAI Responses-API request (`POST /v1/responses`): the edge
 validation, nothing else (the translation is in `responses.py`).
 
-Strict types (a string is not a number), as OpenAI answers. The top level forbids unknown
-fields (a 400 naming the field); inside items and tools unknown fields are ignored, so that items
-an SDK received from us (with `id`, `status`, `annotations`, `logprobs`, `phase`, ...) can be
-sent back as they are. Input items are validated one by one (`ITEMS`, by their `type`), so that an
-error names the item it is in; `validation_error` words pydantic's findings as OpenAI does.
+Strict types (a string is not a number, but a whole float is an integer, as in chat), as OpenAI
+answers. The top level forbids unknown fields (a 400 naming the field); inside items and tools
+unknown fields are ignored, so that items an SDK received from us (with `id`, `status`,
+`annotations`, `logprobs`, `phase`, ...) can be sent back as they are. Input items are
+validated one by one (`ITEMS`, by their `type`), so that an error names the item it is in;
+`validation_error` words pydantic's findings as OpenAI does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gatewayz.errors import InvalidRequest
+from gatewayz.providers.openai.schema import WholeInt
 
 # Bounds beyond the request body's size (GATEWAYZ_MAX_BODY_BYTES), as OpenAI documents them.
 MAX_TOOLS = 128
@@ -174,10 +176,10 @@ class CreateResponseIn(BaseModel):
     parallel_tool_calls: bool | None = None
     text: TextConfig | None = None
     reasoning: ReasoningConfig | None = None
-    max_output_tokens: Annotated[int, Field(ge=16)] | None = None
+    max_output_tokens: Annotated[WholeInt, Field(ge=16)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    top_logprobs: Annotated[WholeInt, Field(ge=0, le=20)] | None = None
     metadata: (
         Annotated[
             dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]],
@@ -194,7 +196,7 @@ class CreateResponseIn(BaseModel):
     include: Annotated[list[Include], Field(max_length=16)] | None = None
     truncation: Literal["auto", "disabled"] | None = None
     background: bool | None = None
-    max_tool_calls: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_tool_calls: Annotated[WholeInt, Field(ge=1, le=1_000_000)] | None = None
     # Hints for OpenAI's own serving (tier, prompt cache): no meaning here; accepted, not sent.
     service_tier: (
         Literal["auto", "default", "flex", "scale", "priority", "fast", "ultrafast"] | None
@@ -202,13 +204,18 @@ class CreateResponseIn(BaseModel):
     prompt_cache_key: Short | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
     prompt_cache_options: dict[str, Any] | None = None
+    # Documented features not served here: refused in responses.py when set (UNSUPPORTED);
+    # null, as the document allows, means not used.
+    conversation: None = None
+    prompt: None = None
+    context_management: None = None
+    moderation: None = None
     # Ours, as in chat: provider preferences and the response-cache policy (never forwarded).
     provider: Any = None
     cache: Any = None
 
 
 # ---------------------------------------------------------------- errors
-_TYPE_LABELS = frozenset({"str", "int", "float", "bool", "dict", "list", "none", "literal"})
 # The tags of the discriminated unions (content parts, text formats): pydantic puts the tag of
 # the branch it tried in an error's location, after the field or list index it is for.
 _TAGS = frozenset(
@@ -216,21 +223,39 @@ _TAGS = frozenset(
 )
 
 
-def validation_error(exc: ValidationError, prefix: str = "") -> InvalidRequest:
-    """The most specific problem pydantic found (of a union, the branch that got furthest), as
-    OpenAI words it, naming the parameter."""
-    err = max(exc.errors(include_url=False), key=lambda e: len(e["loc"]))
+def _parameter_path(err: Any, data: Any) -> list[str | int]:
+    """The parts of an error's location that name a parameter: the keys and indexes found in the
+    request as it walks down `data`. Pydantic's other parts (a union branch's label such as
+    `str` or `list[...]`, a discriminator tag) are not in it; a missing field is the one part
+    that names something absent, and it is last. A bad key (`[key]`) names its object."""
+    loc = err["loc"]
     path: list[str | int] = []
-    before: str | int | None = None  # the previous element of the location
-    for p in err["loc"]:
-        # pydantic's union-branch labels and discriminator tags are not parameters
-        label = isinstance(p, str) and (p in _TYPE_LABELS or "[" in p or p[:1].isupper())
+    value, before = data, None
+    for n, p in enumerate(loc):
         tag = p in _TAGS and (before == "format" or isinstance(before, int))
         before = p
-        if not (label or tag):
+        if tag:
+            continue
+        key = isinstance(value, dict) and isinstance(p, str) and p in value
+        index = isinstance(value, list) and isinstance(p, int) and 0 <= p < len(value)
+        if key or index:
             path.append(p)
-    param = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-    param = param.lstrip(".")
+            value = value[p]
+        elif p == "[key]" and path:  # the key before it is the bad value: name its object
+            path.pop()
+            break
+        elif n == len(loc) - 1 and err["type"] == "missing":
+            path.append(p)
+    return path
+
+
+def validation_error(exc: ValidationError, data: Any, prefix: str = "") -> InvalidRequest:
+    """The most specific problem pydantic found in `data` (of a union, the branch that got
+    furthest), as OpenAI words it, naming the parameter (under `prefix`, where `data` is)."""
+    err = max(exc.errors(include_url=False), key=lambda e: len(e["loc"]))
+    param = prefix
+    for p in _parameter_path(err, data):
+        param += f"[{p}]" if isinstance(p, int) else f".{p}" if param else p
     if err["type"] == "extra_forbidden":
         return InvalidRequest(f"Unrecognized request argument supplied: {param}", param=param)
     if err["type"] == "missing":

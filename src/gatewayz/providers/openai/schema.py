@@ -132,7 +132,7 @@ class CustomToolChoice(_Strict):
 
 class AllowedTools(_Strict):
     mode: Literal["auto", "required"]
-    tools: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    tools: list[dict[str, Any]]  # empty: no tool allowed (tools.py)
 
 
 class AllowedToolsChoice(_Strict):

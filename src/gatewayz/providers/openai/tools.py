@@ -4,7 +4,8 @@ form, which is tools canonically (one call at a time, as the legacy API had it; 
 back as `function_call`: `chat.py`).
 
 Canonical `tool_choice`: "auto" | "none" | "required" | `{"name"}` (a function) |
-`{"name", "kind": "custom"}` | `{"allowed": [names], "mode": "auto" | "required"}`.
+`{"name", "kind": "custom"}` | `{"allowed": [names], "mode": "auto" | "required"}` (an empty
+`allowed_tools` list of mode `auto` is "none": no tool may be called).
 """
 
 from __future__ import annotations
@@ -38,7 +39,16 @@ def tools_in(m: ChatCompletionIn) -> tuple[list[Tool] | None, Any, bool | None, 
         choice = fc if fc is None or isinstance(fc, str) else {"name": fc.name}
         return tools, choice, False, True  # the legacy API makes one call at a time
     if m.function_call is not None:
-        raise InvalidRequest("function_call requires functions.", param="function_call")
+        if m.tools is not None:
+            raise InvalidRequest(
+                "Use either 'tools' or the legacy 'function_call', not both.",
+                param="function_call",
+            )
+        if not isinstance(m.function_call, str):
+            raise InvalidRequest("function_call requires functions.", param="function_call")
+        # "none" (the document: the default when no functions are present) or "auto" with no
+        # functions: there is nothing to call either way, so the request is one without tools.
+        return None, None, None, False
     tools = [_tool_in(t) for t in m.tools] if m.tools else None
     choice = _choice_in(m.tool_choice)
     if isinstance(choice, dict) and "allowed" in choice:
@@ -79,6 +89,13 @@ def _choice_in(tc: Any) -> str | dict[str, Any] | None:
                 param=f"tool_choice.allowed_tools.tools[{i}]",
             )
         names.append(named["name"])
+    if not names:  # no tool allowed: answer with a message, or nothing can satisfy `required`
+        if tc.allowed_tools.mode == "auto":
+            return "none"
+        raise InvalidRequest(
+            "tool_choice.allowed_tools of mode 'required' must allow at least one tool.",
+            param="tool_choice.allowed_tools.tools",
+        )
     return {"allowed": names, "mode": tc.allowed_tools.mode}
 
 
