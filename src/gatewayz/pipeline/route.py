@@ -73,9 +73,10 @@ class Routes(Step):
         if isinstance(req, ChatRequest):  # not the media requests (pipeline/media.py)
             routes = able(routes, prices, req)
         routes = self._fitting(call, routes, prices, req)
-        ov = override or exp.override  # the request's (or key's) preferences, else the data row's
-        prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
-        balanced = self.balancer.order(routes, exp.canonical, prefs, prices)
+        # The request's (or key's) preferences, else the data row's.
+        balanced = self.balancer.order(
+            routes, exp.canonical, sorting(override or exp.override), prices
+        )
         call.routes = self.proxied(balanced)
         call.use(call.routes[0])
 
@@ -166,6 +167,11 @@ def able(
         if not prices:  # none left that may serve it (those left have no price)
             raise next(e for e in refusals.values() if e is not None)
     return tuple(fit)
+
+
+def sorting(ov: Override | None) -> Preferences:
+    """What load balancing takes of provider preferences."""
+    return Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
 
 
 def preferences(principal: Principal, requested: Any) -> Override | None:

@@ -19,10 +19,9 @@ from gatewayz.canonical.types import ChatRequest
 from gatewayz.catalog.capabilities import Capabilities, CapabilityTable
 from gatewayz.errors import GatewayError, InvalidRequest, ModelNotFound
 from gatewayz.pipeline.call import Call
-from gatewayz.pipeline.route import Routes, able
+from gatewayz.pipeline.route import Routes, able, sorting
 from gatewayz.pipeline.tokens import estimate_tokens, prompt_chars
 from gatewayz.reliability.passive_health import PassiveHealth, Summary
-from gatewayz.routing.balance import Preferences
 from gatewayz.routing.detect import Override
 from gatewayz.routing.explanation import Route
 from gatewayz.routing.smart import classifier, data
@@ -128,13 +127,14 @@ class SmartRoutes:
         models = 0
         for option in decision.order:
             s = served[option.model]
+            if models == MODELS:
+                break
             fresh = tuple(r for r in s.routes if r.provider.slug not in prices)
-            if not fresh or models == MODELS:
+            if not fresh:
                 continue
             models += 1
             mine = {r.provider.slug: s.prices[r.provider.slug] for r in fresh}
-            ov = call.override or s.override
-            prefs = Preferences(ov.sort, ov.max_latency_ms, bool(ov.order)) if ov else Preferences()
+            prefs = sorting(call.override or s.override)
             routes += self.routes.balancer.order(fresh, s.canonical, prefs, mine)
             prices.update(mine)
         call.decision = decision
