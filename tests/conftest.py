@@ -5,6 +5,7 @@ under CI=true, where a missing service fails the run."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import socket
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from gatewayz.observability.log_config import StderrHandler
 from gatewayz.simulators import Simulator
 from tests.e2e.harness import simulators
 
@@ -107,3 +109,14 @@ def sims() -> Iterator[tuple[Simulator, ...]]:
     """Two simulators for one test module (e.g. two providers serving one model)."""
     with simulators(Simulator) as pair:
         yield pair
+
+
+@pytest.fixture(autouse=True)
+def _no_log_handler_left_behind() -> Iterator[None]:
+    """A CLI command run in-process (`configure_logging`) installs the gateway's stderr handler
+    on the root logger; taken off after the test, so that the access lines of the gateways other
+    tests run in threads do not flood the run's output."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)
