@@ -19,8 +19,10 @@ from gatewayz.api import (
     batch_routes,
     billing_routes,
     breaker_routes,
+    console_routes,
     health_routes,
     keys_routes,
+    profile_routes,
     status_routes,
     stripe_routes,
     usage_routes,
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_routes.router)
     app.include_router(status_routes.router)  # public: /status, incidents, uptime
     app.include_router(keys_routes.router)  # users: /user/api-keys
+    app.include_router(profile_routes.router)  # users: /user/me (role, permissions, plan)
     app.include_router(admin_routes.router)  # admin: /admin/* (permission-guarded, audited)
     app.include_router(billing_routes.router)  # /user/balance, /plans, /trial/status, …
     app.include_router(usage_routes.router)  # users: /user/usage (JSON or CSV)
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stripe_routes.router)  # payments: checkout, Stripe webhook, referral
     app.include_router(webhook_routes.router)  # users: /user/webhooks (endpoints, deliveries)
     app.include_router(batch_routes.router)  # /v1/files, /v1/batches
+    app.include_router(console_routes.router)  # public: /console, the web console's files
     _error_handlers(app)
     # The IP rate-limit layer runs before authentication; the request context stays outermost
     # (the last added) so that even its 429s carry X-Request-ID.

@@ -29,9 +29,10 @@ ANTHROPIC_SHAPED = {
     "/v1/models",
     "/v1/models/{model_id}",
 }
-# Public: no key (the catalog and status pages, health, accounts' sign-in, the plans).
+# Public: no key (the catalog and status pages, health, accounts' sign-in, the plans, the web
+# console's static files).
 PUBLIC = {"/auth", "/auth/register", "/health", "/ready", "/plans", "/api/stripe/webhook"}
-PUBLIC_PREFIXES = ("/catalog/", "/status")
+PUBLIC_PREFIXES = ("/catalog/", "/status", "/console")
 Doc = dict[str, Any]
 
 

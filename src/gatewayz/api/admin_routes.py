@@ -1,7 +1,8 @@
 """Admin routes (`/admin/*`): every one requires the `admin:access` permission plus its own; a
 caller without them gets a 403 in the OpenAI error shape and the audit event
-`admin_access_denied` (CM-13.8). Users list, role changes, audit logs, and a key's rate limits
-(an administrator may raise them above the plan's; users may only lower theirs)."""
+`admin_access_denied` (CM-13.8). Users list and search (`?q=`: part of an e-mail, or an id), role
+and plan changes, audit logs, and a key's rate limits (an administrator may raise them above the
+plan's; users may only lower theirs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from gatewayz.accounts import admin, api_keys
 from gatewayz.api.access import request_ip
 from gatewayz.api.deps import allowed, services_of
 from gatewayz.api.keys_routes import event_json
+from gatewayz.billing.plans import load_plans
 from gatewayz.errors import InvalidRequest, NotFound
+from gatewayz.money import usd_text as usd
 from gatewayz.observability.audit import list_events
 from gatewayz.ratelimit.limits import (
     MAX_RPM,
@@ -36,6 +39,12 @@ class RoleChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     role: str
+
+
+class PlanChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str
 
 
 class LimitValues(BaseModel):
@@ -72,8 +81,14 @@ async def list_users(
     _p: Annotated[Principal, Depends(allowed("admin:access", "admin:users:read"))],
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[str | None, Query(max_length=320)] = None,
 ) -> dict[str, Any]:
-    rows, total = await admin.list_users(services_of(request).db, limit=limit, offset=offset)
+    """A page of users, oldest first; with `q`, those whose e-mail contains it or whose id it
+    is."""
+    db = services_of(request).db
+    rows, total = await admin.list_users(
+        db, limit=limit, offset=offset, q=(q.strip() or None) if q else None
+    )
     return {
         "object": "list",
         "data": [_user(r) for r in rows],
@@ -111,6 +126,47 @@ async def change_role(
         detail={"by_user": p.user_id, "from": previous, "to": body.role},
     )
     return {"id": user_id, "role": body.role, "previous_role": previous}
+
+
+@router.post("/users/{user_id}/plan")
+async def change_plan(
+    user_id: str,
+    body: PlanChange,
+    request: Request,
+    p: Annotated[Principal, Depends(allowed("admin:access", "admin:users:write"))],
+) -> dict[str, Any]:
+    """Put a user on a plan (as `gatewayz users set-plan`): its limits, and its monthly
+    allowance from now on; purchased credits stay."""
+    s = services_of(request)
+    tiers = load_plans().tiers
+    if body.plan not in tiers:
+        raise InvalidRequest(
+            f"'plan' must be one of {', '.join(tiers)}; got {body.plan[:64]!r}.", param="plan"
+        )
+    change = await admin.change_plan(s.db, user_id, body.plan)
+    if change is None:
+        raise NotFound(f"No user with id {user_id!r}.", code="user_not_found")
+    if change.changed:
+        # Cached principals carry the plan: every worker re-reads its keys.
+        await s.auth_sync.publish(None)
+        s.audit.event(
+            "plan_changed",
+            severity="warning",
+            user_id=user_id,
+            api_key_id=p.api_key_id,
+            ip=request_ip(request.scope),
+            path=request.url.path,
+            detail={"by_user": p.user_id, "from": change.previous, "to": body.plan},
+        )
+    return {
+        "id": user_id,
+        "plan": body.plan,
+        "previous_plan": change.previous,
+        "changed": change.changed,
+        "balance": usd(change.balance.total),
+        "subscription_allowance": usd(change.balance.allowance),
+        "purchased_credits": usd(change.balance.purchased),
+    }
 
 
 @router.get("/audit-logs")

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gatewayz.ratelimit")
 # Health and readiness probes, and Stripe's webhook: it must always be answered 200 (bursts
-# come from Stripe's few IPs; every delivery is signature-checked).
-EXEMPT_PATHS = ("/health", "/ready", "/api/stripe/webhook")
+# come from Stripe's few IPs; every delivery is signature-checked). The web console's files
+# (a dozen per visit, from memory; the page itself, `/console`, is counted).
+EXEMPT_PATHS = ("/health", "/ready", "/api/stripe/webhook", "/console/")
 
 
 class IPRateLimitMiddleware:

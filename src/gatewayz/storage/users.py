@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -172,13 +172,20 @@ async def user_balance_nanos(conn: AsyncConnection, user_id: str) -> int:
 
 
 async def list_users(
-    conn: AsyncConnection, *, limit: int, offset: int
+    conn: AsyncConnection, *, limit: int, offset: int, q: str | None = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of users (oldest first) and the total count."""
+    """A page of users (oldest first) and the total count; with `q`, only the users whose
+    e-mail contains it (case-insensitive) or whose id is exactly `q`."""
+    query, count = select(users), select(func.count()).select_from(users)
+    if q:
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        match = or_(func.lower(users.c.email).like(f"%{escaped}%", escape="\\"), users.c.id == q)
+        query, count = query.where(match), count.where(match)
     result = await conn.execute(
-        select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+        query.order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
     )
-    return [dict(r) for r in result.mappings()], await count_users(conn)
+    total = int((await conn.execute(count)).scalar_one())
+    return [dict(r) for r in result.mappings()], total
 
 
 async def set_user_role(conn: AsyncConnection, user_id: str, role: str) -> str | None:
