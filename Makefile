@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	# instructor (tests/clients) declares jiter<0.15; the pinned openai needs jiter>=0.16.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c constraints.txt instructor
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -587,9 +587,9 @@ DOCUMENTED: tuple[Refusal, ...] = (
     Refusal(
         ("POST /responses",),
         400,
-        _param("max_output_tokens", lambda v: isinstance(v, int) and v > 2**31 - 1),
-        "an output-token limit above 2^31-1 (canonical/bounds.py; one beyond 64 bits is read "
-        "as a float, hence the 'valid integer' wording)",
+        _param("max_output_tokens", lambda v: isinstance(v, int | float) and v > 2**31 - 1),
+        "an output-token limit above 2^31-1 (canonical/bounds.py; whole floats count as their "
+        "integer, and one beyond 64 bits is read as a float, hence the 'valid integer' wording)",
     ),
     Refusal(
         ("POST /chat/completions",),
