@@ -116,15 +116,7 @@ async def change_role(
         raise NotFound(f"No user with id {user_id!r}.", code="user_not_found")
     # Cached principals carry the role: every worker re-reads its keys.
     await s.auth_sync.publish(None)
-    s.audit.event(
-        "role_changed",
-        severity="warning",
-        user_id=user_id,
-        api_key_id=p.api_key_id,
-        ip=request_ip(request.scope),
-        path=request.url.path,
-        detail={"by_user": p.user_id, "from": previous, "to": body.role},
-    )
+    _audit_change(request, p, "role_changed", user_id, previous, body.role)
     return {"id": user_id, "role": body.role, "previous_role": previous}
 
 
@@ -149,15 +141,7 @@ async def change_plan(
     if change.changed:
         # Cached principals carry the plan: every worker re-reads its keys.
         await s.auth_sync.publish(None)
-        s.audit.event(
-            "plan_changed",
-            severity="warning",
-            user_id=user_id,
-            api_key_id=p.api_key_id,
-            ip=request_ip(request.scope),
-            path=request.url.path,
-            detail={"by_user": p.user_id, "from": change.previous, "to": body.plan},
-        )
+        _audit_change(request, p, "plan_changed", user_id, change.previous, body.plan)
     return {
         "id": user_id,
         "plan": body.plan,
@@ -232,3 +216,18 @@ async def set_key_limits(
         "rpm_limit": limits.get(USER_RPM),
         "effective_limits": {f: getattr(effective, f) for f in OVERRIDE_FIELDS},
     }
+
+
+def _audit_change(
+    request: Request, p: Principal, kind: str, user_id: str, previous: str, now: str
+) -> None:
+    """An administrator's change to a user (role, plan), as a warning-level audit event."""
+    services_of(request).audit.event(
+        kind,
+        severity="warning",
+        user_id=user_id,
+        api_key_id=p.api_key_id,
+        ip=request_ip(request.scope),
+        path=request.url.path,
+        detail={"by_user": p.user_id, "from": previous, "to": now},
+    )
