@@ -33,6 +33,7 @@ from gatewayz.accounts.provisioning import (
 from gatewayz.api.asgi import header, read_body, send_bytes
 from gatewayz.api.chat_endpoint import send_error
 from gatewayz.api.openai_routes import OPENAI
+from gatewayz.canonical.bounds import json_object
 from gatewayz.context import bearer_token
 from gatewayz.errors import GatewayError, InvalidRequest, PermissionDenied, RateLimited
 from gatewayz.security.client_ip import client_ip, trusted_networks
@@ -126,13 +127,7 @@ class _AuthEndpoint(ABC):
         body = await read_body(scope, receive, limit)
         if not body.strip():
             return {}
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise InvalidRequest("The request body is not valid JSON.") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
-        return data
+        return json_object(body)
 
     @abstractmethod
     async def handle(

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import FormData, UploadFile
@@ -25,6 +24,7 @@ from gatewayz.api.media_routes import Embeddings
 from gatewayz.api.openai_routes import OPENAI
 from gatewayz.batches.lines import LineKind
 from gatewayz.batches.service import file_object
+from gatewayz.canonical.bounds import json_object
 from gatewayz.errors import InvalidRequest, PayloadTooLarge
 from gatewayz.security.auth import Principal
 
@@ -143,13 +143,7 @@ async def create_batch(request: Request, p: Caller) -> dict[str, Any]:
         raw += chunk
         if len(raw) > FORM_SLACK:
             raise PayloadTooLarge(f"Request body too large: the limit is {FORM_SLACK} bytes.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return await services_of(request).batches.create(p, body)
+    return await services_of(request).batches.create(p, json_object(raw))
 
 
 @router.get("/batches")

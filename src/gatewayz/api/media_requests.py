@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 from starlette.datastructures import FormData, UploadFile
 
 from gatewayz.api.audio_file import AudioFile
+from gatewayz.canonical.bounds import json_object
 from gatewayz.canonical.media import EmbeddingRequest, ImageRequest, TranscriptionRequest
 from gatewayz.errors import InvalidRequest
 
@@ -28,16 +28,6 @@ IMAGE_STYLES = {"vivid", "natural"}
 _SIZE = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 TRANSCRIPT_FORMATS = {"json", "text", "srt", "verbose_json", "vtt"}
 _LANGUAGE = re.compile(r"^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})?$")
-
-
-def _object(body: bytes) -> dict[str, Any]:
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("The request body is not valid JSON.") from None
-    if not isinstance(raw, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return raw
 
 
 def _text(
@@ -76,7 +66,7 @@ def _choice(raw: dict[str, Any], name: str, allowed: set[str], default: str | No
 
 
 def parse_embeddings(body: bytes) -> EmbeddingRequest:
-    raw = _object(body)
+    raw = json_object(body)
     model = _text(raw, "model", MAX_MODEL, required=True)
     assert model is not None
     req = EmbeddingRequest(model=model)
@@ -116,7 +106,7 @@ def _token(value: Any) -> bool:
 
 
 def parse_images(body: bytes) -> ImageRequest:
-    raw = _object(body)
+    raw = json_object(body)
     model = _text(raw, "model", MAX_MODEL, required=True)
     prompt = _text(raw, "prompt", MAX_PROMPT, required=True)
     assert model is not None and prompt is not None

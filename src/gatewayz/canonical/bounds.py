@@ -21,6 +21,9 @@ gateway falls back to its estimate.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import orjson
 
 from gatewayz.errors import InvalidRequest
 
@@ -46,6 +49,17 @@ def model_id_problem(model: object) -> str | None:
 
 _ACCEPTED: set[str] = set()  # ids already checked (a few hundred in practice), bounded
 _ACCEPTED_MAX = 4096
+
+
+def json_object(body: bytes | str) -> dict[str, Any]:
+    """A request body that must be one JSON object; else a 400 saying what it is instead."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return raw
 
 
 def check_model_id(model: object, param: str = "model") -> str:

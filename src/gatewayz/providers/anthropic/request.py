@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from gatewayz.canonical.bounds import check_model_id, check_output_tokens
+from gatewayz.canonical.bounds import check_model_id, check_output_tokens, json_object
 from gatewayz.canonical.fidelity_fields import NATIVE_EXTRAS
 from gatewayz.canonical.types import ChatRequest, Tool
 from gatewayz.errors import InvalidRequest
@@ -54,16 +54,6 @@ _TOOL_KEYS = frozenset({"type", "name", "description", "input_schema", "strict"}
 
 
 # ---------------------------------------------------------------- edge: request in
-def _load(body: bytes) -> dict[str, Any]:
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return raw
-
-
 def _number(raw: dict[str, Any], name: str, lo: float, hi: float | None) -> float | None:
     value = raw.get(name)
     if value is None:
@@ -193,7 +183,7 @@ def _common(raw: dict[str, Any]) -> ChatRequest:
 def parse_request(body: bytes) -> ChatRequest:
     """Validate a client's Messages body into a canonical request; InvalidRequest on bad
     input (max_tokens is required, as Anthropic requires it)."""
-    raw = _load(body)
+    raw = json_object(body)
     req = _common(raw)
     if raw.get("max_tokens") is None:
         raise InvalidRequest("max_tokens: Field required", param="max_tokens")
@@ -229,7 +219,7 @@ def parse_request(body: bytes) -> ChatRequest:
 def count_tokens_request(body: bytes) -> ChatRequest:
     """A `/v1/messages/count_tokens` body (model, messages, system, tools, tool_choice,
     thinking; no max_tokens) → canonical request."""
-    raw = _load(body)
+    raw = json_object(body)
     return _common(raw)
 
 

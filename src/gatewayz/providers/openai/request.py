@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from gatewayz.canonical.bounds import check_model_id, check_output_tokens
+from gatewayz.canonical.bounds import check_model_id, check_output_tokens, json_object
 from gatewayz.canonical.types import (
     ChatRequest,
     DocumentPart,
@@ -38,12 +38,7 @@ _EFFORT_OF_BUDGET = ((2048, "low"), (8192, "medium"))
 # ---------------------------------------------------------------- edge: request in
 def parse_request(body: bytes) -> ChatRequest:
     """Validate a client's JSON body into a canonical request; InvalidRequest on bad input."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    raw = json_object(body)
     try:
         m = ChatCompletionIn.model_validate(raw)
     except ValidationError as exc:

@@ -33,10 +33,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
-from gatewayz.canonical.bounds import check_model_id, check_output_tokens
+from gatewayz.canonical.bounds import check_model_id, check_output_tokens, json_object
 from gatewayz.canonical.types import ChatRequest, Message, Tool
 from gatewayz.errors import InvalidRequest
 from gatewayz.providers.openai import responses_schema as schema
@@ -100,12 +99,7 @@ class ResponsesRequest(ChatRequest):
 
 def parse_request(body: bytes) -> ResponsesRequest:
     """Validate a client's JSON body into a canonical request; InvalidRequest on bad input."""
-    try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"We could not parse the JSON body of your request: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
+    raw = json_object(body)
     for name, why in UNSUPPORTED.items():
         if raw.get(name) is not None:
             raise InvalidRequest(f"'{name}' is not supported by this gateway: {why}.", param=name)
