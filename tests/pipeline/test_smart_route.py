@@ -12,6 +12,7 @@ import anthropic
 import httpx2
 import openai
 import pytest
+from langchain_openai import ChatOpenAI
 
 from gatewayz.catalog.capabilities import CapabilityTable
 from gatewayz.pipeline.smart_route import SmartRoutes
@@ -213,3 +214,12 @@ def test_the_models_list_names_the_routers_that_have_a_served_model(
     )
     listed = {m["id"] for m in smart.listed()}  # (the list itself is cached a while)
     assert "router:general:balanced" in listed and "router:code:auto" not in listed
+
+
+def test_langchain_names_a_router_and_reads_the_model_used(gw: Gateway, smart: SmartRoutes) -> None:
+    llm = ChatOpenAI(
+        model="router:general:cost", base_url=gw.base_url, api_key=gw.api_key, max_retries=0
+    )
+    reply = llm.invoke("hello")
+    assert reply.response_metadata["model_name"] == "openai/gpt-4.1-mini"
+    assert reply.content
