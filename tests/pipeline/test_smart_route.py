@@ -108,7 +108,9 @@ def test_quality_mode_through_the_anthropic_sdk(gw: Gateway, smart: SmartRoutes)
     )
     # The best served: Gemini scores higher but no provider here serves it.
     assert raw.parse().model == "anthropic/claude-opus-4-1"
-    assert route_header(raw)["runner_up"] == "anthropic/claude-sonnet-4-5"
+    # Sonnet scores next, but only at `anthropic`, already in the chain: the runner-up failover
+    # can reach is the best OpenAI model.
+    assert route_header(raw)["runner_up"] == "openai/gpt-4.1-mini"
 
 
 def test_a_streamed_answer_carries_the_route_and_the_model_used(
@@ -223,3 +225,23 @@ def test_langchain_names_a_router_and_reads_the_model_used(gw: Gateway, smart: S
     reply = llm.invoke("hello")
     assert reply.response_metadata["model_name"] == "openai/gpt-4.1-mini"
     assert reply.content
+
+
+def test_the_runner_up_named_is_one_the_chain_can_reach(gw: Gateway, smart: SmartRoutes) -> None:
+    # Both models only at the `openai` provider: the chain holds the provider once, so the
+    # cheaper model has no runner-up it could fail over to, and the header must not name one.
+    smart.data = RouterData.from_mapping(
+        {
+            "general": {
+                "openai/gpt-4.1-nano": {"score": 20, "tier": 1},
+                "openai/gpt-4.1-mini": {"score": 40, "tier": 2},
+            },
+            "code": {},
+        }
+    )
+    smart.tiers = always(1)
+    raw = oai(gw).chat.completions.with_raw_response.create(
+        model="router:general:cost", messages=HI
+    )
+    assert route_header(raw)["model"] == "openai/gpt-4.1-nano"
+    assert route_header(raw)["runner_up"] == "none"

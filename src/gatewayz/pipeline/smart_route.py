@@ -11,7 +11,7 @@ just failed the chosen model. The hold covers every model in the chain, as for a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gatewayz.billing.pricing import Price
@@ -124,20 +124,21 @@ class SmartRoutes:
     def _use(self, call: Call, decision: Decision, served: dict[str, _Served]) -> None:
         routes: list[Route] = []
         prices: dict[str, Price] = {}
-        models = 0
+        chained: list[Option] = []  # the models the chain reaches, best first
         for option in decision.order:
-            s = served[option.model]
-            if models == MODELS:
+            if len(chained) == MODELS:
                 break
+            s = served[option.model]
             fresh = tuple(r for r in s.routes if r.provider.slug not in prices)
             if not fresh:
                 continue
-            models += 1
+            chained.append(option)
             mine = {r.provider.slug: s.prices[r.provider.slug] for r in fresh}
             prefs = sorting(call.override or s.override)
             routes += self.routes.balancer.order(fresh, s.canonical, prefs, mine)
             prices.update(mine)
-        call.decision = decision
+        # The runner-up the header names is one failover can reach.
+        call.decision = replace(decision, order=tuple(chained))
         call.canonical = served[decision.model].canonical
         call.prices = prices
         call.routes = self.routes.proxied(tuple(routes))
